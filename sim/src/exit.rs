@@ -1,0 +1,17 @@
+//! The exit codes of `chipsim`, one per kind of outcome, so CI can tell them apart.
+//!
+//! Documented in the README; never reuse a code for a second meaning.
+
+/// Everything ran and every check passed.
+pub const SUCCESS: u8 = 0;
+/// An unexpected error outside the simulation (I/O failure writing a report, …).
+pub const INTERNAL_ERROR: u8 = 1;
+/// Bad input: an unknown flag, an unreadable or malformed file. Nothing was run. (clap uses
+/// the same code for usage errors.)
+pub const BAD_INPUT: u8 = 2;
+/// A correctness failure: an invariant was violated, or a hand disagrees with its history.
+pub const CORRECTNESS_FAILED: u8 = 3;
+/// A liveness failure: the system did not converge after faults stopped.
+pub const LIVENESS_FAILED: u8 = 4;
+/// A panic inside the simulation (a crash of the code under test).
+pub const CRASHED: u8 = 5;

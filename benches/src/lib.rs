@@ -1,1 +1,2 @@
-//! Benchmark helpers.
+//! Shared set-ups for the criterion benchmarks in `benches/benches/`. Benchmarks measure
+//! speed only; no test ever asserts on wall-clock time.

@@ -57,7 +57,7 @@ impl Card {
 
     /// Parses a run of two-character cards such as `AhKd` or `3d8c9s`.
     pub fn parse_many(text: &str) -> Result<Vec<Card>, CardParseError> {
-        if !text.is_ascii() || text.len() % 2 != 0 || text.is_empty() {
+        if !text.is_ascii() || !text.len().is_multiple_of(2) || text.is_empty() {
             return Err(CardParseError(text.to_string()));
         }
         text.as_bytes().chunks(2).map(|pair| std::str::from_utf8(pair).expect("ascii").parse()).collect()

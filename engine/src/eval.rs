@@ -126,11 +126,9 @@ pub fn evaluate(cards: &[Card]) -> HandValue {
                 trips[trip_count] = rank;
                 trip_count += 1;
             }
-            2 => {
-                if pair_count < 3 {
-                    pairs[pair_count] = rank;
-                    pair_count += 1;
-                }
+            2 if pair_count < 3 => {
+                pairs[pair_count] = rank;
+                pair_count += 1;
             }
             _ => {}
         }
@@ -234,8 +232,8 @@ mod tests {
                     hand[2] = cards[c];
                     for d in c + 1..52 {
                         hand[3] = cards[d];
-                        for e in d + 1..52 {
-                            hand[4] = cards[e];
+                        for &card in &cards[d + 1..] {
+                            hand[4] = card;
                             let v = evaluate(&hand);
                             per_category[v.category() as usize] += 1;
                             values.insert(v);

@@ -15,6 +15,9 @@ use crate::cards::{Card, CardParseError, Deck};
 /// One hand as a JSON line: the format of `chipsim hands` and of PokerKit-generated fixtures.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HandHistory {
+    /// What the hand pins, for hand-written edge cases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,6 +133,7 @@ impl HandHistory {
     /// Records a played hand as a history line.
     pub fn from_state(state: &GameState, seed: Option<u64>, hand: Option<u64>) -> HandHistory {
         HandHistory {
+            name: None,
             seed,
             hand,
             stacks: state.players.iter().map(|p| p.starting_stack).collect(),

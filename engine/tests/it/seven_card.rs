@@ -23,8 +23,8 @@ fn all_seven_card_hands_match_the_known_category_counts() {
                         hand[4] = cards[e];
                         for f in e + 1..52 {
                             hand[5] = cards[f];
-                            for g in f + 1..52 {
-                                hand[6] = cards[g];
+                            for &card in &cards[f + 1..] {
+                                hand[6] = card;
                                 per_category[evaluate(&hand).category() as usize] += 1;
                             }
                         }

@@ -1,0 +1,1 @@
+//! placeholder: the jackpot service (being written).

@@ -1,0 +1,1 @@
+//! placeholder: the lock manager (being written).

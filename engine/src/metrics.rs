@@ -1,0 +1,213 @@
+//! The metrics registry: counters under the names the operators know and HDR histograms in
+//! microseconds, readable by the simulator and mergeable across runs.
+//!
+//! Owns only numbers. Histograms record durations measured on tokio's clock (simulated time
+//! under the simulator), never the wall clock. Names and labels are ordered (`BTreeMap`) so
+//! snapshots serialize identically run after run.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Largest duration a histogram records, in microseconds (one hour); longer values saturate.
+pub const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
+/// Significant decimal digits kept by every histogram.
+pub const HISTOGRAM_SIGNIFICANT_DIGITS: u8 = 3;
+
+/// A latency histogram in microseconds: HDR, mergeable, serializable as its recorded
+/// (value, count) pairs so that two snapshots merge exactly.
+#[derive(Clone, Debug)]
+pub struct LatencyHistogram(Histogram<u64>);
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram(
+            Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, HISTOGRAM_SIGNIFICANT_DIGITS).expect("valid bounds"),
+        )
+    }
+}
+
+impl PartialEq for LatencyHistogram {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl LatencyHistogram {
+    /// Records one duration (saturating at [`HISTOGRAM_MAX_US`]).
+    pub fn record(&mut self, duration: Duration) {
+        self.record_us(duration.as_micros().min(u128::from(HISTOGRAM_MAX_US)) as u64);
+    }
+
+    /// Records one value in microseconds.
+    pub fn record_us(&mut self, us: u64) {
+        self.0.saturating_record(us.clamp(1, HISTOGRAM_MAX_US));
+    }
+
+    /// Adds every value of `other`.
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        self.0.add(&other.0).expect("histograms share bounds");
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// The value at `percentile` (0–100), in microseconds; 0 when empty.
+    pub fn percentile_us(&self, percentile: f64) -> u64 {
+        if self.0.is_empty() { 0 } else { self.0.value_at_percentile(percentile) }
+    }
+
+    pub fn max_us(&self) -> u64 {
+        self.0.max()
+    }
+
+    /// The usual summary: count, p50, p90, p99, p999, max (microseconds).
+    pub fn summary(&self) -> HistogramSummary {
+        HistogramSummary {
+            count: self.count(),
+            p50_us: self.percentile_us(50.0),
+            p90_us: self.percentile_us(90.0),
+            p99_us: self.percentile_us(99.0),
+            p999_us: self.percentile_us(99.9),
+            max_us: self.max_us(),
+        }
+    }
+}
+
+/// Percentiles of one histogram, in microseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistogramSummary {
+    pub count: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+}
+
+impl Serialize for LatencyHistogram {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let pairs: Vec<(u64, u64)> =
+            self.0.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect();
+        pairs.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for LatencyHistogram {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let pairs: Vec<(u64, u64)> = Vec::deserialize(deserializer)?;
+        let mut histogram = LatencyHistogram::default();
+        for (value, count) in pairs {
+            histogram.0.record_n(value, count).map_err(serde::de::Error::custom)?;
+        }
+        Ok(histogram)
+    }
+}
+
+/// A metric's full name with its labels, Prometheus style:
+/// `poker_wallet_reserve_total{status="success"}`.
+pub fn labeled(name: &str, labels: &[(&str, &str)]) -> String {
+    if labels.is_empty() {
+        return name.to_string();
+    }
+    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    format!("{name}{{{}}}", inner.join(","))
+}
+
+/// Everything the registry holds at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricsSnapshot {
+    pub counters: BTreeMap<String, u64>,
+    pub histograms: BTreeMap<String, LatencyHistogram>,
+}
+
+impl MetricsSnapshot {
+    /// Adds `other` into `self`: counters sum, histograms merge.
+    pub fn merge(&mut self, other: &MetricsSnapshot) {
+        for (name, value) in &other.counters {
+            *self.counters.entry(name.clone()).or_default() += value;
+        }
+        for (name, histogram) in &other.histograms {
+            self.histograms.entry(name.clone()).or_default().merge(histogram);
+        }
+    }
+
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters.get(name).copied().unwrap_or(0)
+    }
+}
+
+/// A shared, cheap-to-clone handle on one registry.
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    inner: Arc<Mutex<MetricsSnapshot>>,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        Metrics::default()
+    }
+
+    /// Adds one to the counter `name` with `labels`.
+    pub fn increment(&self, name: &str, labels: &[(&str, &str)]) {
+        self.add(name, labels, 1);
+    }
+
+    /// Adds `amount` to the counter `name` with `labels`.
+    pub fn add(&self, name: &str, labels: &[(&str, &str)], amount: u64) {
+        let mut inner = self.inner.lock().expect("metrics lock");
+        *inner.counters.entry(labeled(name, labels)).or_default() += amount;
+    }
+
+    /// Records a duration in the histogram `name` with `labels`.
+    pub fn record(&self, name: &str, labels: &[(&str, &str)], duration: Duration) {
+        let mut inner = self.inner.lock().expect("metrics lock");
+        inner.histograms.entry(labeled(name, labels)).or_default().record(duration);
+    }
+
+    /// A copy of everything recorded so far.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        self.inner.lock().expect("metrics lock").clone()
+    }
+
+    /// The current value of one counter.
+    pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        self.inner.lock().expect("metrics lock").counter(&labeled(name, labels))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_round_trip_through_json_and_merge_exactly() {
+        let mut a = LatencyHistogram::default();
+        for us in [5, 50, 500, 5_000, 50_000] {
+            a.record_us(us);
+        }
+        let text = serde_json::to_string(&a).unwrap();
+        let back: LatencyHistogram = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, a);
+        let mut merged = a.clone();
+        merged.merge(&back);
+        assert_eq!(merged.count(), 10);
+        assert_eq!(merged.percentile_us(50.0), a.percentile_us(50.0));
+    }
+
+    #[test]
+    fn counters_carry_their_labels() {
+        let metrics = Metrics::new();
+        metrics.increment("poker_wallet_reserve_total", &[("status", "success")]);
+        metrics.increment("poker_wallet_reserve_total", &[("status", "success")]);
+        let snapshot = metrics.snapshot();
+        assert_eq!(snapshot.counter("poker_wallet_reserve_total{status=\"success\"}"), 2);
+        let mut total = snapshot.clone();
+        total.merge(&snapshot);
+        assert_eq!(total.counter("poker_wallet_reserve_total{status=\"success\"}"), 4);
+    }
+}

@@ -1,0 +1,152 @@
+//! The durable store: the role Redis plays in production. Everything that holds chips lives
+//! here — wallets, reservations, table records (game states), jackpot pools, the dead-letter
+//! queue, the house — together with processed request IDs.
+//!
+//! The store offers atomic transactions over several keys guarded by expected versions
+//! (compare-and-set, the WATCH/MULTI/EXEC idea): every check passes and every write applies,
+//! or nothing does. Each write raises the key's version by one. The trait returns boxed
+//! futures so that the simulator can wrap any store in a faulty link (`Arc<dyn Store>`).
+//! This module never decides business rules; it only stores values.
+
+pub mod memory;
+pub mod records;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{DlqId, RequestId, ReservationId, TableId, UserId};
+pub use memory::MemoryStore;
+pub use records::{
+    DlqEntry, JackpotConfig, JackpotGroup, JackpotPool, ProcessedRequest, Reservation, ReservationState, TableRecord,
+    Value, Wallet,
+};
+
+/// A key of the store. Ordered, so scans are deterministic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Key {
+    Wallet(UserId),
+    Reservation(ReservationId),
+    Table(TableId),
+    Jackpot(JackpotGroup),
+    JackpotConfig,
+    Dlq(DlqId),
+    House,
+    Request(RequestId),
+}
+
+/// The kinds of key, for scans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    Wallet,
+    Reservation,
+    Table,
+    Jackpot,
+    JackpotConfig,
+    Dlq,
+    House,
+    Request,
+}
+
+impl Key {
+    pub fn kind(&self) -> KeyKind {
+        match self {
+            Key::Wallet(_) => KeyKind::Wallet,
+            Key::Reservation(_) => KeyKind::Reservation,
+            Key::Table(_) => KeyKind::Table,
+            Key::Jackpot(_) => KeyKind::Jackpot,
+            Key::JackpotConfig => KeyKind::JackpotConfig,
+            Key::Dlq(_) => KeyKind::Dlq,
+            Key::House => KeyKind::House,
+            Key::Request(_) => KeyKind::Request,
+        }
+    }
+}
+
+/// A stored value with its version (1 after the first write).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Versioned {
+    pub version: u64,
+    pub value: Value,
+}
+
+/// One condition of a transaction: the key's version must be `expected` (`None`: the key
+/// must not exist).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    pub key: Key,
+    pub expected: Option<u64>,
+}
+
+/// One write of a transaction: a new value, or `None` to delete the key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Write {
+    pub key: Key,
+    pub value: Option<Value>,
+}
+
+/// An atomic multi-key transaction: all checks pass and all writes apply, or nothing happens.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Txn {
+    /// What the transaction is for, for traces and fault targeting (`wallet.rollback`, …).
+    pub label: String,
+    pub checks: Vec<Check>,
+    pub writes: Vec<Write>,
+}
+
+impl Txn {
+    pub fn new(label: impl Into<String>) -> Txn {
+        Txn { label: label.into(), ..Txn::default() }
+    }
+
+    /// Requires `key` to be at `expected` (`None`: absent) when the transaction applies.
+    pub fn expect(mut self, key: Key, expected: Option<u64>) -> Txn {
+        self.checks.push(Check { key, expected });
+        self
+    }
+
+    /// Requires `key` to be at the version it was read at (`read` is what `get` returned).
+    pub fn expect_read(self, key: Key, read: Option<&Versioned>) -> Txn {
+        self.expect(key, read.map(|v| v.version))
+    }
+
+    pub fn put(mut self, key: Key, value: Value) -> Txn {
+        self.writes.push(Write { key, value: Some(value) });
+        self
+    }
+
+    pub fn delete(mut self, key: Key) -> Txn {
+        self.writes.push(Write { key, value: None });
+        self
+    }
+}
+
+/// Why a store call failed. `Unavailable` and `Conflict` mean nothing was applied;
+/// `TimedOut` means the outcome is unknown (the request may have been applied and its reply
+/// lost).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreError {
+    #[error("store unavailable: {reason}")]
+    Unavailable { reason: String },
+    #[error("store call timed out; the outcome is unknown")]
+    TimedOut,
+    #[error("version conflict on {key:?}: expected {expected:?}, found {actual:?}")]
+    Conflict { key: Key, expected: Option<u64>, actual: Option<u64> },
+}
+
+/// A boxed store future.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// The durable store, as the engine sees it.
+pub trait Store: Send + Sync {
+    /// The value at `key` and its version, if any.
+    fn get(&self, key: Key) -> StoreFuture<'_, Option<Versioned>>;
+    /// Every key of one kind, in key order.
+    fn scan(&self, kind: KeyKind) -> StoreFuture<'_, Vec<(Key, Versioned)>>;
+    /// Applies `txn` atomically; returns the new version of every written key (0 for deleted).
+    fn commit(&self, txn: Txn) -> StoreFuture<'_, Vec<(Key, u64)>>;
+}

@@ -8,6 +8,7 @@
 
 pub mod cards;
 pub mod clock;
+pub mod dedup;
 pub mod eval;
 pub mod ids;
 pub mod jackpot;
@@ -15,3 +16,4 @@ pub mod locks;
 pub mod metrics;
 pub mod rules;
 pub mod store;
+pub mod wallet;

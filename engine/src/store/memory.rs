@@ -8,12 +8,22 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use super::{Key, KeyKind, Store, StoreError, StoreFuture, Txn, Versioned};
+use crate::clock::SharedClock;
 use crate::rules::Chips;
 
 /// A store in memory. Cheap to clone; clones share the data.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct MemoryStore {
     data: Arc<Mutex<BTreeMap<Key, Versioned>>>,
+    /// The store's own clock, for transactions with a deadline; without one, deadlines are
+    /// not checked.
+    clock: Option<SharedClock>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").field("keys", &self.inspect(|d| d.len())).finish()
+    }
 }
 
 impl MemoryStore {
@@ -21,8 +31,19 @@ impl MemoryStore {
         MemoryStore::default()
     }
 
+    /// A store that checks transaction deadlines against `clock`.
+    pub fn with_clock(clock: SharedClock) -> MemoryStore {
+        MemoryStore { data: Arc::default(), clock: Some(clock) }
+    }
+
     /// Applies `txn` at once (the synchronous core of [`Store::commit`]).
     pub fn apply(&self, txn: &Txn) -> Result<Vec<(Key, u64)>, StoreError> {
+        if let (Some(deadline_ms), Some(clock)) = (txn.not_after_ms, &self.clock) {
+            let now_ms = clock.now_ms();
+            if now_ms > deadline_ms {
+                return Err(StoreError::DeadlinePassed { deadline_ms, now_ms });
+            }
+        }
         let mut data = self.data.lock().expect("store lock");
         for check in &txn.checks {
             let actual = data.get(&check.key).map(|v| v.version);

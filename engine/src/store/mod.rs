@@ -95,6 +95,9 @@ pub struct Txn {
     pub label: String,
     pub checks: Vec<Check>,
     pub writes: Vec<Write>,
+    /// If set, the store refuses the transaction once its own clock is past this instant
+    /// (like a Redis script reading `TIME`): a reservation is never committed late.
+    pub not_after_ms: Option<crate::clock::TimestampMs>,
 }
 
 impl Txn {
@@ -118,6 +121,22 @@ impl Txn {
         self
     }
 
+    /// Refuses the transaction if the store applies it after `deadline_ms`.
+    pub fn not_after(mut self, deadline_ms: crate::clock::TimestampMs) -> Txn {
+        self.not_after_ms = Some(self.not_after_ms.map_or(deadline_ms, |d| d.min(deadline_ms)));
+        self
+    }
+
+    /// Adds another transaction's checks and writes to this one (one atomic step).
+    pub fn merge(mut self, other: Txn) -> Txn {
+        self.checks.extend(other.checks);
+        self.writes.extend(other.writes);
+        if let Some(deadline) = other.not_after_ms {
+            self = self.not_after(deadline);
+        }
+        self
+    }
+
     pub fn delete(mut self, key: Key) -> Txn {
         self.writes.push(Write { key, value: None });
         self
@@ -136,6 +155,8 @@ pub enum StoreError {
     TimedOut,
     #[error("version conflict on {key:?}: expected {expected:?}, found {actual:?}")]
     Conflict { key: Key, expected: Option<u64>, actual: Option<u64> },
+    #[error("transaction refused: store time {now_ms} ms is past its deadline {deadline_ms} ms")]
+    DeadlinePassed { deadline_ms: u64, now_ms: u64 },
 }
 
 /// A boxed store future.

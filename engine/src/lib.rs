@@ -7,6 +7,7 @@
 //! simulator or on turmoil: it receives time, randomness and storage from whoever runs it.
 
 pub mod cards;
+pub mod chat;
 pub mod clock;
 pub mod dedup;
 pub mod eval;

@@ -1,1 +1,1403 @@
-//! placeholder: the lock manager (being written).
+//! The lock manager: named async locks by category (stage, table, deck, betting round, pot,
+//! player, chat, jackpot), each with its own acquire timeout, taken through an explicit owner
+//! handle that remembers what it holds.
+//!
+//! It owns the per-key `tokio::sync::RwLock`s, the table of current holders and waiters, the
+//! record of hierarchy violations and long holds, and the lock metrics. It checks the
+//! fine-grained acquisition order Stage → Table → Deck → BettingRound → Pot → Player, refuses
+//! re-entrant requests instead of deadlocking, and snapshots the wait-for graph on demand
+//! (`LockManager::detect_deadlock`). It must never read the wall clock (all durations come from
+//! `tokio::time::Instant`, simulated under the simulator), never iterate an unordered map, never
+//! hold its bookkeeping `std::sync::Mutex` across an `.await`, and never let a timed-out or
+//! cancelled acquire enter the critical section or leave a trace in the holder table.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
+use tokio::time::{Instant, timeout};
+
+use crate::metrics::Metrics;
+
+/// Default acquire timeout of a `Stage` lock, in milliseconds.
+pub const STAGE_LOCK_TIMEOUT_MS: u64 = 25_000;
+/// Default acquire timeout of an `EngineStage` lock, in milliseconds.
+pub const ENGINE_STAGE_LOCK_TIMEOUT_MS: u64 = 25_000;
+/// Default acquire timeout of a `Chat` lock, in milliseconds.
+pub const CHAT_LOCK_TIMEOUT_MS: u64 = 15_000;
+/// Default acquire timeout of a `Table` lock (read or write), in milliseconds.
+pub const TABLE_LOCK_TIMEOUT_MS: u64 = 10_000;
+/// Default acquire timeout of the fine-grained `Deck`, `BettingRound`, `Pot` and `Player`
+/// locks, in milliseconds.
+pub const FINE_GRAINED_LOCK_TIMEOUT_MS: u64 = 10_000;
+/// Default acquire timeout of a `Jackpot` lock, in milliseconds.
+pub const JACKPOT_LOCK_TIMEOUT_MS: u64 = 5_000;
+/// Default hold duration above which a release is logged and counted as a long hold, in
+/// milliseconds.
+pub const LONG_HOLD_WARN_MS: u64 = 1_000;
+/// How many of the most recent long holds are kept in memory for `LockManager::long_holds`.
+pub const LONG_HOLDS_KEPT_COUNT: usize = 64;
+/// How many of the most recent hierarchy violations are kept in memory for
+/// `LockManager::hierarchy_violations` (all of them are counted in the metrics).
+pub const HIERARCHY_VIOLATIONS_KEPT_COUNT: usize = 256;
+
+/// Histogram of the time spent waiting for a lock (successful or timed out), per category.
+pub const METRIC_LOCK_WAIT: &str = "poker_lock_wait_seconds";
+/// Histogram of the time a lock was held, per category.
+pub const METRIC_LOCK_HOLD: &str = "poker_lock_hold_seconds";
+/// Counter of acquire attempts, per category and status.
+pub const METRIC_LOCK_ACQUIRE: &str = "poker_lock_acquire_total";
+/// Counter of hierarchy violations (recorded whether or not refused), per requested category.
+pub const METRIC_LOCK_HIERARCHY_VIOLATIONS: &str = "poker_lock_hierarchy_violations_total";
+/// Counter of holds longer than `LockConfig::long_hold_warn_ms`, per category.
+pub const METRIC_LOCK_LONG_HOLDS: &str = "poker_lock_long_holds_total";
+
+/// `status` label of `poker_lock_acquire_total`: the lock was acquired.
+pub const STATUS_SUCCESS: &str = "success";
+/// `status` label: the acquire timed out.
+pub const STATUS_TIMEOUT: &str = "timeout";
+/// `status` label: the owner already held or awaited the key.
+pub const STATUS_REENTRANT: &str = "reentrant";
+/// `status` label: refused for a hierarchy violation (only when enforced).
+pub const STATUS_HIERARCHY: &str = "hierarchy";
+/// `status` label: read mode asked of a category that is exclusive only.
+pub const STATUS_READ_NOT_SUPPORTED: &str = "read_not_supported";
+
+/// The kind of state a lock protects; decides its timeout and its place in the hierarchy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockCategory {
+    Stage,
+    EngineStage,
+    Chat,
+    Table,
+    Deck,
+    BettingRound,
+    Pot,
+    Player,
+    Jackpot,
+}
+
+impl LockCategory {
+    /// Every category, in declaration order.
+    pub const ALL: [LockCategory; 9] = [
+        LockCategory::Stage,
+        LockCategory::EngineStage,
+        LockCategory::Chat,
+        LockCategory::Table,
+        LockCategory::Deck,
+        LockCategory::BettingRound,
+        LockCategory::Pot,
+        LockCategory::Player,
+        LockCategory::Jackpot,
+    ];
+
+    /// The `category` label value used in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockCategory::Stage => "stage",
+            LockCategory::EngineStage => "engine_stage",
+            LockCategory::Chat => "chat",
+            LockCategory::Table => "table",
+            LockCategory::Deck => "deck",
+            LockCategory::BettingRound => "betting_round",
+            LockCategory::Pot => "pot",
+            LockCategory::Player => "player",
+            LockCategory::Jackpot => "jackpot",
+        }
+    }
+
+    /// The position in the fine-grained acquisition order (0 is taken first), or `None` for
+    /// the categories outside the hierarchy (`EngineStage`, `Chat`, `Jackpot`), which are
+    /// never order-checked.
+    pub fn hierarchy_level(self) -> Option<u8> {
+        match self {
+            LockCategory::Stage => Some(0),
+            LockCategory::Table => Some(1),
+            LockCategory::Deck => Some(2),
+            LockCategory::BettingRound => Some(3),
+            LockCategory::Pot => Some(4),
+            LockCategory::Player => Some(5),
+            LockCategory::EngineStage | LockCategory::Chat | LockCategory::Jackpot => None,
+        }
+    }
+
+    /// Whether `LockMode::Read` is allowed: only table locks are read/write.
+    pub fn supports_read(self) -> bool {
+        self == LockCategory::Table
+    }
+}
+
+impl fmt::Display for LockCategory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Timeouts and checks of the lock manager. Every field has a default; unknown fields are
+/// rejected so a misspelt setting fails loudly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LockConfig {
+    /// Acquire timeout of `Stage` locks, in milliseconds.
+    pub stage_timeout_ms: u64,
+    /// Acquire timeout of `EngineStage` locks, in milliseconds.
+    pub engine_stage_timeout_ms: u64,
+    /// Acquire timeout of `Chat` locks, in milliseconds.
+    pub chat_timeout_ms: u64,
+    /// Acquire timeout of `Table` locks (read and write), in milliseconds.
+    pub table_timeout_ms: u64,
+    /// Acquire timeout of `Deck` locks, in milliseconds.
+    pub deck_timeout_ms: u64,
+    /// Acquire timeout of `BettingRound` locks, in milliseconds.
+    pub betting_round_timeout_ms: u64,
+    /// Acquire timeout of `Pot` locks, in milliseconds.
+    pub pot_timeout_ms: u64,
+    /// Acquire timeout of `Player` locks, in milliseconds.
+    pub player_timeout_ms: u64,
+    /// Acquire timeout of `Jackpot` locks, in milliseconds.
+    pub jackpot_timeout_ms: u64,
+    /// Refuse (with `LockError::HierarchyViolation`) an acquire that breaks the hierarchy.
+    /// Violations are recorded and counted either way. Off by default, as in the backend's
+    /// incremental rollout.
+    pub enforce_hierarchy: bool,
+    /// A hold longer than this is logged on release and counted, in milliseconds.
+    pub long_hold_warn_ms: u64,
+}
+
+impl Default for LockConfig {
+    fn default() -> Self {
+        LockConfig {
+            stage_timeout_ms: STAGE_LOCK_TIMEOUT_MS,
+            engine_stage_timeout_ms: ENGINE_STAGE_LOCK_TIMEOUT_MS,
+            chat_timeout_ms: CHAT_LOCK_TIMEOUT_MS,
+            table_timeout_ms: TABLE_LOCK_TIMEOUT_MS,
+            deck_timeout_ms: FINE_GRAINED_LOCK_TIMEOUT_MS,
+            betting_round_timeout_ms: FINE_GRAINED_LOCK_TIMEOUT_MS,
+            pot_timeout_ms: FINE_GRAINED_LOCK_TIMEOUT_MS,
+            player_timeout_ms: FINE_GRAINED_LOCK_TIMEOUT_MS,
+            jackpot_timeout_ms: JACKPOT_LOCK_TIMEOUT_MS,
+            enforce_hierarchy: false,
+            long_hold_warn_ms: LONG_HOLD_WARN_MS,
+        }
+    }
+}
+
+impl LockConfig {
+    /// The acquire timeout of `category`, in milliseconds.
+    pub fn timeout_ms(&self, category: LockCategory) -> u64 {
+        match category {
+            LockCategory::Stage => self.stage_timeout_ms,
+            LockCategory::EngineStage => self.engine_stage_timeout_ms,
+            LockCategory::Chat => self.chat_timeout_ms,
+            LockCategory::Table => self.table_timeout_ms,
+            LockCategory::Deck => self.deck_timeout_ms,
+            LockCategory::BettingRound => self.betting_round_timeout_ms,
+            LockCategory::Pot => self.pot_timeout_ms,
+            LockCategory::Player => self.player_timeout_ms,
+            LockCategory::Jackpot => self.jackpot_timeout_ms,
+        }
+    }
+
+    /// The acquire timeout of `category`.
+    pub fn timeout(&self, category: LockCategory) -> Duration {
+        Duration::from_millis(self.timeout_ms(category))
+    }
+}
+
+/// The identity of one lock: its category and a name within it (`Table`/"table-3",
+/// `Player`/"player-17"). Ordered by category (declaration order), then name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LockKey {
+    pub category: LockCategory,
+    pub name: String,
+}
+
+impl LockKey {
+    pub fn new(category: LockCategory, name: impl Into<String>) -> LockKey {
+        LockKey { category, name: name.into() }
+    }
+}
+
+impl fmt::Display for LockKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.category, self.name)
+    }
+}
+
+/// Shared (`Read`, table locks only) or exclusive (`Write`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockMode {
+    Read,
+    Write,
+}
+
+/// A unique owner, handed out by `LockManager::owner` from a counter (1, 2, 3, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OwnerId(pub u64);
+
+impl fmt::Display for OwnerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "owner-{}", self.0)
+    }
+}
+
+/// Why an acquire failed. In every case the critical section was not entered and the owner
+/// holds nothing more than before.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(tag = "error", rename_all = "snake_case")]
+pub enum LockError {
+    /// The category timeout elapsed; `holders` are the holders of `key` at that moment.
+    #[error("timed out after {waited_ms} ms waiting for lock {key} (held by {})", describe_holders(.holders))]
+    Timeout { key: LockKey, waited_ms: u64, holders: Vec<LockHolder> },
+    /// The owner already holds (or is already waiting for) `key`, in any mode.
+    #[error("owner already holds or awaits lock {key}")]
+    Reentrant { key: LockKey },
+    /// `requested` would be taken while holding `held`, against the acquisition order
+    /// (only returned when `LockConfig::enforce_hierarchy` is set).
+    #[error("lock hierarchy violation: {requested} requested while holding {held}")]
+    HierarchyViolation { requested: LockKey, held: LockKey },
+    /// `LockMode::Read` asked of a category other than `Table`.
+    #[error("lock {key} cannot be taken in read mode: only table locks are read/write")]
+    ReadNotSupported { key: LockKey },
+}
+
+fn describe_holders(holders: &[LockHolder]) -> String {
+    if holders.is_empty() {
+        return "nobody".to_string();
+    }
+    let parts: Vec<String> =
+        holders.iter().map(|h| format!("{} ({}, {} ms)", h.owner, h.operation, h.held_ms)).collect();
+    parts.join(", ")
+}
+
+/// One current holder of a lock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    pub key: LockKey,
+    pub owner: OwnerId,
+    /// The operation name given to `LockManager::owner`.
+    pub operation: String,
+    pub mode: LockMode,
+    /// How long it has held the lock so far, in milliseconds.
+    pub held_ms: u64,
+}
+
+/// One owner currently waiting for a lock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockWaiter {
+    pub key: LockKey,
+    pub owner: OwnerId,
+    pub operation: String,
+    pub mode: LockMode,
+    /// How long it has waited so far, in milliseconds.
+    pub waited_ms: u64,
+}
+
+/// One owner in a wait-for cycle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CycleMember {
+    pub owner: OwnerId,
+    pub operation: String,
+}
+
+/// Holders, waiters and the wait-for cycle (if any) at one moment. Holders and waiters are
+/// sorted by key then owner; the cycle starts at its smallest owner id and follows the
+/// "waits on" edges.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadlockSnapshot {
+    pub holders: Vec<LockHolder>,
+    pub waiters: Vec<LockWaiter>,
+    pub cycle: Option<Vec<CycleMember>>,
+}
+
+/// An acquire that broke the acquisition order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HierarchyViolation {
+    pub owner: OwnerId,
+    pub operation: String,
+    pub requested: LockKey,
+    /// The held lock that should have been taken after `requested` (the first such lock in
+    /// key order).
+    pub held: LockKey,
+    /// Whether the acquire was refused (`LockConfig::enforce_hierarchy`).
+    pub refused: bool,
+    /// When, in milliseconds since the manager was created.
+    pub at_ms: u64,
+}
+
+/// A hold longer than `LockConfig::long_hold_warn_ms`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LongHold {
+    pub key: LockKey,
+    pub owner: OwnerId,
+    pub operation: String,
+    pub mode: LockMode,
+    /// How long the lock was held, in milliseconds.
+    pub held_ms: u64,
+    /// When it was released, in milliseconds since the manager was created.
+    pub released_at_ms: u64,
+}
+
+#[derive(Debug)]
+struct Holding {
+    operation: String,
+    mode: LockMode,
+    since: Instant,
+}
+
+#[derive(Debug)]
+struct Waiting {
+    operation: String,
+    mode: LockMode,
+    since: Instant,
+}
+
+/// The bookkeeping behind the manager's `std::sync::Mutex`. Invariant: a key is in `locks`
+/// while it has a holder or a waiter (it may also linger while idle, never the reverse), and
+/// `owned` mirrors `holders` exactly.
+#[derive(Debug, Default)]
+struct State {
+    next_owner_id: u64,
+    locks: BTreeMap<LockKey, Arc<RwLock<()>>>,
+    holders: BTreeMap<LockKey, BTreeMap<OwnerId, Holding>>,
+    waiters: BTreeMap<LockKey, BTreeMap<OwnerId, Waiting>>,
+    owned: BTreeMap<OwnerId, BTreeSet<LockKey>>,
+    violations: VecDeque<HierarchyViolation>,
+    long_holds: VecDeque<LongHold>,
+}
+
+impl State {
+    fn holds_or_awaits(&self, key: &LockKey, owner: OwnerId) -> bool {
+        let holds = self.holders.get(key).is_some_and(|h| h.contains_key(&owner));
+        let awaits = self.waiters.get(key).is_some_and(|w| w.contains_key(&owner));
+        holds || awaits
+    }
+
+    /// The first held key (in key order) that must come after `requested` in the hierarchy.
+    fn hierarchy_conflict(&self, owner: OwnerId, requested: &LockKey) -> Option<LockKey> {
+        let level = requested.category.hierarchy_level()?;
+        let owned = self.owned.get(&owner)?;
+        owned
+            .iter()
+            .find(|held| match held.category.hierarchy_level() {
+                Some(held_level) if held_level > level => true,
+                Some(held_level) if held_level == level => held.name > requested.name,
+                _ => false,
+            })
+            .cloned()
+    }
+
+    fn add_waiter(&mut self, key: &LockKey, owner: OwnerId, waiting: Waiting) -> Arc<RwLock<()>> {
+        let previous = self.waiters.entry(key.clone()).or_default().insert(owner, waiting);
+        assert!(previous.is_none(), "lock manager: an owner waits at most once per key");
+        self.locks.entry(key.clone()).or_default().clone()
+    }
+
+    fn remove_waiter(&mut self, key: &LockKey, owner: OwnerId) {
+        if let Some(waiting) = self.waiters.get_mut(key) {
+            waiting.remove(&owner);
+            if waiting.is_empty() {
+                self.waiters.remove(key);
+            }
+        }
+    }
+
+    fn add_holder(&mut self, key: &LockKey, owner: OwnerId, holding: Holding) {
+        let previous = self.holders.entry(key.clone()).or_default().insert(owner, holding);
+        assert!(previous.is_none(), "lock manager: an owner holds a key at most once");
+        let fresh = self.owned.entry(owner).or_default().insert(key.clone());
+        assert!(fresh, "lock manager: owned mirrors holders");
+    }
+
+    fn remove_holder(&mut self, key: &LockKey, owner: OwnerId) {
+        let removed = self.holders.get_mut(key).and_then(|h| h.remove(&owner));
+        assert!(removed.is_some(), "lock manager: a released guard was a holder");
+        if self.holders.get(key).is_some_and(BTreeMap::is_empty) {
+            self.holders.remove(key);
+        }
+        if let Some(keys) = self.owned.get_mut(&owner) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.owned.remove(&owner);
+            }
+        }
+    }
+
+    /// Forgets the lock of `key` when nobody holds or awaits it, so per-player keys do not
+    /// accumulate. Anyone still referencing the old `RwLock` is no longer registered and
+    /// will never be granted anything through it.
+    fn prune(&mut self, key: &LockKey) {
+        if !self.holders.contains_key(key) && !self.waiters.contains_key(key) {
+            self.locks.remove(key);
+        }
+    }
+
+    fn holders_of(&self, key: &LockKey, now: Instant) -> Vec<LockHolder> {
+        self.holders
+            .get(key)
+            .map(|holders| holders.iter().map(|(owner, h)| holder_view(key, *owner, h, now)).collect())
+            .unwrap_or_default()
+    }
+
+    fn all_holders(&self, now: Instant) -> Vec<LockHolder> {
+        self.holders
+            .iter()
+            .flat_map(|(key, holders)| holders.iter().map(move |(owner, h)| holder_view(key, *owner, h, now)))
+            .collect()
+    }
+
+    fn all_waiters(&self, now: Instant) -> Vec<LockWaiter> {
+        self.waiters
+            .iter()
+            .flat_map(|(key, waiters)| {
+                waiters.iter().map(move |(owner, w)| LockWaiter {
+                    key: key.clone(),
+                    owner: *owner,
+                    operation: w.operation.clone(),
+                    mode: w.mode,
+                    waited_ms: millis(now.saturating_duration_since(w.since)),
+                })
+            })
+            .collect()
+    }
+}
+
+fn holder_view(key: &LockKey, owner: OwnerId, holding: &Holding, now: Instant) -> LockHolder {
+    LockHolder {
+        key: key.clone(),
+        owner,
+        operation: holding.operation.clone(),
+        mode: holding.mode,
+        held_ms: millis(now.saturating_duration_since(holding.since)),
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn push_bounded<T>(queue: &mut VecDeque<T>, item: T, kept_count: usize) {
+    if queue.len() == kept_count {
+        queue.pop_front();
+    }
+    queue.push_back(item);
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: LockConfig,
+    metrics: Metrics,
+    /// The manager's creation, the zero of every `*_at_ms`.
+    origin: Instant,
+    state: Mutex<State>,
+}
+
+impl Inner {
+    /// The bookkeeping. A panic while it was held cannot leave it half-updated in a way that
+    /// matters more than losing the lock manager, so poisoning is ignored (guards must still
+    /// release during unwinding).
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn since_origin_ms(&self, now: Instant) -> u64 {
+        millis(now.saturating_duration_since(self.origin))
+    }
+
+    fn count_acquire(&self, category: LockCategory, status: &str) {
+        self.metrics.increment(METRIC_LOCK_ACQUIRE, &[("category", category.as_str()), ("status", status)]);
+    }
+}
+
+/// The lock manager: a cheap-to-clone handle on one set of named locks.
+#[derive(Clone, Debug)]
+pub struct LockManager {
+    inner: Arc<Inner>,
+}
+
+impl LockManager {
+    /// A manager with `config`, reporting into `metrics`.
+    pub fn new(config: LockConfig, metrics: Metrics) -> LockManager {
+        LockManager {
+            inner: Arc::new(Inner { config, metrics, origin: Instant::now(), state: Mutex::new(State::default()) }),
+        }
+    }
+
+    pub fn config(&self) -> &LockConfig {
+        &self.inner.config
+    }
+
+    /// A new owner for one operation (`"betting.apply"`), with the next `OwnerId`. The
+    /// operation name appears in logs, errors and snapshots.
+    pub fn owner(&self, operation: impl Into<String>) -> LockOwner {
+        let id = {
+            let mut state = self.inner.state();
+            state.next_owner_id += 1;
+            OwnerId(state.next_owner_id)
+        };
+        LockOwner { inner: Arc::clone(&self.inner), id, operation: operation.into() }
+    }
+
+    /// Every current holder, sorted by key then owner.
+    pub fn held_locks(&self) -> Vec<LockHolder> {
+        self.inner.state().all_holders(Instant::now())
+    }
+
+    /// Every owner currently waiting, sorted by key then owner.
+    pub fn waiting(&self) -> Vec<LockWaiter> {
+        self.inner.state().all_waiters(Instant::now())
+    }
+
+    /// True when no lock is held and nobody waits.
+    pub fn all_free(&self) -> bool {
+        let state = self.inner.state();
+        state.holders.is_empty() && state.waiters.is_empty()
+    }
+
+    /// The most recent hierarchy violations (at most `HIERARCHY_VIOLATIONS_KEPT_COUNT`),
+    /// oldest first.
+    pub fn hierarchy_violations(&self) -> Vec<HierarchyViolation> {
+        self.inner.state().violations.iter().cloned().collect()
+    }
+
+    /// The most recent long holds (at most `LONG_HOLDS_KEPT_COUNT`), oldest first.
+    pub fn long_holds(&self) -> Vec<LongHold> {
+        self.inner.state().long_holds.iter().cloned().collect()
+    }
+
+    /// Holders, waiters and the first wait-for cycle found. A waiter waits on every current
+    /// holder of its key; owners are visited in ascending id order, so the same state always
+    /// yields the same cycle.
+    pub fn deadlock_snapshot(&self) -> DeadlockSnapshot {
+        let now = Instant::now();
+        let (holders, waiters) = {
+            let state = self.inner.state();
+            (state.all_holders(now), state.all_waiters(now))
+        };
+        let mut operations: BTreeMap<OwnerId, String> = BTreeMap::new();
+        let mut holders_by_key: BTreeMap<&LockKey, Vec<OwnerId>> = BTreeMap::new();
+        for holder in &holders {
+            operations.entry(holder.owner).or_insert_with(|| holder.operation.clone());
+            holders_by_key.entry(&holder.key).or_default().push(holder.owner);
+        }
+        let mut edges: BTreeMap<OwnerId, BTreeSet<OwnerId>> = BTreeMap::new();
+        for waiter in &waiters {
+            operations.entry(waiter.owner).or_insert_with(|| waiter.operation.clone());
+            for &holder in holders_by_key.get(&waiter.key).into_iter().flatten() {
+                if holder != waiter.owner {
+                    edges.entry(waiter.owner).or_default().insert(holder);
+                }
+            }
+        }
+        let cycle = find_cycle(&edges).map(|owners| {
+            owners
+                .into_iter()
+                .map(|owner| CycleMember { owner, operation: operations.get(&owner).cloned().unwrap_or_default() })
+                .collect()
+        });
+        DeadlockSnapshot { holders, waiters, cycle }
+    }
+
+    /// `deadlock_snapshot` as JSON: `{"holders": [...], "waiters": [...], "cycle": [...] | null}`.
+    pub fn detect_deadlock(&self) -> serde_json::Value {
+        serde_json::to_value(self.deadlock_snapshot()).expect("a deadlock snapshot serializes")
+    }
+}
+
+/// The first cycle of the graph, found by depth-first search from each node in ascending order
+/// and rotated to start at its smallest owner id.
+fn find_cycle(edges: &BTreeMap<OwnerId, BTreeSet<OwnerId>>) -> Option<Vec<OwnerId>> {
+    let mut done = BTreeSet::new();
+    for &start in edges.keys() {
+        if done.contains(&start) {
+            continue;
+        }
+        let mut path = Vec::new();
+        if let Some(mut cycle) = visit(start, edges, &mut path, &mut done) {
+            let smallest = cycle.iter().enumerate().min_by_key(|(_, owner)| **owner).map_or(0, |(i, _)| i);
+            cycle.rotate_left(smallest);
+            return Some(cycle);
+        }
+    }
+    None
+}
+
+fn visit(
+    node: OwnerId,
+    edges: &BTreeMap<OwnerId, BTreeSet<OwnerId>>,
+    path: &mut Vec<OwnerId>,
+    done: &mut BTreeSet<OwnerId>,
+) -> Option<Vec<OwnerId>> {
+    path.push(node);
+    for &next in edges.get(&node).into_iter().flatten() {
+        if let Some(position) = path.iter().position(|&p| p == next) {
+            return Some(path[position..].to_vec());
+        }
+        if !done.contains(&next)
+            && let Some(cycle) = visit(next, edges, path, done)
+        {
+            return Some(cycle);
+        }
+    }
+    path.pop();
+    done.insert(node);
+    None
+}
+
+/// One operation's identity towards the lock manager. It remembers (in the manager) what it
+/// holds, for re-entrance and hierarchy checks. Not `Clone`: two tasks sharing an owner would
+/// share its locks.
+#[derive(Debug)]
+pub struct LockOwner {
+    inner: Arc<Inner>,
+    id: OwnerId,
+    operation: String,
+}
+
+impl LockOwner {
+    pub fn id(&self) -> OwnerId {
+        self.id
+    }
+
+    pub fn operation(&self) -> &str {
+        &self.operation
+    }
+
+    /// The keys this owner currently holds, in key order.
+    pub fn held(&self) -> Vec<LockKey> {
+        self.inner.state().owned.get(&self.id).map(|keys| keys.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Acquires `key` in `mode`, waiting at most the category timeout (FIFO: a waiting writer
+    /// blocks later readers). Fails at once with `ReadNotSupported` for `Read` on a non-table
+    /// key (read is not silently upgraded to write), with `Reentrant` if this owner already
+    /// holds or awaits `key` in any mode (including a read-to-write upgrade), and with
+    /// `HierarchyViolation` for an out-of-order acquire when the hierarchy is enforced (the
+    /// violation is recorded either way). Dropping the returned future while it waits leaves
+    /// no trace.
+    pub async fn acquire(&self, key: LockKey, mode: LockMode) -> Result<LockGuard, LockError> {
+        let inner = &self.inner;
+        let category = key.category;
+        if mode == LockMode::Read && !category.supports_read() {
+            inner.count_acquire(category, STATUS_READ_NOT_SUPPORTED);
+            return Err(LockError::ReadNotSupported { key });
+        }
+        let started = Instant::now();
+        let refused = inner.config.enforce_hierarchy;
+        let (lock, violation) = {
+            let mut state = inner.state();
+            if state.holds_or_awaits(&key, self.id) {
+                drop(state);
+                inner.count_acquire(category, STATUS_REENTRANT);
+                tracing::warn!(key = %key, owner = self.id.0, operation = %self.operation, "re-entrant lock request");
+                return Err(LockError::Reentrant { key });
+            }
+            let violation = state.hierarchy_conflict(self.id, &key).map(|held| HierarchyViolation {
+                owner: self.id,
+                operation: self.operation.clone(),
+                requested: key.clone(),
+                held,
+                refused,
+                at_ms: inner.since_origin_ms(started),
+            });
+            if let Some(violation) = &violation {
+                push_bounded(&mut state.violations, violation.clone(), HIERARCHY_VIOLATIONS_KEPT_COUNT);
+            }
+            let lock = match (&violation, refused) {
+                (Some(_), true) => None,
+                _ => Some(state.add_waiter(
+                    &key,
+                    self.id,
+                    Waiting { operation: self.operation.clone(), mode, since: started },
+                )),
+            };
+            (lock, violation)
+        };
+        if let Some(violation) = violation {
+            inner.metrics.increment(METRIC_LOCK_HIERARCHY_VIOLATIONS, &[("category", category.as_str())]);
+            tracing::warn!(
+                requested = %violation.requested,
+                held = %violation.held,
+                owner = self.id.0,
+                operation = %self.operation,
+                refused,
+                "lock hierarchy violation"
+            );
+            if refused {
+                inner.count_acquire(category, STATUS_HIERARCHY);
+                return Err(LockError::HierarchyViolation { requested: violation.requested, held: violation.held });
+            }
+        }
+        let lock = lock.expect("a lock is registered unless the acquire was refused");
+        let mut registration =
+            WaitRegistration { inner: Arc::clone(inner), key: key.clone(), owner: self.id, armed: true };
+
+        let budget = inner.config.timeout(category);
+        let outcome = match mode {
+            LockMode::Read => timeout(budget, lock.read_owned()).await.map(Permit::Read),
+            LockMode::Write => timeout(budget, lock.write_owned()).await.map(Permit::Write),
+        };
+        let now = Instant::now();
+        let waited = now.saturating_duration_since(started);
+        let labels = [("category", category.as_str())];
+        inner.metrics.record(METRIC_LOCK_WAIT, &labels, waited);
+        match outcome {
+            Ok(permit) => {
+                {
+                    let mut state = inner.state();
+                    state.remove_waiter(&key, self.id);
+                    state.add_holder(&key, self.id, Holding { operation: self.operation.clone(), mode, since: now });
+                    registration.armed = false;
+                }
+                inner.count_acquire(category, STATUS_SUCCESS);
+                Ok(LockGuard {
+                    inner: Arc::clone(inner),
+                    key,
+                    owner: self.id,
+                    operation: self.operation.clone(),
+                    mode,
+                    acquired_at: now,
+                    permit: Some(permit),
+                })
+            }
+            Err(_elapsed) => {
+                let holders = {
+                    let mut state = inner.state();
+                    state.remove_waiter(&key, self.id);
+                    state.prune(&key);
+                    registration.armed = false;
+                    state.holders_of(&key, now)
+                };
+                inner.count_acquire(category, STATUS_TIMEOUT);
+                let waited_ms = millis(waited);
+                tracing::warn!(
+                    key = %key,
+                    owner = self.id.0,
+                    operation = %self.operation,
+                    waited_ms,
+                    holders = %describe_holders(&holders),
+                    "lock acquire timed out"
+                );
+                Err(LockError::Timeout { key, waited_ms, holders })
+            }
+        }
+    }
+}
+
+/// Removes a waiter entry if its acquire future is dropped before it resolves.
+struct WaitRegistration {
+    inner: Arc<Inner>,
+    key: LockKey,
+    owner: OwnerId,
+    armed: bool,
+}
+
+impl Drop for WaitRegistration {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut state = self.inner.state();
+            state.remove_waiter(&self.key, self.owner);
+            state.prune(&self.key);
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Permit {
+    // Held only for their Drop, which releases the tokio lock.
+    Read(#[allow(dead_code)] OwnedRwLockReadGuard<()>),
+    Write(#[allow(dead_code)] OwnedRwLockWriteGuard<()>),
+}
+
+/// A held lock. Dropping it releases the lock, records the hold duration, and logs and counts
+/// a hold longer than `LockConfig::long_hold_warn_ms`.
+#[derive(Debug)]
+pub struct LockGuard {
+    inner: Arc<Inner>,
+    key: LockKey,
+    owner: OwnerId,
+    operation: String,
+    mode: LockMode,
+    acquired_at: Instant,
+    permit: Option<Permit>,
+}
+
+impl LockGuard {
+    pub fn key(&self) -> &LockKey {
+        &self.key
+    }
+
+    pub fn mode(&self) -> LockMode {
+        self.mode
+    }
+
+    pub fn owner(&self) -> OwnerId {
+        self.owner
+    }
+
+    /// How long the lock has been held so far.
+    pub fn held_for(&self) -> Duration {
+        Instant::now().saturating_duration_since(self.acquired_at)
+    }
+
+    /// Releases the lock now (same as dropping the guard).
+    pub fn release(self) {}
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        let now = Instant::now();
+        let held = now.saturating_duration_since(self.acquired_at);
+        let held_ms = millis(held);
+        let long = held > Duration::from_millis(self.inner.config.long_hold_warn_ms);
+        {
+            let mut state = self.inner.state();
+            state.remove_holder(&self.key, self.owner);
+            state.prune(&self.key);
+            if long {
+                let long_hold = LongHold {
+                    key: self.key.clone(),
+                    owner: self.owner,
+                    operation: self.operation.clone(),
+                    mode: self.mode,
+                    held_ms,
+                    released_at_ms: self.inner.since_origin_ms(now),
+                };
+                push_bounded(&mut state.long_holds, long_hold, LONG_HOLDS_KEPT_COUNT);
+            }
+        }
+        let labels = [("category", self.key.category.as_str())];
+        self.inner.metrics.record(METRIC_LOCK_HOLD, &labels, held);
+        if long {
+            self.inner.metrics.increment(METRIC_LOCK_LONG_HOLDS, &labels);
+            tracing::warn!(
+                key = %self.key,
+                owner = self.owner.0,
+                operation = %self.operation,
+                held_ms,
+                threshold_ms = self.inner.config.long_hold_warn_ms,
+                "lock held longer than the threshold"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::metrics::labeled;
+
+    fn manager_with(config: LockConfig) -> (LockManager, Metrics) {
+        let metrics = Metrics::new();
+        (LockManager::new(config, metrics.clone()), metrics)
+    }
+
+    fn manager() -> (LockManager, Metrics) {
+        manager_with(LockConfig::default())
+    }
+
+    fn key(category: LockCategory, name: &str) -> LockKey {
+        LockKey::new(category, name)
+    }
+
+    fn histogram_max_us(metrics: &Metrics, name: &str, category: LockCategory) -> u64 {
+        let snapshot = metrics.snapshot();
+        snapshot.histograms.get(&labeled(name, &[("category", category.as_str())])).map_or(0, |h| h.max_us())
+    }
+
+    fn histogram_count(metrics: &Metrics, name: &str, category: LockCategory) -> u64 {
+        let snapshot = metrics.snapshot();
+        snapshot.histograms.get(&labeled(name, &[("category", category.as_str())])).map_or(0, |h| h.count())
+    }
+
+    fn acquires(metrics: &Metrics, category: LockCategory, status: &str) -> u64 {
+        metrics.counter(METRIC_LOCK_ACQUIRE, &[("category", category.as_str()), ("status", status)])
+    }
+
+    /// Equal within the histogram's precision (3 significant digits).
+    fn assert_close_us(actual_us: u64, expected_us: u64) {
+        let tolerance_us = expected_us.div_ceil(1000);
+        assert!(
+            actual_us.abs_diff(expected_us) <= tolerance_us,
+            "{actual_us} µs is not {expected_us} µs ± {tolerance_us}"
+        );
+    }
+
+    async fn settle() {
+        for _ in 0..8 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn exclusive_lock_serializes_two_owners() {
+        let (manager, metrics) = manager();
+        let deck = key(LockCategory::Deck, "deck-1");
+        let a = manager.owner("deal.flop");
+        let guard = a.acquire(deck.clone(), LockMode::Write).await.unwrap();
+        let events = Arc::new(Mutex::new(Vec::new()));
+
+        let task = tokio::spawn({
+            let (manager, events, deck) = (manager.clone(), Arc::clone(&events), deck.clone());
+            async move {
+                let b = manager.owner("deal.turn");
+                let guard = b.acquire(deck, LockMode::Write).await.unwrap();
+                events.lock().unwrap().push("b enters");
+                drop(guard);
+            }
+        });
+        settle().await;
+        let waiting = manager.waiting();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(waiting[0].operation, "deal.turn");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(events.lock().unwrap().is_empty(), "b entered while a held the lock");
+
+        events.lock().unwrap().push("a leaves");
+        drop(guard);
+        task.await.unwrap();
+        assert_eq!(*events.lock().unwrap(), ["a leaves", "b enters"]);
+        assert_close_us(histogram_max_us(&metrics, METRIC_LOCK_WAIT, LockCategory::Deck), 100_000);
+        assert_eq!(histogram_count(&metrics, METRIC_LOCK_WAIT, LockCategory::Deck), 2);
+        assert_eq!(acquires(&metrics, LockCategory::Deck, STATUS_SUCCESS), 2);
+        assert!(manager.all_free());
+        assert!(manager.inner.state().locks.is_empty(), "idle locks are pruned");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn readers_share_and_a_waiting_writer_blocks_later_readers() {
+        let (manager, _metrics) = manager();
+        let table = key(LockCategory::Table, "table-3");
+        let (r1, r2) = (manager.owner("stats.read"), manager.owner("balance.read"));
+        let g1 = r1.acquire(table.clone(), LockMode::Read).await.unwrap();
+        let g2 = r2.acquire(table.clone(), LockMode::Read).await.unwrap();
+        assert_eq!(manager.held_locks().len(), 2, "readers share");
+
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let writer = tokio::spawn({
+            let (manager, events, table) = (manager.clone(), Arc::clone(&events), table.clone());
+            async move {
+                let w = manager.owner("table.persist");
+                let guard = w.acquire(table, LockMode::Write).await.unwrap();
+                events.lock().unwrap().push("writer");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                drop(guard);
+            }
+        });
+        settle().await;
+        let late_reader = tokio::spawn({
+            let (manager, events, table) = (manager.clone(), Arc::clone(&events), table.clone());
+            async move {
+                let r3 = manager.owner("stats.late");
+                let _guard = r3.acquire(table, LockMode::Read).await.unwrap();
+                events.lock().unwrap().push("late reader");
+            }
+        });
+        settle().await;
+        assert_eq!(manager.waiting().len(), 2, "the writer waits for readers, the late reader for the writer");
+        assert!(events.lock().unwrap().is_empty());
+
+        drop(g1);
+        settle().await;
+        assert!(events.lock().unwrap().is_empty(), "one reader still holds");
+        drop(g2);
+        writer.await.unwrap();
+        late_reader.await.unwrap();
+        assert_eq!(*events.lock().unwrap(), ["writer", "late reader"]);
+        assert!(manager.all_free());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn acquire_times_out_after_the_category_timeout_without_entering() {
+        for (category, timeout_ms) in
+            [(LockCategory::Table, TABLE_LOCK_TIMEOUT_MS), (LockCategory::Jackpot, JACKPOT_LOCK_TIMEOUT_MS)]
+        {
+            let (manager, metrics) = manager();
+            let contested = key(category, "contested");
+            let a = manager.owner("holder.op");
+            let guard = a.acquire(contested.clone(), LockMode::Write).await.unwrap();
+            let entered = Arc::new(AtomicBool::new(false));
+            let task = tokio::spawn({
+                let (manager, entered, contested) = (manager.clone(), Arc::clone(&entered), contested.clone());
+                async move {
+                    let b = manager.owner("waiter.op");
+                    let started = Instant::now();
+                    let result = b.acquire(contested, LockMode::Write).await;
+                    if result.is_ok() {
+                        entered.store(true, Ordering::SeqCst);
+                    }
+                    (result.map(|_| ()), started.elapsed())
+                }
+            });
+            let (result, elapsed) = task.await.unwrap();
+            assert_eq!(elapsed, Duration::from_millis(timeout_ms));
+            assert!(!entered.load(Ordering::SeqCst), "a timed-out waiter never enters");
+            let expected_holder = LockHolder {
+                key: contested.clone(),
+                owner: a.id(),
+                operation: "holder.op".to_string(),
+                mode: LockMode::Write,
+                held_ms: timeout_ms,
+            };
+            assert_eq!(
+                result,
+                Err(LockError::Timeout {
+                    key: contested.clone(),
+                    waited_ms: timeout_ms,
+                    holders: vec![expected_holder]
+                })
+            );
+            let held = manager.held_locks();
+            assert_eq!(held.len(), 1);
+            assert_eq!(held[0].owner, a.id());
+            assert!(manager.waiting().is_empty(), "no trace of the timed-out waiter");
+            assert_eq!(acquires(&metrics, category, STATUS_TIMEOUT), 1);
+            assert_close_us(histogram_max_us(&metrics, METRIC_LOCK_WAIT, category), timeout_ms * 1000);
+            drop(guard);
+            assert!(manager.all_free());
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn configured_timeout_applies() {
+        let config = LockConfig { pot_timeout_ms: 1_234, ..LockConfig::default() };
+        let (manager, _metrics) = manager_with(config);
+        let pot = key(LockCategory::Pot, "pot-1");
+        let a = manager.owner("a");
+        let _guard = a.acquire(pot.clone(), LockMode::Write).await.unwrap();
+        let b = manager.owner("b");
+        let started = Instant::now();
+        let error = b.acquire(pot, LockMode::Write).await.unwrap_err();
+        assert_eq!(started.elapsed(), Duration::from_millis(1_234));
+        assert!(matches!(error, LockError::Timeout { waited_ms: 1_234, .. }), "{error}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancelled_acquire_leaves_no_trace() {
+        let (manager, _metrics) = manager();
+        let table = key(LockCategory::Table, "table-1");
+        let a = manager.owner("a");
+        let guard = a.acquire(table.clone(), LockMode::Write).await.unwrap();
+        let b = manager.owner("b");
+        let cancelled =
+            tokio::time::timeout(Duration::from_millis(100), b.acquire(table.clone(), LockMode::Write)).await;
+        assert!(cancelled.is_err());
+        assert!(manager.waiting().is_empty());
+        assert!(b.held().is_empty());
+        drop(guard);
+        assert!(manager.all_free());
+        assert!(manager.inner.state().locks.is_empty());
+        let _again = b.acquire(table, LockMode::Write).await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reentrant_request_is_refused_at_once() {
+        let (manager, metrics) = manager();
+        let owner = manager.owner("betting.apply");
+        let player = key(LockCategory::Player, "player-1");
+        let _guard = owner.acquire(player.clone(), LockMode::Write).await.unwrap();
+        let started = Instant::now();
+        assert_eq!(
+            owner.acquire(player.clone(), LockMode::Write).await.unwrap_err(),
+            LockError::Reentrant { key: player.clone() }
+        );
+        assert_eq!(started.elapsed(), Duration::ZERO);
+
+        let table = key(LockCategory::Table, "table-1");
+        let reader = manager.owner("stats.read");
+        let _read = reader.acquire(table.clone(), LockMode::Read).await.unwrap();
+        assert_eq!(
+            reader.acquire(table.clone(), LockMode::Write).await.unwrap_err(),
+            LockError::Reentrant { key: table.clone() },
+            "a read-to-write upgrade would deadlock"
+        );
+        assert_eq!(acquires(&metrics, LockCategory::Player, STATUS_REENTRANT), 1);
+        assert_eq!(acquires(&metrics, LockCategory::Table, STATUS_REENTRANT), 1);
+        assert_eq!(owner.held(), vec![player]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn read_mode_is_for_table_locks_only() {
+        let (manager, metrics) = manager();
+        let owner = manager.owner("pot.read");
+        let pot = key(LockCategory::Pot, "pot-1");
+        assert_eq!(
+            owner.acquire(pot.clone(), LockMode::Read).await.unwrap_err(),
+            LockError::ReadNotSupported { key: pot }
+        );
+        assert_eq!(acquires(&metrics, LockCategory::Pot, STATUS_READ_NOT_SUPPORTED), 1);
+        assert!(manager.all_free());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hierarchy_violation_is_recorded_and_allowed_by_default() {
+        let (manager, metrics) = manager();
+        let owner = manager.owner("collect.bets");
+        let pot = key(LockCategory::Pot, "pot-1");
+        let table = key(LockCategory::Table, "table-1");
+        let _pot = owner.acquire(pot.clone(), LockMode::Write).await.unwrap();
+        let _table = owner.acquire(table.clone(), LockMode::Write).await.unwrap();
+
+        let p2 = key(LockCategory::Player, "player-2");
+        let p1 = key(LockCategory::Player, "player-1");
+        let _p2 = owner.acquire(p2.clone(), LockMode::Write).await.unwrap();
+        let _p1 = owner.acquire(p1.clone(), LockMode::Write).await.unwrap();
+
+        let violations = manager.hierarchy_violations();
+        assert_eq!(violations.len(), 2);
+        assert_eq!(violations[0].requested, table);
+        assert_eq!(violations[0].held, pot);
+        assert_eq!(violations[0].operation, "collect.bets");
+        assert!(!violations[0].refused);
+        assert_eq!(violations[1].requested, p1);
+        assert_eq!(violations[1].held, p2);
+        assert_eq!(metrics.counter(METRIC_LOCK_HIERARCHY_VIOLATIONS, &[("category", "table")]), 1);
+        assert_eq!(metrics.counter(METRIC_LOCK_HIERARCHY_VIOLATIONS, &[("category", "player")]), 1);
+        assert_eq!(owner.held().len(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hierarchy_violation_is_refused_when_enforced() {
+        let (manager, metrics) = manager_with(LockConfig { enforce_hierarchy: true, ..LockConfig::default() });
+        let owner = manager.owner("collect.bets");
+        let pot = key(LockCategory::Pot, "pot-1");
+        let table = key(LockCategory::Table, "table-1");
+        let _pot = owner.acquire(pot.clone(), LockMode::Write).await.unwrap();
+        assert_eq!(
+            owner.acquire(table.clone(), LockMode::Read).await.unwrap_err(),
+            LockError::HierarchyViolation { requested: table.clone(), held: pot.clone() }
+        );
+        assert_eq!(owner.held(), vec![pot]);
+        assert!(manager.waiting().is_empty());
+        let violations = manager.hierarchy_violations();
+        assert_eq!(violations.len(), 1);
+        assert!(violations[0].refused);
+        assert_eq!(acquires(&metrics, LockCategory::Table, STATUS_HIERARCHY), 1);
+        assert_eq!(metrics.counter(METRIC_LOCK_HIERARCHY_VIOLATIONS, &[("category", "table")]), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ordered_acquisition_is_allowed() {
+        let (manager, metrics) = manager_with(LockConfig { enforce_hierarchy: true, ..LockConfig::default() });
+        let owner = manager.owner("hand.play");
+        let mut guards = Vec::new();
+        for (category, name) in [
+            (LockCategory::Stage, "stage-1"),
+            (LockCategory::Table, "table-1"),
+            (LockCategory::Deck, "deck-1"),
+            (LockCategory::Jackpot, "jackpot"),
+            (LockCategory::BettingRound, "round-1"),
+            (LockCategory::Pot, "pot-1"),
+            (LockCategory::Player, "player-1"),
+            (LockCategory::Player, "player-2"),
+            (LockCategory::EngineStage, "engine-stage-1"),
+            (LockCategory::Chat, "chat-1"),
+        ] {
+            guards.push(owner.acquire(key(category, name), LockMode::Write).await.unwrap());
+        }
+        assert!(manager.hierarchy_violations().is_empty());
+        assert_eq!(owner.held().len(), 10);
+        assert_eq!(metrics.snapshot().counters.keys().filter(|k| k.contains("hierarchy")).count(), 0);
+        guards.clear();
+        assert!(manager.all_free());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hold_duration_is_recorded_exactly() {
+        let (manager, metrics) = manager();
+        let owner = manager.owner("table.persist");
+        let guard = owner.acquire(key(LockCategory::Table, "table-1"), LockMode::Write).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(guard.held_for(), Duration::from_millis(250));
+        guard.release();
+        assert_close_us(histogram_max_us(&metrics, METRIC_LOCK_HOLD, LockCategory::Table), 250_000);
+        assert_eq!(histogram_count(&metrics, METRIC_LOCK_HOLD, LockCategory::Table), 1);
+        assert!(manager.long_holds().is_empty());
+        assert_eq!(metrics.counter(METRIC_LOCK_LONG_HOLDS, &[("category", "table")]), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn long_hold_is_recorded_and_counted() {
+        let (manager, metrics) = manager();
+        let owner = manager.owner("jackpot.payout");
+        let jackpot = key(LockCategory::Jackpot, "jackpot");
+        let guard = owner.acquire(jackpot.clone(), LockMode::Write).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(LONG_HOLD_WARN_MS)).await;
+        drop(guard);
+        assert!(manager.long_holds().is_empty(), "a hold of exactly the threshold is not long");
+
+        let guard = owner.acquire(jackpot.clone(), LockMode::Write).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        drop(guard);
+        let long_holds = manager.long_holds();
+        assert_eq!(
+            long_holds,
+            vec![LongHold {
+                key: jackpot,
+                owner: owner.id(),
+                operation: "jackpot.payout".to_string(),
+                mode: LockMode::Write,
+                held_ms: 1_500,
+                released_at_ms: 2_500,
+            }]
+        );
+        assert_eq!(metrics.counter(METRIC_LOCK_LONG_HOLDS, &[("category", "jackpot")]), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn long_holds_keep_only_the_most_recent() {
+        let (manager, _metrics) = manager_with(LockConfig { long_hold_warn_ms: 0, ..LockConfig::default() });
+        let owner = manager.owner("chat.prompt");
+        for i in 0..LONG_HOLDS_KEPT_COUNT + 3 {
+            let guard = owner.acquire(key(LockCategory::Chat, &format!("chat-{i}")), LockMode::Write).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            drop(guard);
+        }
+        let long_holds = manager.long_holds();
+        assert_eq!(long_holds.len(), LONG_HOLDS_KEPT_COUNT);
+        assert_eq!(long_holds[0].key.name, "chat-3");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn detect_deadlock_shows_holders_waiters_and_a_two_owner_cycle() {
+        let (manager, metrics) = manager();
+        let x = key(LockCategory::Chat, "chat-x");
+        let y = key(LockCategory::Jackpot, "jackpot-y");
+        let a = manager.owner("a.op");
+        let b = manager.owner("b.op");
+        let (a_id, b_id) = (a.id(), b.id());
+        let a_holds_x = a.acquire(x.clone(), LockMode::Write).await.unwrap();
+        let b_holds_y = b.acquire(y.clone(), LockMode::Write).await.unwrap();
+        let task_a = tokio::spawn({
+            let y = y.clone();
+            async move {
+                let result = a.acquire(y, LockMode::Write).await.map(|_| ());
+                drop(a_holds_x);
+                result
+            }
+        });
+        let task_b = tokio::spawn({
+            let x = x.clone();
+            async move {
+                let started = Instant::now();
+                let result = b.acquire(x, LockMode::Write).await.map(|_| ());
+                drop(b_holds_y);
+                (result, started.elapsed())
+            }
+        });
+        settle().await;
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+
+        let json = manager.detect_deadlock();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "holders": [
+                    {"key": {"category": "chat", "name": "chat-x"}, "owner": a_id.0, "operation": "a.op",
+                     "mode": "write", "held_ms": 1_000},
+                    {"key": {"category": "jackpot", "name": "jackpot-y"}, "owner": b_id.0, "operation": "b.op",
+                     "mode": "write", "held_ms": 1_000},
+                ],
+                "waiters": [
+                    {"key": {"category": "chat", "name": "chat-x"}, "owner": b_id.0, "operation": "b.op",
+                     "mode": "write", "waited_ms": 1_000},
+                    {"key": {"category": "jackpot", "name": "jackpot-y"}, "owner": a_id.0, "operation": "a.op",
+                     "mode": "write", "waited_ms": 1_000},
+                ],
+                "cycle": [
+                    {"owner": a_id.0, "operation": "a.op"},
+                    {"owner": b_id.0, "operation": "b.op"},
+                ],
+            })
+        );
+
+        // The jackpot timeout (5 s) breaks the cycle: a gives up and releases x, so b gets it.
+        let a_result = task_a.await.unwrap();
+        assert!(matches!(&a_result, Err(LockError::Timeout { waited_ms: 5_000, holders, .. })
+            if holders.len() == 1 && holders[0].owner == b_id));
+        let (b_result, b_waited) = task_b.await.unwrap();
+        assert_eq!(b_result, Ok(()));
+        assert_eq!(b_waited, Duration::from_millis(5_000));
+        assert_eq!(acquires(&metrics, LockCategory::Jackpot, STATUS_TIMEOUT), 1);
+        assert!(manager.all_free());
+        assert!(manager.detect_deadlock()["cycle"].is_null());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn detect_deadlock_reports_no_cycle_for_plain_contention() {
+        let (manager, _metrics) = manager();
+        let table = key(LockCategory::Table, "table-1");
+        let a = manager.owner("table.persist");
+        let guard = a.acquire(table.clone(), LockMode::Write).await.unwrap();
+        let waiter = tokio::spawn({
+            let (manager, table) = (manager.clone(), table.clone());
+            async move {
+                let b = manager.owner("stats.read");
+                b.acquire(table, LockMode::Read).await.map(|_| ())
+            }
+        });
+        settle().await;
+        let snapshot = manager.deadlock_snapshot();
+        assert_eq!(snapshot.holders.len(), 1);
+        assert_eq!(snapshot.waiters.len(), 1);
+        assert_eq!(snapshot.waiters[0].mode, LockMode::Read);
+        assert_eq!(snapshot.cycle, None);
+        assert!(manager.detect_deadlock()["cycle"].is_null());
+        drop(guard);
+        assert_eq!(waiter.await.unwrap(), Ok(()));
+    }
+
+    #[test]
+    fn find_cycle_is_deterministic_and_starts_at_the_smallest_owner() {
+        let edges: BTreeMap<OwnerId, BTreeSet<OwnerId>> = [
+            (OwnerId(1), BTreeSet::from([OwnerId(5)])),
+            (OwnerId(5), BTreeSet::from([OwnerId(4)])),
+            (OwnerId(4), BTreeSet::from([OwnerId(3)])),
+            (OwnerId(3), BTreeSet::from([OwnerId(5)])),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(find_cycle(&edges), Some(vec![OwnerId(3), OwnerId(5), OwnerId(4)]));
+        let acyclic: BTreeMap<OwnerId, BTreeSet<OwnerId>> =
+            [(OwnerId(1), BTreeSet::from([OwnerId(2), OwnerId(3)])), (OwnerId(2), BTreeSet::from([OwnerId(3)]))]
+                .into_iter()
+                .collect();
+        assert_eq!(find_cycle(&acyclic), None);
+    }
+
+    #[test]
+    fn config_defaults_and_rejects_unknown_fields() {
+        let config: LockConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(config, LockConfig::default());
+        assert_eq!(config.timeout_ms(LockCategory::Stage), 25_000);
+        assert_eq!(config.timeout_ms(LockCategory::EngineStage), 25_000);
+        assert_eq!(config.timeout_ms(LockCategory::Chat), 15_000);
+        assert_eq!(config.timeout_ms(LockCategory::Table), 10_000);
+        assert_eq!(config.timeout_ms(LockCategory::Player), 10_000);
+        assert_eq!(config.timeout_ms(LockCategory::Jackpot), 5_000);
+        assert_eq!(config.long_hold_warn_ms, 1_000);
+        let tuned: LockConfig = serde_json::from_str(r#"{"table_timeout_ms": 3, "enforce_hierarchy": true}"#).unwrap();
+        assert_eq!(tuned.timeout(LockCategory::Table), Duration::from_millis(3));
+        assert!(tuned.enforce_hierarchy);
+        assert!(serde_json::from_str::<LockConfig>(r#"{"table_timeout": 3}"#).is_err());
+    }
+
+    #[test]
+    fn errors_serialize_and_display() {
+        let error = LockError::Reentrant { key: LockKey::new(LockCategory::Table, "table-3") };
+        assert_eq!(error.to_string(), "owner already holds or awaits lock table:table-3");
+        assert_eq!(
+            serde_json::to_value(&error).unwrap(),
+            serde_json::json!({"error": "reentrant", "key": {"category": "table", "name": "table-3"}})
+        );
+    }
+}

@@ -129,7 +129,9 @@ impl WalletService {
     /// Opens a wallet with `balance` chips (set-up; fails if it exists).
     pub async fn open(&self, user: UserId, balance: Chips) -> Result<(), WalletError> {
         let key = Key::Wallet(user);
-        self.store.commit(Txn::new("wallet.open").expect(key, None).put(key, Value::Wallet(Wallet { user, balance }))).await?;
+        self.store
+            .commit(Txn::new("wallet.open").expect(key, None).put(key, Value::Wallet(Wallet { user, balance })))
+            .await?;
         Ok(())
     }
 
@@ -305,7 +307,10 @@ impl WalletService {
                 .expect_read(key, Some(&read))
                 .expect_read(wallet_key, wallet_read.as_ref())
                 .put(key, Value::Reservation(ended))
-                .put(wallet_key, Value::Wallet(Wallet { user: reservation.user, balance: balance + reservation.amount }));
+                .put(
+                    wallet_key,
+                    Value::Wallet(Wallet { user: reservation.user, balance: balance + reservation.amount }),
+                );
             match self.store.commit(txn).await {
                 Ok(_) => {
                     if final_state == ReservationState::Expired {
@@ -405,7 +410,10 @@ impl WalletService {
                     .expect_read(key, Some(&versioned))
                     .expect_read(wallet_key, wallet_read.as_ref())
                     .delete(key)
-                    .put(wallet_key, Value::Wallet(Wallet { user: entry.reservation.user, balance: balance + entry.amount }));
+                    .put(
+                        wallet_key,
+                        Value::Wallet(Wallet { user: entry.reservation.user, balance: balance + entry.amount }),
+                    );
                 self.store.commit(txn).await
             }
             .await;
@@ -418,7 +426,8 @@ impl WalletService {
                     report.failed.push(entry.id);
                     let mut retried = entry.clone();
                     retried.attempts += 1;
-                    let bump = Txn::new("wallet.dlq_attempt").expect_read(key, Some(&versioned)).put(key, Value::Dlq(retried));
+                    let bump =
+                        Txn::new("wallet.dlq_attempt").expect_read(key, Some(&versioned)).put(key, Value::Dlq(retried));
                     // Best effort: the count is for operators, the entry stays either way.
                     let _ = self.store.commit(bump).await;
                 }

@@ -21,7 +21,9 @@ use crate::clock::{SharedClock, TimestampMs};
 use crate::ids::{DlqId, RequestId, ReservationId, TableId, UserId};
 use crate::metrics::Metrics;
 use crate::rules::Chips;
-use crate::store::{DlqEntry, Key, KeyKind, Reservation, ReservationState, Store, StoreError, Txn, Value, Wallet};
+use crate::store::{
+    DlqEntry, Key, KeyKind, Reservation, ReservationState, Store, StoreError, Txn, Value, Versioned, Wallet,
+};
 
 /// How long a reservation may stay live before the sweeper refunds it (5 minutes).
 pub const RESERVATION_TTL_MS: u64 = 5 * 60 * 1_000;
@@ -137,13 +139,21 @@ impl WalletService {
 
     /// The wallet's balance now.
     pub async fn balance(&self, user: UserId) -> Result<Chips, WalletError> {
-        match self.store.get(Key::Wallet(user)).await? {
-            Some(v) => match v.value {
-                Value::Wallet(w) => Ok(w.balance),
-                other => panic!("invariant key_holds_its_kind: wallet key holds {other:?}"),
-            },
-            None => Err(WalletError::UnknownUser { user }),
+        match self.read_wallet(user).await? {
+            (Some(_), balance) => Ok(balance),
+            (None, _) => Err(WalletError::UnknownUser { user }),
         }
+    }
+
+    /// The wallet's row as read (for a version check) and its balance (0 if there is none).
+    async fn read_wallet(&self, user: UserId) -> Result<(Option<Versioned>, Chips), StoreError> {
+        let read = self.store.get(Key::Wallet(user)).await?;
+        let balance = match read.as_ref().map(|v| &v.value) {
+            Some(Value::Wallet(w)) => w.balance,
+            Some(other) => panic!("invariant key_holds_its_kind: wallet key holds {other:?}"),
+            None => 0,
+        };
+        Ok((read, balance))
     }
 
     /// Phase one: checks the balance, deducts `amount` and creates a live reservation that
@@ -181,12 +191,11 @@ impl WalletService {
         let wallet_key = Key::Wallet(user);
         let mut attempt = 0;
         loop {
-            let read = self.store.get(wallet_key).await?.ok_or(WalletError::UnknownUser { user })?;
-            let Value::Wallet(wallet) = &read.value else {
-                panic!("invariant key_holds_its_kind: wallet key holds {:?}", read.value)
+            let (Some(read), balance) = self.read_wallet(user).await? else {
+                return Err(WalletError::UnknownUser { user });
             };
-            if wallet.balance < amount {
-                return Err(WalletError::InsufficientFunds { balance: wallet.balance, amount });
+            if balance < amount {
+                return Err(WalletError::InsufficientFunds { balance, amount });
             }
             let now_ms = self.clock.now_ms();
             let reservation = Reservation {
@@ -203,7 +212,7 @@ impl WalletService {
             let txn = Txn::new("wallet.reserve")
                 .expect_read(wallet_key, Some(&read))
                 .expect(rsv_key, None)
-                .put(wallet_key, Value::Wallet(Wallet { user, balance: wallet.balance - amount }))
+                .put(wallet_key, Value::Wallet(Wallet { user, balance: balance - amount }))
                 .put(rsv_key, Value::Reservation(reservation.clone()));
             match self.store.commit(txn).await {
                 Ok(_) => return Ok(reservation),
@@ -294,12 +303,7 @@ impl WalletService {
                 return Err(WalletError::AlreadyFinal { id, state: reservation.state });
             }
             let wallet_key = Key::Wallet(reservation.user);
-            let wallet_read = self.store.get(wallet_key).await?;
-            let balance = match wallet_read.as_ref().map(|v| &v.value) {
-                Some(Value::Wallet(w)) => w.balance,
-                Some(other) => panic!("invariant key_holds_its_kind: wallet key holds {other:?}"),
-                None => 0,
-            };
+            let (wallet_read, balance) = self.read_wallet(reservation.user).await?;
             let mut ended = reservation.clone();
             ended.state = final_state;
             let label = if final_state == ReservationState::Expired { "wallet.expire" } else { "wallet.rollback" };
@@ -400,12 +404,7 @@ impl WalletService {
             };
             let wallet_key = Key::Wallet(entry.reservation.user);
             let outcome = async {
-                let wallet_read = self.store.get(wallet_key).await?;
-                let balance = match wallet_read.as_ref().map(|v| &v.value) {
-                    Some(Value::Wallet(w)) => w.balance,
-                    Some(other) => panic!("invariant key_holds_its_kind: wallet key holds {other:?}"),
-                    None => 0,
-                };
+                let (wallet_read, balance) = self.read_wallet(entry.reservation.user).await?;
                 let txn = Txn::new("wallet.dlq_refund")
                     .expect_read(key, Some(&versioned))
                     .expect_read(wallet_key, wallet_read.as_ref())

@@ -24,9 +24,13 @@ pub struct Pot {
 /// Each distinct contribution level starts a layer; a layer holds every player's chips up to
 /// that level (folded players' chips stay in the layers they reached) and can be won by the
 /// players still in (`in_hand`) who reached it. Adjacent layers with the same eligible players
-/// merge. Layers of zero chips are dropped. The pots' amounts add up to the contributions.
+/// merge. Layers of zero chips are dropped. A layer that no player still in reached (only
+/// folded players put chips that high, e.g. antes of players who then folded) is dead money:
+/// it joins the highest pot below it that has eligible players. The pots' amounts add up to
+/// the contributions.
 ///
-/// Precondition: `contributions` and `in_hand` have one entry per position.
+/// Precondition: `contributions` and `in_hand` have one entry per position, and at least one
+/// player is in the hand.
 pub fn build_pots(contributions: &[Chips], in_hand: &[bool]) -> Vec<Pot> {
     assert_eq!(contributions.len(), in_hand.len(), "one contribution and one status per position");
     let mut levels: Vec<Chips> = contributions.to_vec();
@@ -48,6 +52,16 @@ pub fn build_pots(contributions: &[Chips], in_hand: &[bool]) -> Vec<Pot> {
         }
         previous = level;
     }
+    // Dead layers sit above every contribution of a player still in (the lowest layer always
+    // includes them all), so they merge downwards.
+    while pots.len() > 1 && pots.last().is_some_and(|pot| pot.eligible.is_empty()) {
+        let dead = pots.pop().expect("checked").amount;
+        pots.last_mut().expect("checked").amount += dead;
+    }
+    assert!(
+        pots.iter().all(|pot| !pot.eligible.is_empty()) || !in_hand.contains(&true),
+        "invariant pot_has_eligible_player: {pots:?}"
+    );
     debug_assert_eq!(pots.iter().map(|p| p.amount).sum::<Chips>(), contributions.iter().sum::<Chips>());
     pots
 }
@@ -103,6 +117,17 @@ mod tests {
         // Layers 50..80 and 80..200 have the same eligible players and merge.
         assert_eq!(pots[1], Pot { amount: 30 * 3 + 120 * 2, rake: 0, eligible: vec![2, 3] });
         assert_eq!(pots.len(), 2);
+    }
+
+    #[test]
+    fn chips_no_player_in_the_hand_reached_join_the_highest_live_pot() {
+        // Regression (proptest seed 1523971175337775848): three players all-in on their antes
+        // (39, 13, 44), the two who put in 50 both folded to the full big blind. The 44..50
+        // layer belongs to nobody still in: it is dead money in the top live pot.
+        let pots = build_pots(&[39, 13, 44, 50, 50], &[true, true, true, false, false]);
+        assert_eq!(pots.iter().map(|p| p.amount).sum::<Chips>(), 196);
+        assert_eq!(pots.last().unwrap(), &Pot { amount: 5 * 3 + 6 * 2, rake: 0, eligible: vec![2] });
+        assert!(pots.iter().all(|p| !p.eligible.is_empty()));
     }
 
     #[test]

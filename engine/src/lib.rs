@@ -11,6 +11,7 @@ pub mod chat;
 pub mod clock;
 pub mod dedup;
 pub mod eval;
+pub mod game;
 pub mod ids;
 pub mod jackpot;
 pub mod locks;

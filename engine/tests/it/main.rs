@@ -3,5 +3,6 @@
 //! seven-card evaluator count (ignored by default; CI runs it in release).
 
 mod edge_cases;
+mod game;
 mod properties;
 mod seven_card;

@@ -1,0 +1,308 @@
+//! The hardened game flows under tokio's paused clock with the in-memory store: happy path,
+//! duplicate folds, version conflicts, lock timeouts, reset racing actions, identity and bad
+//! input. After every test the chips held by the store equal the starting supply.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use engine::chat::RecordingChat;
+use engine::clock::{SharedClock, TokioClock};
+use engine::dedup::{DedupMode, Deduplicator};
+use engine::game::{ActionRequest, GameConfig, GameEngine, GameError, GameParts, LockStrategy};
+use engine::ids::{RequestId, TableId, UserId};
+use engine::locks::{LockCategory, LockConfig, LockKey, LockManager, LockMode};
+use engine::metrics::Metrics;
+use engine::rules::random_play::random_action;
+use engine::rules::{Action, ActionError, Chips, TableConfig};
+use engine::store::{Key, KeyKind, MemoryStore, ReservationState, Store, StoreFuture, Txn, Value, Versioned};
+use engine::wallet::{RESERVATION_TTL_MS, WalletConfig, WalletService};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+const TABLE: TableId = TableId(1);
+const BALANCE: Chips = 1_000;
+const ADMIN: UserId = UserId(99);
+
+/// The in-memory store behind a link that takes 1 ms per call (so concurrent tasks
+/// interleave) and can bump the table's version right before the next action's save.
+struct Link {
+    inner: MemoryStore,
+    conflict_next_action: AtomicBool,
+}
+
+impl Store for Link {
+    fn get(&self, key: Key) -> StoreFuture<'_, Option<Versioned>> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            self.inner.get(key).await
+        })
+    }
+    fn scan(&self, kind: KeyKind) -> StoreFuture<'_, Vec<(Key, Versioned)>> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            self.inner.scan(kind).await
+        })
+    }
+    fn commit(&self, txn: Txn) -> StoreFuture<'_, Vec<(Key, u64)>> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            if txn.label == "game.act" && self.conflict_next_action.swap(false, Ordering::SeqCst) {
+                // A stale writer saves the table first (same value, new version).
+                let current = self.inner.read(Key::Table(TABLE)).unwrap();
+                self.inner.apply(&Txn::new("stale_writer").put(Key::Table(TABLE), current.value)).unwrap();
+            }
+            self.inner.commit(txn).await
+        })
+    }
+}
+
+struct World {
+    link: Arc<Link>,
+    engine: Arc<GameEngine>,
+    wallet: Arc<WalletService>,
+    locks: LockManager,
+    supply: Chips,
+}
+
+async fn world(players: u64, strategy: LockStrategy) -> World {
+    let clock: SharedClock = Arc::new(TokioClock::starting_now());
+    let link =
+        Arc::new(Link { inner: MemoryStore::with_clock(clock.clone()), conflict_next_action: AtomicBool::new(false) });
+    let store: Arc<dyn Store> = link.clone();
+    let metrics = Metrics::new();
+    let locks = LockManager::new(LockConfig { enforce_hierarchy: true, ..LockConfig::default() }, metrics.clone());
+    let wallet = Arc::new(WalletService::new(
+        store.clone(),
+        clock.clone(),
+        metrics.clone(),
+        ChaCha8Rng::seed_from_u64(1),
+        WalletConfig::default(),
+    ));
+    let dedup = Arc::new(Deduplicator::new(store.clone(), clock.clone(), metrics.clone(), DedupMode::default()));
+    let users: Vec<UserId> = (1..=players).map(UserId).collect();
+    for &user in &users {
+        wallet.open(user, BALANCE).await.unwrap();
+    }
+    let config = GameConfig {
+        table: TableConfig::new(5, 10),
+        stack_cap: 500,
+        admins: BTreeSet::from([ADMIN]),
+        lock_strategy: strategy,
+    };
+    let parts = GameParts {
+        store,
+        metrics,
+        locks: locks.clone(),
+        wallet: wallet.clone(),
+        dedup,
+        jackpot: None,
+        chat: Arc::new(RecordingChat::default()),
+        rng: ChaCha8Rng::seed_from_u64(2),
+    };
+    let engine = Arc::new(GameEngine::new(parts, config));
+    engine.create_table(TABLE, users).await.unwrap();
+    World { link, engine, wallet, locks, supply: BALANCE * players }
+}
+
+impl World {
+    fn assert_conserved(&self) {
+        assert_eq!(self.link.inner.chips_total(), self.supply, "chips created or lost");
+    }
+
+    fn game(&self) -> (engine::store::TableRecord, u64) {
+        let read = self.link.inner.read(Key::Table(TABLE)).unwrap();
+        match read.value {
+            Value::Table(record) => (*record, read.version),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The user to act now and the hand number.
+    fn actor(&self) -> Option<(UserId, u64)> {
+        let (record, _) = self.game();
+        let game = record.game.as_ref()?;
+        game.actor().map(|p| (record.hand_seats[p], record.hand_number))
+    }
+
+    fn live_reservations(&self) -> Vec<Versioned> {
+        self.link
+            .inner
+            .read_kind(KeyKind::Reservation)
+            .into_iter()
+            .map(|(_, v)| v)
+            .filter(|v| matches!(&v.value, Value::Reservation(r) if r.state == ReservationState::Live))
+            .collect()
+    }
+}
+
+fn request(id: u64, user: UserId, hand_number: u64, action: Action) -> ActionRequest {
+    ActionRequest { request: RequestId(id), user, table: TABLE, hand_number, action }
+}
+
+#[tokio::test(start_paused = true)]
+async fn happy_path_plays_whole_hands_and_conserves_chips() {
+    for strategy in [LockStrategy::Coarse, LockStrategy::Fine] {
+        let w = world(4, strategy).await;
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut next_request = 0;
+        for _ in 0..5 {
+            w.engine.start_hand(TABLE).await.unwrap();
+            w.assert_conserved();
+            while let Some((user, hand)) = w.actor() {
+                let (record, _) = w.game();
+                let action = random_action(record.game.as_ref().unwrap(), &mut rng).unwrap();
+                next_request += 1;
+                w.engine.act(request(next_request, user, hand, action)).await.unwrap();
+                w.assert_conserved();
+            }
+            let (record, _) = w.game();
+            assert!(record.game.as_ref().unwrap().complete);
+            assert_eq!(record.escrow, 0, "a finished hand holds no chips");
+            assert!(w.live_reservations().is_empty());
+        }
+        assert!(w.locks.all_free());
+        assert!(w.locks.hierarchy_violations().is_empty(), "{strategy:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_same_fold_sent_two_to_five_times_at_once_applies_once() {
+    for copies in 2..=5u64 {
+        let w = world(3, LockStrategy::Coarse).await;
+        let hand = w.engine.start_hand(TABLE).await.unwrap();
+        let (user, _) = w.actor().unwrap();
+        let (_, version_before) = w.game();
+        let mut tasks = Vec::new();
+        for _ in 0..copies {
+            let engine = w.engine.clone();
+            tasks.push(tokio::spawn(async move { engine.act(request(7, user, hand, Action::Fold)).await }));
+        }
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.unwrap().unwrap());
+        }
+        assert!(outcomes.windows(2).all(|w| w[0] == w[1]), "every copy gets the first result");
+        let (record, version_after) = w.game();
+        assert_eq!(version_after, version_before + 1, "one save");
+        assert_eq!(
+            record.game.unwrap().history.iter().filter(|e| matches!(e, engine::rules::HandEvent::Act { .. })).count(),
+            1
+        );
+        w.assert_conserved();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_version_conflict_during_the_save_refunds_the_bet() {
+    let w = world(3, LockStrategy::Coarse).await;
+    let hand = w.engine.start_hand(TABLE).await.unwrap();
+    let (user, _) = w.actor().unwrap();
+    let balance = w.wallet.balance(user).await.unwrap();
+    w.link.conflict_next_action.store(true, Ordering::SeqCst);
+    let error = w.engine.act(request(1, user, hand, Action::Call)).await.unwrap_err();
+    assert_eq!(error, GameError::VersionConflict);
+    assert_eq!(w.wallet.balance(user).await.unwrap(), balance, "the compensating refund");
+    assert!(w.live_reservations().is_empty());
+    let states: Vec<ReservationState> = w
+        .link
+        .inner
+        .read_kind(KeyKind::Reservation)
+        .into_iter()
+        .map(|(_, v)| match v.value {
+            Value::Reservation(r) => r.state,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(states, vec![ReservationState::RolledBack]);
+    w.assert_conserved();
+    // The same request retried gets the first result; a fresh request goes through.
+    assert_eq!(w.engine.act(request(1, user, hand, Action::Call)).await.unwrap_err(), GameError::VersionConflict);
+    w.engine.act(request(2, user, hand, Action::Call)).await.unwrap();
+    w.assert_conserved();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lock_timeout_leaves_the_reservation_to_expire() {
+    let w = world(3, LockStrategy::Coarse).await;
+    let hand = w.engine.start_hand(TABLE).await.unwrap();
+    let (user, _) = w.actor().unwrap();
+    let balance = w.wallet.balance(user).await.unwrap();
+    // Someone else holds the table lock for longer than the table timeout.
+    let holder = w.locks.owner("test.slow_holder");
+    let guard = holder.acquire(LockKey::new(LockCategory::Table, TABLE.to_string()), LockMode::Write).await.unwrap();
+    let error = w.engine.act(request(1, user, hand, Action::Call)).await.unwrap_err();
+    assert!(matches!(error, GameError::Lock(_)), "{error:?}");
+    drop(guard);
+    assert_eq!(w.live_reservations().len(), 1, "reserved, never committed");
+    assert_eq!(w.wallet.balance(user).await.unwrap(), balance - 10);
+    w.assert_conserved();
+    tokio::time::sleep(Duration::from_millis(RESERVATION_TTL_MS)).await;
+    let report = w.wallet.sweep_expired().await.unwrap();
+    assert_eq!(report.expired.len(), 1);
+    assert_eq!(w.wallet.balance(user).await.unwrap(), balance);
+    w.assert_conserved();
+}
+
+#[tokio::test(start_paused = true)]
+async fn reset_racing_actions_loses_nothing() {
+    let w = world(4, LockStrategy::Coarse).await;
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    for round in 0..20u64 {
+        if w.actor().is_none() {
+            w.engine.start_hand(TABLE).await.unwrap();
+        }
+        let (user, hand) = w.actor().unwrap();
+        let (record, _) = w.game();
+        let action = random_action(record.game.as_ref().unwrap(), &mut rng).unwrap();
+        let engine = w.engine.clone();
+        let act = tokio::spawn(async move { engine.act(request(100 + round, user, hand, action)).await });
+        let engine = w.engine.clone();
+        let reset = tokio::spawn(async move { engine.reset(UserId(1), TABLE, false).await });
+        let _ = act.await.unwrap();
+        reset.await.unwrap().unwrap();
+        // Whatever interleaving happened, every chip is in a wallet, a live reservation or the escrow.
+        w.assert_conserved();
+    }
+    tokio::time::sleep(Duration::from_millis(RESERVATION_TTL_MS + 1)).await;
+    w.wallet.sweep_expired().await.unwrap();
+    assert!(w.live_reservations().is_empty());
+    for user in 1..=4 {
+        assert_eq!(w.wallet.balance(UserId(user)).await.unwrap(), BALANCE, "reset hands refund everyone");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn identity_and_bad_input_get_typed_errors_and_move_no_chip() {
+    let w = world(3, LockStrategy::Coarse).await;
+    let hand = w.engine.start_hand(TABLE).await.unwrap();
+    let (user, _) = w.actor().unwrap();
+    let other = (1..=3).map(UserId).find(|&u| u != user).unwrap();
+    let (_, version) = w.game();
+    let cases = [
+        (request(1, other, hand, Action::Call), GameError::NotYourTurn { user: other }),
+        (request(2, user, hand - 1, Action::Call), GameError::StaleHand { requested: hand - 1, current: hand }),
+        (
+            request(3, user, hand, Action::RaiseTo(u64::MAX)),
+            GameError::Illegal(ActionError::RaiseAboveMaximum { to: u64::MAX, max_to: 500 }),
+        ),
+        (request(4, UserId(42), hand, Action::Call), GameError::NotSeated { user: UserId(42), table: TABLE }),
+        (
+            ActionRequest { table: TableId(77), ..request(5, user, hand, Action::Call) },
+            GameError::UnknownTable { table: TableId(77) },
+        ),
+    ];
+    for (bad, expected) in cases {
+        assert_eq!(w.engine.act(bad).await.unwrap_err(), expected);
+    }
+    assert_eq!(w.engine.reset(user, TABLE, true).await.unwrap_err(), GameError::NotAdmin { user });
+    let (_, after) = w.game();
+    assert_eq!(after, version, "nothing was saved");
+    assert!(w.link.inner.read_kind(KeyKind::Reservation).is_empty(), "nothing was reserved");
+    w.assert_conserved();
+    // The same request ID with another payload is refused.
+    assert_eq!(w.engine.act(request(1, other, hand, Action::Fold)).await.unwrap_err(), GameError::RequestReused);
+    w.engine.reset(ADMIN, TABLE, true).await.unwrap();
+    w.assert_conserved();
+}

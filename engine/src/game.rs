@@ -24,9 +24,9 @@ use tokio::time::Instant;
 
 use crate::cards::Deck;
 use crate::chat::{ChatApi, ChatPlan};
-use crate::dedup::{Admission, DedupError, Deduplicator, payload_hash};
+use crate::dedup::{Admission, DedupError, DedupMode, Deduplicator, SEED_DEDUP_TTL_MS, Ticket, payload_hash};
 use crate::ids::{RequestId, TableId, UserId};
-use crate::jackpot::JackpotService;
+use crate::jackpot::{JackpotService, JackpotVariant};
 use crate::locks::{LockCategory, LockError, LockGuard, LockKey, LockManager, LockMode, LockOwner};
 use crate::metrics::Metrics;
 use crate::rules::{Action, ActionError, Applied, Chips, GameState, StartError, TableConfig};
@@ -52,6 +52,70 @@ pub enum LockStrategy {
     Fine,
 }
 
+/// The engine designs the simulator can run: the hardened one, and the historical designs the
+/// operators migrated away from, kept selectable so the harness shows what each loses and
+/// performance reviews can compare them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineVariant {
+    /// Everything in this module: 2PC with commit + save in one transaction, durable dedup,
+    /// locks, versioned saves, reset under the stage lock, chat after release.
+    #[default]
+    Hardened,
+    /// The wallet is debited before the table lock; a failed save is compensated by a plain
+    /// credit with no dead-letter queue behind it.
+    DeductBeforeLock,
+    /// A plain "processing" flag instead of a lock, no deduplication, unguarded saves: the
+    /// concurrent-fold bug.
+    BoolFlag,
+    /// Reset outside the stage lock, without capturing the version.
+    UnlockedReset,
+    /// The jackpot's read-modify-write without a version check.
+    UnversionedJackpot,
+    /// Chat calls awaited while the stage lock is held.
+    ChatInLock,
+    /// The 2PC as first designed: commit and save as two separate store writes, dedup in
+    /// memory with a 5 s TTL.
+    Seed2pc,
+}
+
+impl EngineVariant {
+    pub const ALL: [EngineVariant; 7] = [
+        EngineVariant::Hardened,
+        EngineVariant::DeductBeforeLock,
+        EngineVariant::BoolFlag,
+        EngineVariant::UnlockedReset,
+        EngineVariant::UnversionedJackpot,
+        EngineVariant::ChatInLock,
+        EngineVariant::Seed2pc,
+    ];
+
+    /// Where this design keeps processed request IDs.
+    pub fn dedup_mode(self) -> DedupMode {
+        match self {
+            EngineVariant::Seed2pc => DedupMode::InMemoryTtl { ttl_ms: SEED_DEDUP_TTL_MS },
+            _ => DedupMode::default(),
+        }
+    }
+
+    /// How this design updates the jackpot.
+    pub fn jackpot_variant(self) -> JackpotVariant {
+        match self {
+            EngineVariant::UnversionedJackpot => JackpotVariant::Unversioned,
+            _ => JackpotVariant::Optimistic,
+        }
+    }
+}
+
+/// Where an action's chips wait between the wallet and the table.
+#[derive(Clone, Debug)]
+enum Escrowed {
+    Nothing,
+    Reserved(crate::store::Reservation),
+    /// Debited directly (`deduct_before_lock`).
+    Deducted(Chips),
+}
+
 /// Settings of the game flows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GameConfig {
@@ -61,6 +125,8 @@ pub struct GameConfig {
     /// Users allowed to run admin commands (emergency reset).
     pub admins: BTreeSet<UserId>,
     pub lock_strategy: LockStrategy,
+    #[serde(default)]
+    pub variant: EngineVariant,
 }
 
 /// A player action as a client sends it.
@@ -300,7 +366,9 @@ impl GameEngine {
             txn = txn.put(Key::Table(table), Value::Table(Box::new(next)));
             match self.store.commit(txn).await {
                 Ok(_) => {
-                    drop(guards);
+                    if self.config.variant != EngineVariant::ChatInLock {
+                        drop(guards);
+                    }
                     self.after_hand(table, hand_number, complete, rake).await;
                     return Ok(hand_number);
                 }
@@ -363,82 +431,143 @@ impl GameEngine {
     }
 
     async fn act_inner(&self, request: ActionRequest) -> Result<ActionOutcome, GameError> {
-        let ticket = match self.dedup.admit(request.request, request.user, payload_hash(&request), true).await {
-            Ok(Admission::New(ticket)) => ticket,
-            Ok(Admission::Duplicate(first)) => {
-                return serde_json::from_value::<Result<ActionOutcome, GameError>>(first)
-                    .expect("invariant dedup_outcome_decodes");
+        let variant = self.config.variant;
+        // The bool_flag design has no deduplication at all.
+        let ticket = if variant == EngineVariant::BoolFlag {
+            None
+        } else {
+            match self.dedup.admit(request.request, request.user, payload_hash(&request), true).await {
+                Ok(Admission::New(ticket)) => Some(ticket),
+                Ok(Admission::Duplicate(first)) => {
+                    return serde_json::from_value::<Result<ActionOutcome, GameError>>(first)
+                        .expect("invariant dedup_outcome_decodes");
+                }
+                Ok(Admission::InProgress) => return Err(GameError::InProgress),
+                Err(DedupError::PayloadMismatch { .. }) => return Err(GameError::RequestReused),
+                Err(DedupError::Store(error)) => return Err(error.into()),
             }
-            Ok(Admission::InProgress) => return Err(GameError::InProgress),
-            Err(DedupError::PayloadMismatch { .. }) => return Err(GameError::RequestReused),
-            Err(DedupError::Store(error)) => return Err(error.into()),
         };
 
-        // Size the reservation from a read outside the lock; it is checked again inside.
+        // Size the bet from a read outside the lock; it is checked again inside.
         let read = self.read_table(request.table).await?;
         let chips = match self.validate(&request, &read) {
             Ok((_, chips)) => chips,
             Err(error) => return self.finish_with_error(ticket, error).await,
         };
-        let reservation = if chips > 0 {
-            match self.wallet.reserve(request.user, request.table, request.request, chips).await {
-                Ok(reservation) => Some(reservation),
+        let escrowed = match (chips, variant) {
+            (0, _) => Escrowed::Nothing,
+            (_, EngineVariant::DeductBeforeLock) => match self.wallet.debit(request.user, chips, "game.deduct").await {
+                Ok(()) => Escrowed::Deducted(chips),
                 Err(error) => return self.finish_with_error(ticket, error.into()).await,
-            }
-        } else {
-            None
+            },
+            _ => match self.wallet.reserve(request.user, request.table, request.request, chips).await {
+                Ok(reservation) => Escrowed::Reserved(reservation),
+                Err(error) => return self.finish_with_error(ticket, error.into()).await,
+            },
         };
 
         let owner = self.locks.owner("game.act");
-        let guards = match self.action_locks(&owner, &request).await {
-            Ok(guards) => guards,
-            // The reservation stays live and the sweeper refunds it at its deadline.
-            Err(error) => return Err(error),
+        let guards = if variant == EngineVariant::BoolFlag {
+            if let Err(error) = self.raise_processing_flag(request.table).await {
+                self.compensate(&request, &escrowed).await;
+                return Err(error);
+            }
+            Vec::new()
+        } else {
+            match self.action_locks(&owner, &request).await {
+                Ok(guards) => guards,
+                // A reservation stays live and the sweeper refunds it at its deadline; a
+                // direct debit has no such safety net and is credited back at once.
+                Err(error) => {
+                    if let Escrowed::Deducted(_) = escrowed {
+                        self.compensate(&request, &escrowed).await;
+                    }
+                    return Err(error);
+                }
+            }
         };
         let commit_started = Instant::now();
-        let result = self.commit_action(&request, &ticket, reservation.as_ref().map(|r| r.id), chips).await;
-        drop(guards);
+        let result = self.commit_action(&request, ticket.as_ref(), &escrowed, chips).await;
+        let hand_complete = matches!(&result, Ok((outcome, _)) if outcome.hand_complete);
+        // Release before any chat or jackpot work, except in the chat_in_lock design.
+        let held = if variant == EngineVariant::ChatInLock { Some(guards) } else { None };
 
-        match result {
+        let outcome = match result {
             Ok((outcome, rake)) => {
-                self.wallet.record_commit("success", commit_started.elapsed());
-                let value = serde_json::to_value(Ok::<_, GameError>(outcome)).expect("outcomes serialize");
-                self.dedup.finish(ticket, &value);
-                if outcome.hand_complete {
-                    let hand_number = request.hand_number;
-                    self.after_hand(request.table, hand_number, true, rake).await;
+                if let Escrowed::Reserved(_) = escrowed {
+                    self.wallet.record_commit("success", commit_started.elapsed());
+                }
+                if let Some(ticket) = ticket {
+                    let value = serde_json::to_value(Ok::<_, GameError>(outcome)).expect("outcomes serialize");
+                    self.dedup.finish(ticket, &value);
+                }
+                if hand_complete {
+                    self.after_hand(request.table, request.hand_number, true, rake).await;
                 }
                 Ok(outcome)
             }
             Err(error) => {
-                if reservation.is_some() {
+                if let Escrowed::Reserved(_) = escrowed {
                     self.wallet.record_commit("error", commit_started.elapsed());
                 }
-                // The compensating refund: if the save did not apply, the reservation is still
-                // live and goes back to the wallet (or to the DLQ).
-                if let Some(reservation) = &reservation {
-                    match self.wallet.rollback(reservation.id).await {
-                        Ok(_) | Err(WalletError::AlreadyFinal { .. }) => {}
-                        Err(rollback_error) => {
-                            tracing::warn!(%rollback_error, "compensating refund failed; the sweeper will retry");
-                        }
-                    }
+                if variant == EngineVariant::BoolFlag {
+                    self.lower_processing_flag(request.table).await;
                 }
+                self.compensate(&request, &escrowed).await;
                 match error {
                     // Outcome unknown: record nothing, a retry finds the durable record if it applied.
                     GameError::Store(StoreError::TimedOut) => Err(error),
                     other => self.finish_with_error(ticket, other).await,
                 }
             }
+        };
+        drop(held);
+        outcome
+    }
+
+    /// Gives an action's chips back after it failed: the compensating refund of the
+    /// reservation (to the DLQ if the refund fails; a committed reservation is left alone),
+    /// or, in `deduct_before_lock`, a plain credit that nothing retries.
+    async fn compensate(&self, request: &ActionRequest, escrowed: &Escrowed) {
+        match escrowed {
+            Escrowed::Nothing => {}
+            Escrowed::Reserved(reservation) => match self.wallet.rollback(reservation.id).await {
+                Ok(_) | Err(WalletError::AlreadyFinal { .. }) => {}
+                Err(error) => tracing::warn!(%error, "compensating refund failed; the sweeper will retry"),
+            },
+            Escrowed::Deducted(chips) => {
+                if let Err(error) = self.wallet.credit(request.user, *chips, "game.compensate").await {
+                    tracing::warn!(%error, chips, "compensation credit failed: these chips are lost");
+                }
+            }
+        }
+    }
+
+    /// The bool_flag design's guard: read the flag, then set it — two separate store calls,
+    /// so two copies can both see it down.
+    async fn raise_processing_flag(&self, table: TableId) -> Result<(), GameError> {
+        let read = self.read_table(table).await?;
+        let mut record = table_of(&read).clone();
+        if record.processing {
+            return Err(GameError::InProgress);
+        }
+        record.processing = true;
+        self.store.commit(Txn::new("game.flag").put(Key::Table(table), Value::Table(Box::new(record)))).await?;
+        Ok(())
+    }
+
+    async fn lower_processing_flag(&self, table: TableId) {
+        if let Ok(read) = self.read_table(table).await {
+            let mut record = table_of(&read).clone();
+            record.processing = false;
+            let _ =
+                self.store.commit(Txn::new("game.flag").put(Key::Table(table), Value::Table(Box::new(record)))).await;
         }
     }
 
     /// Records a failed request's error so duplicates get the same answer.
-    async fn finish_with_error(
-        &self,
-        ticket: crate::dedup::Ticket,
-        error: GameError,
-    ) -> Result<ActionOutcome, GameError> {
+    async fn finish_with_error(&self, ticket: Option<Ticket>, error: GameError) -> Result<ActionOutcome, GameError> {
+        let Some(ticket) = ticket else { return Err(error) };
         let value = serde_json::to_value(Err::<ActionOutcome, _>(error.clone())).expect("errors serialize");
         if let Err(record_error) = self.dedup.record_alone(ticket, &value).await {
             tracing::debug!(%record_error, "could not record a failed request");
@@ -493,14 +622,17 @@ impl GameEngine {
     }
 
     /// Inside the lock: reload, revalidate, and save the action with its settlement in one
-    /// transaction. Returns the outcome and the hand's rake (if it completed).
+    /// transaction (the hardened design; the historical variants split or unguard it).
+    /// Returns the outcome and the hand's rake (if it completed).
     async fn commit_action(
         &self,
         request: &ActionRequest,
-        ticket: &crate::dedup::Ticket,
-        reservation: Option<crate::ids::ReservationId>,
+        ticket: Option<&Ticket>,
+        escrowed: &Escrowed,
         reserved: Chips,
     ) -> Result<(ActionOutcome, Chips), GameError> {
+        let variant = self.config.variant;
+        let guarded = variant != EngineVariant::BoolFlag;
         let read = self.read_table(request.table).await?;
         let (position, chips) = self.validate(request, &read)?;
         if chips != reserved {
@@ -508,6 +640,7 @@ impl GameEngine {
         }
         let record = table_of(&read);
         let mut next = record.clone();
+        next.processing = false;
         let game = next.game.as_mut().expect("validated");
         let before: Vec<Chips> = game.players.iter().map(|p| p.stack).collect();
         let applied = game.apply(position, request.action).map_err(GameError::Illegal)?;
@@ -516,13 +649,21 @@ impl GameEngine {
         let rake = game.rake;
         next.escrow = game.chips_supply() - after.iter().sum::<Chips>();
 
-        let mut txn = Txn::new("game.act").expect_read(Key::Table(request.table), Some(&read));
-        if let Some(id) = reservation {
-            let (commit, _) = self.wallet.commit_txn(id).await?;
-            txn = txn.merge(commit);
+        let mut txn = Txn::new(if variant == EngineVariant::Seed2pc { "game.save" } else { "game.act" });
+        if guarded {
+            txn = txn.expect_read(Key::Table(request.table), Some(&read));
+        }
+        if let Escrowed::Reserved(reservation) = escrowed {
+            if variant == EngineVariant::Seed2pc {
+                // As first designed: the commit is its own store write, before the save.
+                self.wallet.commit(reservation.id, Txn::new("wallet.commit")).await?;
+            } else {
+                let (commit, _) = self.wallet.commit_txn(reservation.id).await?;
+                txn = txn.merge(commit);
+            }
         }
         // Chips coming back to players (uncalled bets, pots) go to their wallets now; the
-        // actor's reserved chips are already out of the wallet.
+        // actor's own chips are already out of the wallet.
         for (p, user) in record.hand_seats.iter().enumerate() {
             let put_in = if p == position { chips } else { 0 };
             let credit = (after[p] + put_in).checked_sub(before[p]).expect("invariant stacks_only_grow_for_others");
@@ -534,17 +675,20 @@ impl GameEngine {
                     Some(other) => panic!("invariant key_holds_its_kind: wallet key holds {other:?}"),
                     None => 0,
                 };
-                let value = Value::Wallet(crate::store::Wallet { user: *user, balance: balance + credit });
-                txn = txn.expect_read(key, wallet.as_ref()).put(key, value);
+                if guarded {
+                    txn = txn.expect_read(key, wallet.as_ref());
+                }
+                txn = txn.put(key, Value::Wallet(crate::store::Wallet { user: *user, balance: balance + credit }));
             }
         }
         txn = self.settle_if_complete(txn, &mut next).await?;
         let table_version = read.version + 1;
         let outcome = ActionOutcome { applied, chips, table_version, hand_complete };
-        let recorded = serde_json::to_value(Ok::<_, GameError>(outcome)).expect("outcomes serialize");
-        txn = txn
-            .put(Key::Table(request.table), Value::Table(Box::new(next)))
-            .merge(self.dedup.record_txn(ticket, &recorded));
+        txn = txn.put(Key::Table(request.table), Value::Table(Box::new(next)));
+        if let Some(ticket) = ticket {
+            let recorded = serde_json::to_value(Ok::<_, GameError>(outcome)).expect("outcomes serialize");
+            txn = txn.merge(self.dedup.record_txn(ticket, &recorded));
+        }
         match self.store.commit(txn).await {
             Ok(_) => Ok((outcome, rake)),
             Err(StoreError::Conflict { key: Key::Table(_), .. }) => Err(GameError::VersionConflict),
@@ -561,7 +705,8 @@ impl GameEngine {
             return Err(GameError::NotAdmin { user });
         }
         let owner = self.locks.owner(if emergency { "game.emergency_reset" } else { "game.reset" });
-        let _guards = self.stage_lock(&owner, table).await?;
+        let unlocked = self.config.variant == EngineVariant::UnlockedReset;
+        let _guards = if unlocked { None } else { Some(self.stage_lock(&owner, table).await?) };
         let mut attempt = 0;
         loop {
             let read = self.read_table(table).await?;
@@ -571,7 +716,11 @@ impl GameEngine {
             }
             let mut next = record.clone();
             next.processing = false;
-            let mut txn = Txn::new("game.reset").expect_read(Key::Table(table), Some(&read));
+            let mut txn = Txn::new("game.reset");
+            if !unlocked {
+                // Capture the version before mutating: a concurrent save makes this retry.
+                txn = txn.expect_read(Key::Table(table), Some(&read));
+            }
             if let Some(game) = record.game.as_ref().filter(|g| !g.complete) {
                 for (p, user) in record.hand_seats.iter().enumerate() {
                     let refund = game.players[p].starting_stack - game.players[p].stack;
@@ -584,7 +733,10 @@ impl GameEngine {
                             None => 0,
                         };
                         let value = Value::Wallet(crate::store::Wallet { user: *user, balance: balance + refund });
-                        txn = txn.expect_read(key, wallet.as_ref()).put(key, value);
+                        if !unlocked {
+                            txn = txn.expect_read(key, wallet.as_ref());
+                        }
+                        txn = txn.put(key, value);
                     }
                 }
                 assert_eq!(

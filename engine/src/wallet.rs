@@ -222,6 +222,39 @@ impl WalletService {
         }
     }
 
+    /// A direct debit with no reservation: the `deduct_before_lock` design, kept so the
+    /// simulator can show what it loses. Guarded by the wallet's version; insufficient funds
+    /// deduct nothing.
+    pub async fn debit(&self, user: UserId, amount: Chips, label: &str) -> Result<(), WalletError> {
+        self.adjust(user, amount, false, label).await
+    }
+
+    /// A direct credit (the `deduct_before_lock` design's compensation): no DLQ behind it.
+    pub async fn credit(&self, user: UserId, amount: Chips, label: &str) -> Result<(), WalletError> {
+        self.adjust(user, amount, true, label).await
+    }
+
+    async fn adjust(&self, user: UserId, amount: Chips, credit: bool, label: &str) -> Result<(), WalletError> {
+        let mut attempt = 0;
+        loop {
+            let (read, balance) = self.read_wallet(user).await?;
+            let balance = if credit {
+                balance + amount
+            } else if balance >= amount {
+                balance - amount
+            } else {
+                return Err(WalletError::InsufficientFunds { balance, amount });
+            };
+            let key = Key::Wallet(user);
+            let txn = Txn::new(label).expect_read(key, read.as_ref()).put(key, Value::Wallet(Wallet { user, balance }));
+            match self.store.commit(txn).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Conflict { .. }) if attempt < CONFLICT_RETRIES_MAX => attempt += 1,
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
     /// The store writes that commit a live reservation, to be merged into the caller's
     /// transaction (with the game-state save: one atomic step). Fails if the reservation is
     /// not live or its deadline has passed; the store refuses the transaction if it applies

@@ -2,21 +2,23 @@
 //! duplicate folds, version conflicts, lock timeouts, reset racing actions, identity and bad
 //! input. After every test the chips held by the store equal the starting supply.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use engine::chat::RecordingChat;
+use engine::chat::{ChatApi, ChatFuture, MessageId, RecordingChat};
 use engine::clock::{SharedClock, TokioClock};
-use engine::dedup::{DedupMode, Deduplicator};
-use engine::game::{ActionRequest, GameConfig, GameEngine, GameError, GameParts, LockStrategy};
+use engine::dedup::Deduplicator;
+use engine::game::{ActionRequest, EngineVariant, GameConfig, GameEngine, GameError, GameParts, LockStrategy};
 use engine::ids::{RequestId, TableId, UserId};
 use engine::locks::{LockCategory, LockConfig, LockKey, LockManager, LockMode};
 use engine::metrics::Metrics;
 use engine::rules::random_play::random_action;
 use engine::rules::{Action, ActionError, Chips, TableConfig};
-use engine::store::{Key, KeyKind, MemoryStore, ReservationState, Store, StoreFuture, Txn, Value, Versioned};
+use engine::store::{
+    Key, KeyKind, MemoryStore, ReservationState, Store, StoreError, StoreFuture, Txn, Value, Versioned,
+};
 use engine::wallet::{RESERVATION_TTL_MS, WalletConfig, WalletService};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -30,6 +32,26 @@ const ADMIN: UserId = UserId(99);
 struct Link {
     inner: MemoryStore,
     conflict_next_action: AtomicBool,
+    /// Transactions with these labels fail (store unavailable) this many more times.
+    fail_labels: Mutex<BTreeMap<&'static str, u32>>,
+    /// Transactions with these labels take this much longer.
+    delay_labels: Mutex<BTreeMap<&'static str, Duration>>,
+    /// Labels of the transactions that applied, in order.
+    applied: Mutex<Vec<String>>,
+}
+
+impl Link {
+    fn fail(&self, label: &'static str, times: u32) {
+        self.fail_labels.lock().unwrap().insert(label, times);
+    }
+
+    fn delay(&self, label: &'static str, by: Duration) {
+        self.delay_labels.lock().unwrap().insert(label, by);
+    }
+
+    fn applied_count(&self, label: &str) -> usize {
+        self.applied.lock().unwrap().iter().filter(|l| *l == label).count()
+    }
 }
 
 impl Store for Link {
@@ -48,12 +70,27 @@ impl Store for Link {
     fn commit(&self, txn: Txn) -> StoreFuture<'_, Vec<(Key, u64)>> {
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(1)).await;
-            if txn.label == "game.act" && self.conflict_next_action.swap(false, Ordering::SeqCst) {
+            let delay = self.delay_labels.lock().unwrap().get(txn.label.as_str()).copied();
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            if let Some(left) = self.fail_labels.lock().unwrap().get_mut(txn.label.as_str()).filter(|n| **n > 0) {
+                *left -= 1;
+                return Err(StoreError::Unavailable { reason: format!("injected failure of {}", txn.label) });
+            }
+            if (txn.label == "game.act" || txn.label == "game.save")
+                && self.conflict_next_action.swap(false, Ordering::SeqCst)
+            {
                 // A stale writer saves the table first (same value, new version).
                 let current = self.inner.read(Key::Table(TABLE)).unwrap();
                 self.inner.apply(&Txn::new("stale_writer").put(Key::Table(TABLE), current.value)).unwrap();
             }
-            self.inner.commit(txn).await
+            let label = txn.label.clone();
+            let result = self.inner.commit(txn).await;
+            if result.is_ok() {
+                self.applied.lock().unwrap().push(label);
+            }
+            result
         })
     }
 }
@@ -67,9 +104,18 @@ struct World {
 }
 
 async fn world(players: u64, strategy: LockStrategy) -> World {
+    world_with(players, strategy, EngineVariant::Hardened, Arc::new(RecordingChat::default())).await
+}
+
+async fn world_with(players: u64, strategy: LockStrategy, variant: EngineVariant, chat: Arc<dyn ChatApi>) -> World {
     let clock: SharedClock = Arc::new(TokioClock::starting_now());
-    let link =
-        Arc::new(Link { inner: MemoryStore::with_clock(clock.clone()), conflict_next_action: AtomicBool::new(false) });
+    let link = Arc::new(Link {
+        inner: MemoryStore::with_clock(clock.clone()),
+        conflict_next_action: AtomicBool::new(false),
+        fail_labels: Mutex::default(),
+        delay_labels: Mutex::default(),
+        applied: Mutex::default(),
+    });
     let store: Arc<dyn Store> = link.clone();
     let metrics = Metrics::new();
     let locks = LockManager::new(LockConfig { enforce_hierarchy: true, ..LockConfig::default() }, metrics.clone());
@@ -80,7 +126,7 @@ async fn world(players: u64, strategy: LockStrategy) -> World {
         ChaCha8Rng::seed_from_u64(1),
         WalletConfig::default(),
     ));
-    let dedup = Arc::new(Deduplicator::new(store.clone(), clock.clone(), metrics.clone(), DedupMode::default()));
+    let dedup = Arc::new(Deduplicator::new(store.clone(), clock.clone(), metrics.clone(), variant.dedup_mode()));
     let users: Vec<UserId> = (1..=players).map(UserId).collect();
     for &user in &users {
         wallet.open(user, BALANCE).await.unwrap();
@@ -90,6 +136,7 @@ async fn world(players: u64, strategy: LockStrategy) -> World {
         stack_cap: 500,
         admins: BTreeSet::from([ADMIN]),
         lock_strategy: strategy,
+        variant,
     };
     let parts = GameParts {
         store,
@@ -98,7 +145,7 @@ async fn world(players: u64, strategy: LockStrategy) -> World {
         wallet: wallet.clone(),
         dedup,
         jackpot: None,
-        chat: Arc::new(RecordingChat::default()),
+        chat,
         rng: ChaCha8Rng::seed_from_u64(2),
     };
     let engine = Arc::new(GameEngine::new(parts, config));
@@ -305,4 +352,154 @@ async fn identity_and_bad_input_get_typed_errors_and_move_no_chip() {
     assert_eq!(w.engine.act(request(1, other, hand, Action::Fold)).await.unwrap_err(), GameError::RequestReused);
     w.engine.reset(ADMIN, TABLE, true).await.unwrap();
     w.assert_conserved();
+}
+
+// ---- The historical variants: each test shows the flaw is real and reachable, next to the
+// ---- hardened engine surviving the same attack.
+
+/// Starts a hand and returns the first actor's call request.
+async fn first_call(w: &World, id: u64) -> ActionRequest {
+    let hand = w.engine.start_hand(TABLE).await.unwrap();
+    let (user, _) = w.actor().unwrap();
+    request(id, user, hand, Action::Call)
+}
+
+#[tokio::test(start_paused = true)]
+async fn seed_2pc_loses_the_bet_when_the_save_fails_after_the_separate_commit() {
+    let w = world_with(3, LockStrategy::Coarse, EngineVariant::Seed2pc, Arc::new(RecordingChat::default())).await;
+    let call = first_call(&w, 1).await;
+    w.link.fail("game.save", 1);
+    assert!(w.engine.act(call).await.is_err());
+    assert_eq!(w.link.inner.chips_total(), w.supply - 10, "the committed reservation's 10 chips are gone");
+
+    let w = world(3, LockStrategy::Coarse).await;
+    let call = first_call(&w, 1).await;
+    w.link.fail("game.act", 1);
+    assert!(w.engine.act(call).await.is_err());
+    w.assert_conserved();
+}
+
+#[tokio::test(start_paused = true)]
+async fn seed_2pc_forgets_a_request_after_five_seconds_and_processes_its_retry_again() {
+    let w = world_with(4, LockStrategy::Coarse, EngineVariant::Seed2pc, Arc::new(RecordingChat::default())).await;
+    let call = first_call(&w, 1).await;
+    let first = w.engine.act(call).await.unwrap();
+    assert_eq!(w.engine.act(call).await.unwrap(), first, "within 5 s the retry gets the first result");
+    // The same request retried within 5 s is a duplicate; after it, the in-memory record is
+    // gone. (The retry is now out of turn, so the rules refuse it — but only the rules did.)
+    tokio::time::sleep(Duration::from_millis(engine::dedup::SEED_DEDUP_TTL_MS + 1)).await;
+    let retry = w.engine.act(call).await;
+    assert_eq!(retry.unwrap_err(), GameError::NotYourTurn { user: call.user }, "processed again, not deduplicated");
+}
+
+#[tokio::test(start_paused = true)]
+async fn deduct_before_lock_loses_the_bet_when_its_compensation_fails() {
+    let w =
+        world_with(3, LockStrategy::Coarse, EngineVariant::DeductBeforeLock, Arc::new(RecordingChat::default())).await;
+    let call = first_call(&w, 1).await;
+    w.link.conflict_next_action.store(true, Ordering::SeqCst);
+    w.link.fail("game.compensate", 1);
+    assert_eq!(w.engine.act(call).await.unwrap_err(), GameError::VersionConflict);
+    assert_eq!(w.link.inner.chips_total(), w.supply - 10, "debited, never saved, never credited back");
+
+    // The hardened engine under the same attack: the failed refund goes to the DLQ.
+    let w = world(3, LockStrategy::Coarse).await;
+    let call = first_call(&w, 1).await;
+    w.link.conflict_next_action.store(true, Ordering::SeqCst);
+    w.link.fail("wallet.rollback", 1);
+    assert_eq!(w.engine.act(call).await.unwrap_err(), GameError::VersionConflict);
+    w.assert_conserved();
+    assert_eq!(w.link.inner.read_kind(KeyKind::Dlq).len(), 1);
+    assert_eq!(w.wallet.process_dlq().await.unwrap().refunded.len(), 1);
+    w.assert_conserved();
+}
+
+#[tokio::test(start_paused = true)]
+async fn unlocked_reset_wipes_out_the_chips_of_an_action_saved_meanwhile() {
+    for variant in [EngineVariant::UnlockedReset, EngineVariant::Hardened] {
+        let w = world_with(3, LockStrategy::Coarse, variant, Arc::new(RecordingChat::default())).await;
+        let call = first_call(&w, 1).await;
+        // The reset reads the hand, then its write is slow; the call lands in between.
+        w.link.delay("game.reset", Duration::from_millis(50));
+        let engine = w.engine.clone();
+        let reset = tokio::spawn(async move { engine.reset(UserId(1), TABLE, false).await });
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let _ = w.engine.act(call).await;
+        reset.await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(RESERVATION_TTL_MS + 1)).await;
+        w.wallet.sweep_expired().await.unwrap();
+        match variant {
+            EngineVariant::UnlockedReset => {
+                assert!(w.link.inner.chips_total() < w.supply, "the unguarded reset lost the call's chips")
+            }
+            _ => w.assert_conserved(),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn bool_flag_applies_the_same_fold_more_than_once() {
+    for variant in [EngineVariant::BoolFlag, EngineVariant::Hardened] {
+        let w = world_with(3, LockStrategy::Coarse, variant, Arc::new(RecordingChat::default())).await;
+        let hand = w.engine.start_hand(TABLE).await.unwrap();
+        let (user, _) = w.actor().unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..3 {
+            let engine = w.engine.clone();
+            tasks.push(tokio::spawn(async move { engine.act(request(7, user, hand, Action::Fold)).await }));
+        }
+        for task in tasks {
+            let _ = task.await.unwrap();
+        }
+        let saves = w.link.applied_count("game.act");
+        match variant {
+            EngineVariant::BoolFlag => assert!(saves > 1, "one request saved {saves} times: at-most-once broken"),
+            _ => assert_eq!(saves, 1),
+        }
+    }
+}
+
+/// A chat whose every call takes 30 simulated seconds.
+struct SlowChat;
+
+impl ChatApi for SlowChat {
+    fn send(&self, _table: TableId, _text: String) -> ChatFuture<'_, MessageId> {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(MessageId(1))
+        })
+    }
+    fn delete(&self, _table: TableId, _message: MessageId) -> ChatFuture<'_, ()> {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn chat_in_lock_makes_a_concurrent_reset_time_out_on_the_stage_lock() {
+    for variant in [EngineVariant::ChatInLock, EngineVariant::Hardened] {
+        let w = world_with(3, LockStrategy::Coarse, variant, Arc::new(SlowChat)).await;
+        let engine = w.engine.clone();
+        let start = tokio::spawn(async move { engine.start_hand(TABLE).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let reset = w.engine.reset(UserId(1), TABLE, false).await;
+        start.await.unwrap().unwrap();
+        match variant {
+            EngineVariant::ChatInLock => assert!(matches!(reset, Err(GameError::Lock(_))), "{reset:?}"),
+            _ => reset.unwrap(),
+        }
+        w.assert_conserved();
+    }
+}
+
+#[test]
+fn variants_select_their_dedup_and_jackpot_designs() {
+    use engine::dedup::DedupMode;
+    use engine::jackpot::JackpotVariant;
+    assert_eq!(EngineVariant::Seed2pc.dedup_mode(), DedupMode::InMemoryTtl { ttl_ms: 5_000 });
+    assert_eq!(EngineVariant::Hardened.dedup_mode(), DedupMode::default());
+    assert_eq!(EngineVariant::UnversionedJackpot.jackpot_variant(), JackpotVariant::Unversioned);
+    assert_eq!(EngineVariant::Hardened.jackpot_variant(), JackpotVariant::Optimistic);
 }

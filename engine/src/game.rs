@@ -776,6 +776,18 @@ impl GameEngine {
         })
     }
 
+    /// A seated player's wallet balance, read under the table read lock (so it never sees a
+    /// half-applied action of this table).
+    pub async fn balance(&self, user: UserId, table: TableId) -> Result<Chips, GameError> {
+        let owner = self.locks.owner("game.balance");
+        let _read = owner.acquire(LockKey::new(LockCategory::Table, table.to_string()), LockMode::Read).await?;
+        let record = self.read_table(table).await?;
+        if !table_of(&record).seats.contains(&user) {
+            return Err(GameError::NotSeated { user, table });
+        }
+        Ok(self.wallet.balance(user).await?)
+    }
+
     /// The lock manager, for snapshots.
     pub fn locks(&self) -> &LockManager {
         &self.locks

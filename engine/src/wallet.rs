@@ -545,13 +545,29 @@ mod tests {
         }
     }
 
+    /// The transaction fragment that moves `amount` committed chips into table 1's escrow.
+    fn into_table_escrow(amount: Chips) -> Txn {
+        let record = crate::store::TableRecord {
+            table: TableId(1),
+            seats: vec![UserId(1)],
+            hand_seats: vec![UserId(1)],
+            hand_number: 1,
+            game: None,
+            escrow: amount,
+            processing: false,
+        };
+        let key = Key::Table(TableId(1));
+        Txn::new("test.escrow").expect(key, None).put(key, Value::Table(Box::new(record)))
+    }
+
     #[tokio::test(start_paused = true)]
     async fn reserve_then_commit_moves_chips_once() {
         let f = fixture().await;
         let r = f.wallet.reserve(UserId(1), TableId(1), RequestId(1), 300).await.unwrap();
         assert_eq!(f.wallet.balance(UserId(1)).await.unwrap(), 700);
         assert_eq!(f.store.inner.chips_total(), SUPPLY, "the live reservation holds the 300");
-        f.wallet.commit(r.id, Txn::new("test")).await.unwrap();
+        f.wallet.commit(r.id, into_table_escrow(300)).await.unwrap();
+        assert_eq!(f.store.inner.chips_total(), SUPPLY, "the table's escrow holds the 300");
         assert_eq!(reservation_state(&f, r.id), ReservationState::Committed);
         assert!(matches!(f.wallet.commit(r.id, Txn::new("test")).await, Err(WalletError::AlreadyFinal { .. })));
         assert!(matches!(f.wallet.rollback(r.id).await, Err(WalletError::AlreadyFinal { .. })));
@@ -566,6 +582,7 @@ mod tests {
         assert_eq!(error, WalletError::InsufficientFunds { balance: 1_000, amount: 1_001 });
         assert_eq!(f.wallet.balance(UserId(1)).await.unwrap(), 1_000);
         assert_eq!(f.metrics.counter(METRIC_RESERVE_TOTAL, &[("status", "insufficient_funds")]), 1);
+        assert_eq!(f.store.inner.chips_total(), SUPPLY);
     }
 
     #[tokio::test(start_paused = true)]
@@ -579,6 +596,7 @@ mod tests {
         assert_eq!(reservation_state(&f, r.id), ReservationState::Expired);
         assert_eq!(f.wallet.balance(UserId(1)).await.unwrap(), 1_000);
         assert!(matches!(f.wallet.commit(r.id, Txn::new("late")).await, Err(WalletError::AlreadyFinal { .. })));
+        assert_eq!(f.store.inner.chips_total(), SUPPLY);
     }
 
     #[tokio::test(start_paused = true)]
@@ -593,6 +611,7 @@ mod tests {
         assert_eq!(reservation_state(&f, r.id), ReservationState::Live);
         f.wallet.sweep_expired().await.unwrap();
         assert_eq!(reservation_state(&f, r.id), ReservationState::Expired);
+        assert_eq!(f.store.inner.chips_total(), SUPPLY);
     }
 
     #[tokio::test(start_paused = true)]
@@ -603,6 +622,7 @@ mod tests {
         let second = f.wallet.reserve(UserId(1), TableId(1), RequestId(2), 10).await.unwrap();
         tokio::time::sleep(Duration::from_millis(RESERVATION_TTL_MS + 10)).await;
         assert_eq!(f.wallet.sweep_expired().await.unwrap().expired, vec![first.id, second.id]);
+        assert_eq!(f.store.inner.chips_total(), SUPPLY);
     }
 
     #[tokio::test(start_paused = true)]

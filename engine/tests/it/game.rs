@@ -184,6 +184,15 @@ impl World {
     }
 }
 
+/// Sum of the seated players' balances, read through the engine (under the table read lock).
+async fn seated_balances(w: &World) -> Chips {
+    let mut total = 0;
+    for user in 1..=4 {
+        total += w.engine.balance(UserId(user), TABLE).await.unwrap();
+    }
+    total
+}
+
 fn request(id: u64, user: UserId, hand_number: u64, action: Action) -> ActionRequest {
     ActionRequest { request: RequestId(id), user, table: TABLE, hand_number, action }
 }
@@ -209,6 +218,10 @@ async fn happy_path_plays_whole_hands_and_conserves_chips() {
             assert_eq!(record.escrow, 0, "a finished hand holds no chips");
             assert!(w.live_reservations().is_empty());
         }
+        let balances: Chips = seated_balances(&w).await;
+        assert_eq!(balances, w.supply, "between hands every chip is back in a wallet");
+        let stats = w.engine.stats(TABLE).await.unwrap();
+        assert_eq!((stats.hand_number, stats.in_progress, stats.escrow), (5, false, 0));
         assert!(w.locks.all_free());
         assert!(w.locks.hierarchy_violations().is_empty(), "{strategy:?}");
     }

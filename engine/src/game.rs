@@ -16,7 +16,6 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -668,17 +667,7 @@ impl GameEngine {
             let put_in = if p == position { chips } else { 0 };
             let credit = (after[p] + put_in).checked_sub(before[p]).expect("invariant stacks_only_grow_for_others");
             if credit > 0 {
-                let key = Key::Wallet(*user);
-                let wallet = self.store.get(key).await?;
-                let balance = match wallet.as_ref().map(|v| &v.value) {
-                    Some(Value::Wallet(w)) => w.balance,
-                    Some(other) => panic!("invariant key_holds_its_kind: wallet key holds {other:?}"),
-                    None => 0,
-                };
-                if guarded {
-                    txn = txn.expect_read(key, wallet.as_ref());
-                }
-                txn = txn.put(key, Value::Wallet(crate::store::Wallet { user: *user, balance: balance + credit }));
+                txn = txn.merge(self.wallet.credit_txn(*user, credit, guarded).await?);
             }
         }
         txn = self.settle_if_complete(txn, &mut next).await?;
@@ -725,18 +714,7 @@ impl GameEngine {
                 for (p, user) in record.hand_seats.iter().enumerate() {
                     let refund = game.players[p].starting_stack - game.players[p].stack;
                     if refund > 0 {
-                        let key = Key::Wallet(*user);
-                        let wallet = self.store.get(key).await?;
-                        let balance = match wallet.as_ref().map(|v| &v.value) {
-                            Some(Value::Wallet(w)) => w.balance,
-                            Some(other) => panic!("invariant key_holds_its_kind: wallet key holds {other:?}"),
-                            None => 0,
-                        };
-                        let value = Value::Wallet(crate::store::Wallet { user: *user, balance: balance + refund });
-                        if !unlocked {
-                            txn = txn.expect_read(key, wallet.as_ref());
-                        }
-                        txn = txn.put(key, value);
+                        txn = txn.merge(self.wallet.credit_txn(*user, refund, !unlocked).await?);
                     }
                 }
                 assert_eq!(
@@ -791,10 +769,5 @@ impl GameEngine {
     /// The lock manager, for snapshots.
     pub fn locks(&self) -> &LockManager {
         &self.locks
-    }
-
-    /// How long to wait before retrying after `error`, for clients.
-    pub fn retry_hint(error: &GameError) -> Option<Duration> {
-        matches!(error, GameError::InProgress | GameError::Lock(_)).then(|| Duration::from_millis(100))
     }
 }

@@ -145,6 +145,17 @@ impl WalletService {
         }
     }
 
+    /// A transaction fragment that credits `amount` to `user`'s wallet, guarded by the
+    /// version it was read at unless `guarded` is false (the unguarded read-modify-write of
+    /// the historical designs). Merge it into the caller's transaction.
+    pub async fn credit_txn(&self, user: UserId, amount: Chips, guarded: bool) -> Result<Txn, StoreError> {
+        let (read, balance) = self.read_wallet(user).await?;
+        let key = Key::Wallet(user);
+        let txn = Txn::new("wallet.credit");
+        let txn = if guarded { txn.expect_read(key, read.as_ref()) } else { txn };
+        Ok(txn.put(key, Value::Wallet(Wallet { user, balance: balance + amount })))
+    }
+
     /// The wallet's row as read (for a version check) and its balance (0 if there is none).
     async fn read_wallet(&self, user: UserId) -> Result<(Option<Versioned>, Chips), StoreError> {
         let read = self.store.get(Key::Wallet(user)).await?;

@@ -28,7 +28,7 @@ use crate::ids::{RequestId, TableId, UserId};
 use crate::jackpot::{JackpotService, JackpotVariant};
 use crate::locks::{LockCategory, LockError, LockGuard, LockKey, LockManager, LockMode, LockOwner};
 use crate::metrics::Metrics;
-use crate::rules::{Action, ActionError, Applied, Chips, GameState, StartError, TableConfig};
+use crate::rules::{Action, ActionError, Applied, Chips, GameState, LegalActions, StartError, TableConfig};
 use crate::store::{Key, Store, StoreError, TableRecord, Txn, Value, Versioned};
 use crate::wallet::{WalletError, WalletService};
 
@@ -232,6 +232,10 @@ pub struct TableStats {
     pub in_progress: bool,
     pub escrow: Chips,
     pub stacks: Vec<(UserId, Chips)>,
+    /// Who is to act in the hand in progress.
+    pub actor: Option<UserId>,
+    /// What the actor may do (amounts for the actor's stack).
+    pub legal: Option<LegalActions>,
 }
 
 /// The game engine of one engine process.
@@ -489,7 +493,15 @@ impl GameEngine {
         let result = self.commit_action(&request, ticket.as_ref(), &escrowed, chips).await;
         let hand_complete = matches!(&result, Ok((outcome, _)) if outcome.hand_complete);
         // Release before any chat or jackpot work, except in the chat_in_lock design.
-        let held = if variant == EngineVariant::ChatInLock { Some(guards) } else { None };
+        // (An explicit drop: a conditional move alone would keep the guards alive to the end
+        // of this function, through the chat announcements — a bug the simulator's lock-hold
+        // histogram found.)
+        let held = if variant == EngineVariant::ChatInLock {
+            Some(guards)
+        } else {
+            drop(guards);
+            None
+        };
 
         let outcome = match result {
             Ok((outcome, rake)) => {
@@ -744,6 +756,9 @@ impl GameEngine {
             Some(game) => record.hand_seats.iter().zip(&game.players).map(|(u, p)| (*u, p.stack)).collect(),
             None => Vec::new(),
         };
+        let live = record.game.as_ref().filter(|g| !g.complete);
+        let actor = live.and_then(GameState::actor).map(|position| record.hand_seats[position]);
+        let legal = live.and_then(GameState::legal_actions);
         Ok(TableStats {
             table,
             version: read.version,
@@ -751,6 +766,8 @@ impl GameEngine {
             in_progress: record.game.as_ref().is_some_and(|g| !g.complete),
             escrow: record.escrow,
             stacks,
+            actor,
+            legal,
         })
     }
 

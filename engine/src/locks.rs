@@ -331,6 +331,26 @@ pub struct HierarchyViolation {
     pub at_ms: u64,
 }
 
+/// What happened to a lock, as told to a [`LockObserver`] (the simulator's trace and
+/// timeline). Durations are in microseconds of `tokio::time`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum LockEvent {
+    Acquired { key: LockKey, mode: LockMode, owner: OwnerId, operation: String, waited_us: u64 },
+    Released { key: LockKey, mode: LockMode, owner: OwnerId, operation: String, held_us: u64 },
+    TimedOut { key: LockKey, mode: LockMode, owner: OwnerId, operation: String, waited_us: u64 },
+}
+
+/// Receives every acquire, release and timeout, synchronously and outside the manager's
+/// bookkeeping mutex. It must not acquire locks of the same manager.
+pub trait LockObserver: Send + Sync {
+    fn on_lock_event(&self, event: LockEvent);
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
 /// A hold longer than `LockConfig::long_hold_warn_ms`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LongHold {
@@ -489,16 +509,28 @@ fn push_bounded<T>(queue: &mut VecDeque<T>, item: T, kept_count: usize) {
     queue.push_back(item);
 }
 
-#[derive(Debug)]
 struct Inner {
     config: LockConfig,
     metrics: Metrics,
+    observer: Option<Arc<dyn LockObserver>>,
     /// The manager's creation, the zero of every `*_at_ms`.
     origin: Instant,
     state: Mutex<State>,
 }
 
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inner").field("config", &self.config).field("state", &self.state).finish_non_exhaustive()
+    }
+}
+
 impl Inner {
+    fn notify(&self, event: impl FnOnce() -> LockEvent) {
+        if let Some(observer) = &self.observer {
+            observer.on_lock_event(event());
+        }
+    }
+
     /// The bookkeeping. A panic while it was held cannot leave it half-updated in a way that
     /// matters more than losing the lock manager, so poisoning is ignored (guards must still
     /// release during unwinding).
@@ -524,8 +556,23 @@ pub struct LockManager {
 impl LockManager {
     /// A manager with `config`, reporting into `metrics`.
     pub fn new(config: LockConfig, metrics: Metrics) -> LockManager {
+        LockManager::build(config, metrics, None)
+    }
+
+    /// A manager that also tells `observer` of every acquire, release and timeout.
+    pub fn with_observer(config: LockConfig, metrics: Metrics, observer: Arc<dyn LockObserver>) -> LockManager {
+        LockManager::build(config, metrics, Some(observer))
+    }
+
+    fn build(config: LockConfig, metrics: Metrics, observer: Option<Arc<dyn LockObserver>>) -> LockManager {
         LockManager {
-            inner: Arc::new(Inner { config, metrics, origin: Instant::now(), state: Mutex::new(State::default()) }),
+            inner: Arc::new(Inner {
+                config,
+                metrics,
+                observer,
+                origin: Instant::now(),
+                state: Mutex::new(State::default()),
+            }),
         }
     }
 
@@ -756,6 +803,13 @@ impl LockOwner {
                     registration.armed = false;
                 }
                 inner.count_acquire(category, STATUS_SUCCESS);
+                inner.notify(|| LockEvent::Acquired {
+                    key: key.clone(),
+                    mode,
+                    owner: self.id,
+                    operation: self.operation.clone(),
+                    waited_us: micros(waited),
+                });
                 Ok(LockGuard {
                     inner: Arc::clone(inner),
                     key,
@@ -775,6 +829,13 @@ impl LockOwner {
                     state.holders_of(&key, now)
                 };
                 inner.count_acquire(category, STATUS_TIMEOUT);
+                inner.notify(|| LockEvent::TimedOut {
+                    key: key.clone(),
+                    mode,
+                    owner: self.id,
+                    operation: self.operation.clone(),
+                    waited_us: micros(waited),
+                });
                 let waited_ms = millis(waited);
                 tracing::warn!(
                     key = %key,
@@ -875,6 +936,13 @@ impl Drop for LockGuard {
         }
         let labels = [("category", self.key.category.as_str())];
         self.inner.metrics.record(METRIC_LOCK_HOLD, &labels, held);
+        self.inner.notify(|| LockEvent::Released {
+            key: self.key.clone(),
+            mode: self.mode,
+            owner: self.owner,
+            operation: self.operation.clone(),
+            held_us: micros(held),
+        });
         if long {
             self.inner.metrics.increment(METRIC_LOCK_LONG_HOLDS, &labels);
             tracing::warn!(

@@ -1,0 +1,103 @@
+//! Invariant 3, at most once: a request ID moves chips at most once, and each betting turn
+//! takes one action.
+//!
+//! From the client's side of the wire ([`AtMostOnce::on_reply`]): every final answer to one
+//! request ID — however many copies and retries were sent, and however late — is the same
+//! answer; a different one means the request was processed again. Transient answers ("in
+//! progress", lock timeout, store unavailable) are not final and may differ.
+//!
+//! From the store's side ([`AtMostOnce::after_txn`]): at most one reservation per request ID
+//! is ever committed; a processed-request record is never rewritten with another outcome; and
+//! every action save (`game.act`, `game.save`) adds exactly one action to its hand's history —
+//! a save that adds none re-applied a turn that was already taken.
+
+use std::collections::BTreeMap;
+
+use engine::ids::RequestId;
+use engine::rules::HandEvent;
+use engine::store::{Key, ReservationState, Value};
+
+use super::{AT_MOST_ONCE, At, TxnView, Violation};
+
+#[derive(Default)]
+pub struct AtMostOnce {
+    committed: BTreeMap<RequestId, u32>,
+    first_final: BTreeMap<RequestId, String>,
+}
+
+fn acts(game: &engine::rules::GameState) -> usize {
+    game.history.iter().filter(|e| matches!(e, HandEvent::Act { .. })).count()
+}
+
+impl AtMostOnce {
+    pub fn after_txn(&mut self, view: &TxnView<'_>, at: At, out: &mut Vec<Violation>) {
+        for (key, before, after) in view.changes {
+            match (key, before.as_ref().map(|v| &v.value), after.as_ref().map(|v| &v.value)) {
+                (Key::Reservation(id), before, Some(Value::Reservation(r)))
+                    if r.state == ReservationState::Committed =>
+                {
+                    let was_committed =
+                        matches!(before, Some(Value::Reservation(b)) if b.state == ReservationState::Committed);
+                    if !was_committed {
+                        let count = self.committed.entry(r.request).or_default();
+                        *count += 1;
+                        if *count > 1 {
+                            out.push(at.violation(
+                                AT_MOST_ONCE,
+                                format!(
+                                    "{} committed a second reservation ({id}, {} chips of {}) for one request",
+                                    r.request, r.amount, r.user
+                                ),
+                            ));
+                        }
+                    }
+                }
+                (Key::Request(id), Some(Value::Request(first)), Some(Value::Request(second)))
+                    if first.outcome != second.outcome =>
+                {
+                    out.push(at.violation(
+                        AT_MOST_ONCE,
+                        format!("{id}'s processed record rewritten: first {}, then {}", first.outcome, second.outcome),
+                    ));
+                }
+                (Key::Table(table), Some(Value::Table(b)), Some(Value::Table(a)))
+                    if matches!(view.txn.label.as_str(), "game.act" | "game.save")
+                        && b.hand_number == a.hand_number =>
+                {
+                    if let (Some(bg), Some(ag)) = (&b.game, &a.game) {
+                        let added = acts(ag) as i64 - acts(bg) as i64;
+                        if added != 1 {
+                            out.push(at.violation(
+                                AT_MOST_ONCE,
+                                format!(
+                                    "{table} hand {}: an action save added {added} actions to the history \
+                                     (game version {} -> {}): a turn was applied twice",
+                                    a.hand_number, bg.version, ag.version
+                                ),
+                            ));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A reply the client received for `request`. `result` is the reply as canonical JSON;
+    /// `is_final` is false for transient answers.
+    pub fn on_reply(&mut self, request: RequestId, result: &str, is_final: bool, at: At, out: &mut Vec<Violation>) {
+        if !is_final {
+            return;
+        }
+        match self.first_final.get(&request) {
+            None => {
+                self.first_final.insert(request, result.to_string());
+            }
+            Some(first) if first != result => out.push(at.violation(
+                AT_MOST_ONCE,
+                format!("{request} answered twice differently (processed again): first {first}, then {result}"),
+            )),
+            Some(_) => {}
+        }
+    }
+}

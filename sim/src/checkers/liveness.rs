@@ -1,0 +1,46 @@
+//! Invariant 9, liveness: once faults stop, the system converges within the heal deadline —
+//! no reservation left live, the DLQ drained, every table idle or in a clean hand (its state
+//! valid and its escrow matching), and every lock free. The world asks [`Liveness::pending`]
+//! during the heal phase and stops as soon as nothing is pending; what is still pending at
+//! the deadline is the liveness failure.
+
+use engine::store::{MemoryStore, ReservationState, Value};
+
+#[derive(Default)]
+pub struct Liveness;
+
+impl Liveness {
+    /// What has not converged yet (empty when everything has).
+    pub fn pending(&self, store: &MemoryStore, locks_held: usize) -> Vec<String> {
+        let mut pending = Vec::new();
+        store.inspect(|data| {
+            for value in data.values() {
+                match &value.value {
+                    Value::Reservation(r) if r.state == ReservationState::Live => pending.push(format!(
+                        "{} of {} ({} chips) still live, deadline {} ms",
+                        r.id, r.user, r.amount, r.deadline_ms
+                    )),
+                    Value::Dlq(entry) => pending.push(format!(
+                        "{} owes {} chips to {} after {} attempts",
+                        entry.id, entry.amount, entry.reservation.user, entry.attempts
+                    )),
+                    Value::Table(table) => {
+                        if table.processing {
+                            pending.push(format!("{} processing flag still up", table.table));
+                        }
+                        if let Some(game) = &table.game
+                            && let Err(violation) = engine::rules::validate_game_state(game)
+                        {
+                            pending.push(format!("{} hand is not clean: {violation}", table.table));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        });
+        if locks_held > 0 {
+            pending.push(format!("{locks_held} lock owners still hold locks"));
+        }
+        pending
+    }
+}

@@ -1,0 +1,87 @@
+//! Invariant 7, locks: under the fine strategy no owner takes a lock against the hierarchy
+//! (Stage → Table → Deck → BettingRound → Pot → Player; within a level, by name); there is
+//! never a wait-for cycle; holds longer than their category's acquire timeout are counted and
+//! reported as warnings (they make other owners time out; they are not by themselves a bug).
+//!
+//! The hierarchy is checked from the acquire/release events, independently of the lock
+//! manager's own detection; cycles from the manager's `deadlock_snapshot`, sampled by the world.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use engine::game::LockStrategy;
+use engine::locks::{DeadlockSnapshot, LockConfig, LockEvent, LockKey, OwnerId};
+
+use super::{At, LOCKS, Violation};
+
+pub struct Locks {
+    strategy: LockStrategy,
+    config: LockConfig,
+    held: BTreeMap<OwnerId, BTreeSet<LockKey>>,
+    /// Holds longer than their category's timeout: (key, operation, held_us).
+    pub holds_over_timeout: Vec<(String, String, u64)>,
+    pub holds_over_timeout_count: u64,
+}
+
+/// Long holds kept for the report.
+const LONG_HOLDS_KEPT_COUNT: usize = 10;
+
+impl Locks {
+    pub fn new(strategy: LockStrategy, config: LockConfig) -> Locks {
+        Locks { strategy, config, held: BTreeMap::new(), holds_over_timeout: Vec::new(), holds_over_timeout_count: 0 }
+    }
+
+    pub fn on_event(&mut self, event: &LockEvent, at: At, out: &mut Vec<Violation>) {
+        match event {
+            LockEvent::Acquired { key, owner, operation, .. } => {
+                let held = self.held.entry(*owner).or_default();
+                if self.strategy == LockStrategy::Fine
+                    && let Some(level) = key.category.hierarchy_level()
+                {
+                    let against = held.iter().find(|h| match h.category.hierarchy_level() {
+                        Some(l) => l > level || (l == level && h.name > key.name),
+                        None => false,
+                    });
+                    if let Some(against) = against {
+                        out.push(at.violation(
+                            LOCKS,
+                            format!("{owner} ({operation}) took {key} while holding {against}: against the hierarchy"),
+                        ));
+                    }
+                }
+                held.insert(key.clone());
+            }
+            LockEvent::Released { key, owner, operation, held_us, .. } => {
+                if let Some(held) = self.held.get_mut(owner) {
+                    held.remove(key);
+                    if held.is_empty() {
+                        self.held.remove(owner);
+                    }
+                }
+                if *held_us > self.config.timeout_ms(key.category) * 1_000 {
+                    self.holds_over_timeout_count += 1;
+                    if self.holds_over_timeout.len() < LONG_HOLDS_KEPT_COUNT {
+                        self.holds_over_timeout.push((key.to_string(), operation.clone(), *held_us));
+                    }
+                }
+            }
+            LockEvent::TimedOut { .. } => {}
+        }
+    }
+
+    /// The owners still holding locks (a crash drops them all: see `forget_all`).
+    pub fn holders(&self) -> usize {
+        self.held.len()
+    }
+
+    /// The engine crashed: its locks died with its memory.
+    pub fn forget_all(&mut self) {
+        self.held.clear();
+    }
+
+    pub fn on_snapshot(&mut self, snapshot: &DeadlockSnapshot, at: At, out: &mut Vec<Violation>) {
+        if let Some(cycle) = &snapshot.cycle {
+            let members: Vec<String> = cycle.iter().map(|m| format!("{} ({})", m.owner, m.operation)).collect();
+            out.push(at.violation(LOCKS, format!("wait-for cycle: {}", members.join(" -> "))));
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The checkers: one module per property of DESIGN.md §5. Each reads the store directly (the
+//! simulation is one process) after every store transaction — through [`TxnView`], which
+//! holds every written key's value before and after — and once more at the end of the run.
+//!
+//! A checker never changes anything and never trusts the engine's own bookkeeping where it
+//! can recompute it: the supply comes from the scenario, chips are counted per holder by the
+//! checker's own rules, pots are re-evaluated with the hand evaluator. A violation names the
+//! invariant, the holders and amounts involved, and the trace position where it was seen.
+
+pub mod at_most_once;
+pub mod conservation;
+pub mod jackpot;
+pub mod liveness;
+pub mod locks;
+pub mod non_negative;
+pub mod reservations;
+pub mod rules;
+pub mod versions;
+
+use engine::game::LockStrategy;
+use engine::locks::{DeadlockSnapshot, LockConfig, LockEvent};
+use engine::rules::Chips;
+use engine::store::{Key, MemoryStore, Txn, Versioned};
+use serde::{Deserialize, Serialize};
+
+/// The invariant names, as reports print them.
+pub const CONSERVATION: &str = "conservation";
+pub const NON_NEGATIVE: &str = "non_negative";
+pub const AT_MOST_ONCE: &str = "at_most_once";
+pub const VERSIONS: &str = "versions";
+pub const RESERVATIONS: &str = "reservations";
+pub const RULES: &str = "rules";
+pub const LOCKS: &str = "locks";
+pub const JACKPOT: &str = "jackpot";
+pub const LIVENESS: &str = "liveness";
+/// Not a checker: a panic inside the simulated code.
+pub const PANIC: &str = "panic";
+
+/// Violations of one checker kept per run; more are counted, not kept.
+pub const VIOLATIONS_KEPT_COUNT: usize = 20;
+
+/// One broken invariant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub invariant: String,
+    pub message: String,
+    /// Index of the trace event at (or just before) which it was seen.
+    pub trace_index: u64,
+    /// Simulated time, in microseconds since the start of the run.
+    pub at_us: u64,
+}
+
+/// A store transaction that applied, as the checkers see it.
+pub struct TxnView<'a> {
+    pub txn: &'a Txn,
+    /// Every written key, in write order, with its value before and after the transaction.
+    pub changes: &'a [(Key, Option<Versioned>, Option<Versioned>)],
+    /// The store's clock when it applied, in milliseconds.
+    pub now_ms: u64,
+}
+
+/// Where a check happened, for the violation it may produce.
+#[derive(Clone, Copy, Debug)]
+pub struct At {
+    pub trace_index: u64,
+    pub at_us: u64,
+}
+
+impl At {
+    pub fn violation(self, invariant: &str, message: String) -> Violation {
+        Violation { invariant: invariant.to_string(), message, trace_index: self.trace_index, at_us: self.at_us }
+    }
+}
+
+/// What the checkers need to know of the run.
+#[derive(Clone, Debug)]
+pub struct CheckerSettings {
+    /// Chips in the system, from the scenario: Σ opening balances + the house's chips.
+    pub supply: Chips,
+    pub lock_strategy: LockStrategy,
+    pub lock_config: LockConfig,
+}
+
+/// All nine checkers.
+pub struct Checkers {
+    pub conservation: conservation::Conservation,
+    pub non_negative: non_negative::NonNegative,
+    pub at_most_once: at_most_once::AtMostOnce,
+    pub versions: versions::Versions,
+    pub reservations: reservations::Reservations,
+    pub rules: rules::Rules,
+    pub locks: locks::Locks,
+    pub jackpot: jackpot::Jackpot,
+    pub liveness: liveness::Liveness,
+}
+
+impl Checkers {
+    pub fn new(settings: &CheckerSettings) -> Checkers {
+        Checkers {
+            conservation: conservation::Conservation::new(settings.supply),
+            non_negative: non_negative::NonNegative::new(settings.supply),
+            at_most_once: at_most_once::AtMostOnce::default(),
+            versions: versions::Versions::default(),
+            reservations: reservations::Reservations::default(),
+            rules: rules::Rules::default(),
+            locks: locks::Locks::new(settings.lock_strategy, settings.lock_config.clone()),
+            jackpot: jackpot::Jackpot::new(settings.supply),
+            liveness: liveness::Liveness,
+        }
+    }
+
+    /// Runs every transaction checker on one applied transaction.
+    pub fn after_txn(&mut self, view: &TxnView<'_>, at: At, out: &mut Vec<Violation>) {
+        self.conservation.after_txn(view, at, out);
+        self.non_negative.after_txn(view, at, out);
+        self.at_most_once.after_txn(view, at, out);
+        self.versions.after_txn(view, at, out);
+        self.reservations.after_txn(view, at, out);
+        self.rules.after_txn(view, at, out);
+        self.jackpot.after_txn(view, at, out);
+    }
+
+    pub fn on_lock_event(&mut self, event: &LockEvent, at: At, out: &mut Vec<Violation>) {
+        self.locks.on_event(event, at, out);
+    }
+
+    pub fn on_deadlock_snapshot(&mut self, snapshot: &DeadlockSnapshot, at: At, out: &mut Vec<Violation>) {
+        self.locks.on_snapshot(snapshot, at, out);
+    }
+
+    /// The end-of-run checks of the safety properties (liveness is checked by the world,
+    /// which knows whether the heal phase converged).
+    pub fn at_end(&mut self, store: &MemoryStore, at: At, out: &mut Vec<Violation>) {
+        self.conservation.at_end(store, at, out);
+        self.non_negative.at_end(store, at, out);
+        self.jackpot.at_end(store, at, out);
+    }
+}

@@ -1,0 +1,60 @@
+//! Invariant 5, reservations: a reservation is born live, leaves `Live` once for one final
+//! state (committed, rolled back, expired, dead-lettered) and never changes again, its amount
+//! never changes, it is never committed after its deadline, and it is never deleted while it
+//! holds chips. After the heal phase none is left live (checked by `liveness`).
+
+use engine::store::{Key, ReservationState, Value};
+
+use super::{At, RESERVATIONS, TxnView, Violation};
+
+#[derive(Default)]
+pub struct Reservations;
+
+impl Reservations {
+    pub fn after_txn(&mut self, view: &TxnView<'_>, at: At, out: &mut Vec<Violation>) {
+        for (key, before, after) in view.changes {
+            let Key::Reservation(id) = key else { continue };
+            let before = before.as_ref().map(|v| &v.value);
+            let after = after.as_ref().map(|v| &v.value);
+            let label = &view.txn.label;
+            match (before, after) {
+                (None, Some(Value::Reservation(r))) if r.state != ReservationState::Live => out
+                    .push(at.violation(RESERVATIONS, format!("{id} created {:?} instead of live ({label})", r.state))),
+                (Some(Value::Reservation(b)), Some(Value::Reservation(a))) => {
+                    if b.state.is_final() && a != b {
+                        out.push(at.violation(
+                            RESERVATIONS,
+                            format!(
+                                "{id} of {} changed after it was final: {:?} -> {:?} ({label})",
+                                b.user, b.state, a.state
+                            ),
+                        ));
+                    }
+                    if a.amount != b.amount || a.user != b.user || a.request != b.request {
+                        out.push(at.violation(RESERVATIONS, format!("{id}: amount or owner rewritten ({label})")));
+                    }
+                    if b.state == ReservationState::Live
+                        && a.state == ReservationState::Committed
+                        && view.now_ms > a.deadline_ms
+                    {
+                        out.push(at.violation(
+                            RESERVATIONS,
+                            format!(
+                                "{id} of {} ({} chips) committed at {} ms, after its deadline {} ms ({label})",
+                                a.user, a.amount, view.now_ms, a.deadline_ms
+                            ),
+                        ));
+                    }
+                }
+                (Some(Value::Reservation(b)), None) if b.state == ReservationState::Live => out.push(at.violation(
+                    RESERVATIONS,
+                    format!("live {id} of {} ({} chips) deleted ({label})", b.user, b.amount),
+                )),
+                (_, Some(other)) if !matches!(other, Value::Reservation(_)) => {
+                    out.push(at.violation(RESERVATIONS, format!("{id} key holds a {other:?} ({label})")))
+                }
+                _ => {}
+            }
+        }
+    }
+}

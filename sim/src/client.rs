@@ -1,0 +1,354 @@
+//! The client hosts: the players (one task per seat), one dealer per table, and the jackpot
+//! load generator, behaving like the real clients — request IDs on every action, retries on
+//! timeout with the same ID, double-click duplicates (2–5 copies, the same or a fresh ID),
+//! late duplicates past the dedup window, out-of-turn and stale actions, `/start` (storms of
+//! them), `/reset`, `/stats`, and the admin's emergency reset.
+//!
+//! Every reply to an action goes to the client-side at-most-once check. Faulty behaviour
+//! (duplicates, stale and out-of-turn actions, resets, storms) happens only in the safety
+//! phase; in the heal phase players keep playing their hands cleanly and no hand is started.
+//! All choices are drawn from the run's `clients` stream; the clients never read the store.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use engine::game::{ActionOutcome, ActionRequest, GameError, TableStats};
+use engine::ids::{RequestId, TableId, UserId};
+use engine::rules::{Action, LegalActions};
+use engine::store::JackpotGroup;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::oneshot;
+use turmoil::net::UdpSocket;
+
+use crate::context::{Phase, SimContext};
+use crate::engine_host::ENGINE_HOST;
+use crate::faults::network;
+use crate::faults::plan::draw_range;
+use crate::layout::{ADMIN, Layout};
+use crate::protocol::{self, CLIENT_PORT, DATAGRAM_BYTES_MAX, ENGINE_PORT, Frame, Reply, Request};
+
+/// Pause before a retry, per attempt already made, in milliseconds (uniform range).
+const RETRY_BACKOFF_MS: [u64; 2] = [100, 500];
+
+/// The name of client host `index`.
+pub fn host_name(index: u32) -> String {
+    format!("players-{index}")
+}
+
+/// One client host's connection to the engine: sends frames, matches replies to waiters.
+struct Rpc {
+    context: Arc<SimContext>,
+    host: String,
+    socket: UdpSocket,
+    engine: SocketAddr,
+    pending: Mutex<BTreeMap<u64, oneshot::Sender<Reply>>>,
+    next_wire_id: AtomicU64,
+}
+
+impl Rpc {
+    fn draw<T>(&self, f: impl FnOnce(&mut ChaCha8Rng) -> T) -> T {
+        f(&mut self.context.state().streams.clients)
+    }
+
+    fn chance(&self, probability: f64) -> bool {
+        probability > 0.0 && self.draw(|rng| rng.random_bool(probability))
+    }
+
+    fn safety(&self) -> bool {
+        self.context.state().phase == Phase::Safety
+    }
+
+    fn fresh_request_id(&self) -> RequestId {
+        RequestId(self.draw(|rng| rng.random::<u64>() >> 1))
+    }
+
+    async fn sleep_ms(&self, range: [u64; 2]) {
+        let ms = self.draw(|rng| draw_range(rng, range));
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+
+    /// Routes replies to the attempts waiting for them; late replies are dropped.
+    async fn dispatch(self: Arc<Self>) {
+        let mut buffer = vec![0u8; DATAGRAM_BYTES_MAX];
+        loop {
+            let Ok((length, _)) = self.socket.recv_from(&mut buffer).await else { return };
+            let Ok(frame) = protocol::decode::<Reply>(&buffer[..length]) else {
+                self.context.trace(&self.host, "bad_frame", format!("{length} bytes"));
+                continue;
+            };
+            let waiter = self.pending.lock().expect("pending").remove(&frame.wire_id);
+            match waiter {
+                Some(waiter) => {
+                    let _ = waiter.send(frame.body);
+                }
+                None => self.context.trace(&self.host, "late_reply", format!("w{}", frame.wire_id)),
+            }
+        }
+    }
+
+    /// One attempt: send `body`, wait up to the request timeout for its reply.
+    async fn call(&self, body: &Request) -> Option<Reply> {
+        let wire_id = self.next_wire_id.fetch_add(1, Ordering::Relaxed);
+        let (sender, receiver) = oneshot::channel();
+        self.pending.lock().expect("pending").insert(wire_id, sender);
+        let described = format!("w{wire_id} {}", body.describe());
+        self.context.count_request("sent");
+        if !network::lose(&self.context, &self.host, &format!("request {described}")) {
+            self.context.trace(&self.host, "send", described);
+            let bytes = protocol::encode(&Frame { wire_id, body: body.clone() });
+            let _ = self.socket.send_to(&bytes, self.engine).await;
+        }
+        let timeout = Duration::from_millis(self.context.scenario.clients.request_timeout_ms);
+        match tokio::time::timeout(timeout, receiver).await {
+            Ok(Ok(reply)) => {
+                self.context.trace(&self.host, "ack", format!("w{wire_id} {}", reply.describe()));
+                Some(reply)
+            }
+            _ => {
+                self.pending.lock().expect("pending").remove(&wire_id);
+                self.context.count_request("timed_out");
+                self.context.trace(&self.host, "timeout", format!("w{wire_id}"));
+                None
+            }
+        }
+    }
+
+    /// Sends an action until it gets a final answer: retries on timeout or a transient
+    /// answer, always with the same request ID. Every answer goes to the at-most-once check.
+    async fn send_action(&self, request: ActionRequest) -> Option<Result<ActionOutcome, GameError>> {
+        let retries_max = self.context.scenario.clients.retries_max;
+        for attempt in 0..=retries_max {
+            if attempt > 0 {
+                self.context.count_request("retried");
+                let pause = self.draw(|rng| draw_range(rng, RETRY_BACKOFF_MS)) * u64::from(attempt);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
+            match self.call(&Request::Act(request)).await {
+                Some(Reply::Acted(result)) => {
+                    let transient =
+                        matches!(result, Err(GameError::InProgress | GameError::Lock(_) | GameError::Store(_)));
+                    let text = serde_json::to_string(&result).expect("results serialize");
+                    self.context.client_reply(request.request, &text, !transient);
+                    if !transient {
+                        return Some(result);
+                    }
+                }
+                Some(other) => {
+                    self.context.trace(&self.host, "wrong_reply", other.describe());
+                    return None;
+                }
+                None => {}
+            }
+        }
+        self.context.count_request("gave_up");
+        None
+    }
+
+    async fn stats(&self, table: TableId) -> Option<TableStats> {
+        match self.call(&Request::Stats { table }).await {
+            Some(Reply::Stats(Ok(stats))) => Some(stats),
+            _ => None,
+        }
+    }
+}
+
+/// A client host's software: spawns its share of dealers, players and load, then waits.
+pub async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result {
+    let hosts = context.scenario.world.client_hosts;
+    let socket = UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), CLIENT_PORT)).await?;
+    let engine = SocketAddr::new(turmoil::lookup(ENGINE_HOST), ENGINE_PORT);
+    let rpc = Arc::new(Rpc {
+        context: Arc::clone(&context),
+        host: host_name(index),
+        socket,
+        engine,
+        pending: Mutex::new(BTreeMap::new()),
+        next_wire_id: AtomicU64::new(u64::from(index) << 40),
+    });
+    tokio::spawn(Arc::clone(&rpc).dispatch());
+    let layout = Layout::of(&context.scenario);
+    for (position, (table, seats)) in layout.tables.iter().enumerate() {
+        if position as u32 % hosts != index {
+            continue;
+        }
+        tokio::spawn(dealer(Arc::clone(&rpc), *table, seats.clone()));
+        for &user in seats {
+            tokio::spawn(player(Arc::clone(&rpc), *table, user));
+        }
+    }
+    if index == 0 && context.scenario.clients.jackpot_ops_per_second > 0 {
+        let users: Vec<UserId> = layout.users.iter().copied().collect();
+        tokio::spawn(jackpot_load(Arc::clone(&rpc), users));
+    }
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// What a player to act chooses.
+fn choose(rpc: &Rpc, legal: &LegalActions) -> Action {
+    let settings = &rpc.context.scenario.clients;
+    let roll: f64 = rpc.draw(|rng| rng.random());
+    let fold_p = if legal.can_fold { settings.fold_probability } else { 0.0 };
+    if roll < fold_p {
+        return Action::Fold;
+    }
+    if roll < fold_p + settings.all_in_probability {
+        return Action::AllIn;
+    }
+    if let Some(range) = legal.raise
+        && roll < fold_p + settings.all_in_probability + settings.raise_probability
+    {
+        let high = range.max_to.min(range.min_to.saturating_mul(3)).max(range.min_to);
+        return Action::RaiseTo(rpc.draw(|rng| draw_range(rng, [range.min_to, high])));
+    }
+    if legal.call_amount == 0 { Action::Check } else { Action::Call }
+}
+
+async fn player(rpc: Arc<Rpc>, table: TableId, user: UserId) {
+    let settings = rpc.context.scenario.clients.clone();
+    let plan = rpc.context.plan.clone();
+    loop {
+        rpc.sleep_ms(settings.think_ms).await;
+        let Some(stats) = rpc.stats(table).await else { continue };
+        let faults = rpc.safety();
+        let seated = stats.stacks.iter().any(|(u, _)| *u == user);
+        if stats.actor == Some(user) {
+            let Some(legal) = stats.legal else { continue };
+            let action = choose(&rpc, &legal);
+            if faults && stats.hand_number > 1 && rpc.chance(settings.stale_probability) {
+                rpc.context.fault(&rpc.host, "stale_action", format!("{user} {table} hand {}", stats.hand_number - 1));
+                let stale = ActionRequest {
+                    request: rpc.fresh_request_id(),
+                    user,
+                    table,
+                    hand_number: stats.hand_number - 1,
+                    action,
+                };
+                rpc.send_action(stale).await;
+            }
+            let request =
+                ActionRequest { request: rpc.fresh_request_id(), user, table, hand_number: stats.hand_number, action };
+            if faults && rpc.chance(plan.duplicate_probability) {
+                let copies = rpc.draw(|rng| rng.random_range(2..=plan.duplicate_copies_max));
+                let mut handles = Vec::new();
+                for copy in 0..copies {
+                    let mut sent = request;
+                    if copy > 0 && rpc.chance(plan.duplicate_fresh_id_probability) {
+                        sent.request = rpc.fresh_request_id();
+                    }
+                    rpc.context.fault(
+                        &rpc.host,
+                        "duplicate",
+                        format!("copy {} of {copies} {} as {}", copy + 1, request.request, sent.request),
+                    );
+                    let rpc = Arc::clone(&rpc);
+                    handles.push(tokio::spawn(async move { rpc.send_action(sent).await }));
+                }
+                for handle in handles {
+                    let _ = handle.await;
+                }
+            } else {
+                rpc.send_action(request).await;
+            }
+            if faults && rpc.chance(plan.delayed_duplicate_probability) {
+                let rpc = Arc::clone(&rpc);
+                let delay = Duration::from_millis(plan.delayed_duplicate_ms);
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    rpc.context.fault(
+                        &rpc.host,
+                        "delayed_duplicate",
+                        format!("{} after {} ms", request.request, delay.as_millis()),
+                    );
+                    rpc.send_action(request).await;
+                });
+            }
+        } else if faults && stats.in_progress && seated && rpc.chance(settings.out_of_turn_probability) {
+            rpc.context.fault(&rpc.host, "out_of_turn", format!("{user} {table}"));
+            let request = ActionRequest {
+                request: rpc.fresh_request_id(),
+                user,
+                table,
+                hand_number: stats.hand_number,
+                action: Action::Check,
+            };
+            rpc.send_action(request).await;
+        }
+    }
+}
+
+async fn dealer(rpc: Arc<Rpc>, table: TableId, seats: Vec<UserId>) {
+    let settings = rpc.context.scenario.clients.clone();
+    let hands_max = rpc.context.scenario.tables.hands_max;
+    let mut started = 0u32;
+    loop {
+        rpc.sleep_ms(settings.think_ms).await;
+        if !rpc.safety() {
+            continue;
+        }
+        if rpc.chance(settings.reset_probability) {
+            let user = seats[rpc.draw(|rng| rng.random_range(0..seats.len()))];
+            rpc.context.fault(&rpc.host, "reset", format!("{table} by {user}"));
+            rpc.call(&Request::Reset { user, table, emergency: false }).await;
+        }
+        if rpc.chance(settings.emergency_reset_probability) {
+            rpc.context.fault(&rpc.host, "emergency_reset", format!("{table}"));
+            rpc.call(&Request::Reset { user: ADMIN, table, emergency: true }).await;
+        }
+        let Some(stats) = rpc.stats(table).await else { continue };
+        if stats.in_progress || (hands_max > 0 && started >= hands_max) {
+            continue;
+        }
+        let copies = settings.start_copies;
+        if copies > 1 {
+            rpc.context.fault(&rpc.host, "start_storm", format!("{table} x{copies}"));
+        }
+        let mut handles = Vec::new();
+        for _ in 0..copies {
+            let rpc = Arc::clone(&rpc);
+            handles.push(tokio::spawn(async move { rpc.call(&Request::Start { table }).await }));
+        }
+        for handle in handles {
+            if let Ok(Some(Reply::Started(Ok(_)))) = handle.await {
+                started += 1;
+            }
+        }
+    }
+}
+
+/// Jackpot contributions and wins at the scenario's rate, each its own task, so that they
+/// overlap and contend for the pools.
+async fn jackpot_load(rpc: Arc<Rpc>, users: Vec<UserId>) {
+    let settings = rpc.context.scenario.clients.clone();
+    let interval = Duration::from_micros(1_000_000 / u64::from(settings.jackpot_ops_per_second));
+    let mut operation = 0u64;
+    while rpc.safety() {
+        tokio::time::sleep(interval).await;
+        operation += 1;
+        let request = if rpc.chance(settings.jackpot_win_share) {
+            let group = JackpotGroup::ALL[rpc.draw(|rng| rng.random_range(0..JackpotGroup::ALL.len()))];
+            let user = users[rpc.draw(|rng| rng.random_range(0..users.len()))];
+            let amount = rpc.draw(|rng| rng.random_range(1..=50));
+            Request::JackpotWin { win_id: format!("win-{operation}"), group, user, amount }
+        } else {
+            Request::JackpotContribute {
+                operation: format!("load-{operation}"),
+                rake: rpc.draw(|rng| rng.random_range(1..=20)),
+            }
+        };
+        let duplicate = rpc.chance(rpc.context.plan.duplicate_probability);
+        let rpc_task = Arc::clone(&rpc);
+        tokio::spawn(async move {
+            rpc_task.context.count_request("jackpot_ops");
+            rpc_task.call(&request).await;
+            if duplicate {
+                rpc_task.context.fault(&rpc_task.host, "duplicate", request.describe());
+                rpc_task.call(&request).await;
+            }
+        });
+    }
+}

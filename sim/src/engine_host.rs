@@ -1,0 +1,152 @@
+//! The `engine` host: one engine process of the backend, built from the engine crate exactly
+//! as production builds it — game engine, lock manager, wallet service with its expiry
+//! sweeper and DLQ processor, deduplicator, jackpot service — on top of the store link and
+//! the messenger, serving the wire protocol on a UDP port.
+//!
+//! Each boot builds everything anew: a crash (turmoil drops the host's runtime) loses every
+//! in-memory structure — locks, in-flight requests, the in-memory dedup of the seed design —
+//! and only the store survives. The host never reads the store directly and never decides a
+//! rule; it only wires the engine to the simulated world.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use engine::clock::SharedClock;
+use engine::dedup::Deduplicator;
+use engine::game::{GameConfig, GameEngine, GameParts};
+use engine::jackpot::{JackpotService, JackpotServiceConfig};
+use engine::locks::LockManager;
+use engine::store::Store;
+use engine::wallet::{WalletConfig, WalletService};
+use turmoil::net::UdpSocket;
+
+use crate::context::{LockTap, SimContext};
+use crate::faults::messenger::Messenger;
+use crate::faults::network;
+use crate::faults::store_link::{SimClock, StoreLink};
+use crate::layout::ADMIN;
+use crate::protocol::{self, DATAGRAM_BYTES_MAX, ENGINE_PORT, Frame, Reply, Request};
+use crate::seeds;
+
+/// The engine host's name in turmoil and in the trace.
+pub const ENGINE_HOST: &str = "engine";
+
+struct Services {
+    engine: GameEngine,
+    jackpot: Option<Arc<JackpotService>>,
+}
+
+/// The host's software: boots the engine and serves requests until the host crashes.
+pub async fn run(context: Arc<SimContext>) -> turmoil::Result {
+    let boot = {
+        let mut state = context.state();
+        state.engine_starts += 1;
+        state.crash_requested = false;
+        state.engine_starts
+    };
+    context.trace(ENGINE_HOST, "engine.boot", format!("boot {boot}"));
+    let scenario = &context.scenario;
+    let store: Arc<dyn Store> = Arc::new(StoreLink::new(Arc::clone(&context)));
+    let clock: SharedClock = Arc::new(SimClock);
+    let metrics = context.metrics.clone();
+    let rng = |label: &str| seeds::rng(context.seed, label, boot);
+    let observer = Arc::new(LockTap { context: Arc::clone(&context) });
+    let locks = LockManager::with_observer(scenario.engine.locks.clone(), metrics.clone(), observer);
+    context.state().locks = Some(locks.clone());
+    let wallet_config = WalletConfig {
+        reservation_ttl_ms: scenario.engine.reservation_ttl_ms,
+        sweep_interval_ms: scenario.engine.sweep_interval_ms,
+    };
+    let wallet = Arc::new(WalletService::new(
+        Arc::clone(&store),
+        Arc::clone(&clock),
+        metrics.clone(),
+        rng("wallet"),
+        wallet_config,
+    ));
+    let variant = scenario.engine.variant;
+    let dedup =
+        Arc::new(Deduplicator::new(Arc::clone(&store), Arc::clone(&clock), metrics.clone(), variant.dedup_mode()));
+    let jackpot = scenario.engine.jackpot.then(|| {
+        Arc::new(JackpotService::new(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            metrics.clone(),
+            rng("jackpot"),
+            JackpotServiceConfig::default(),
+            variant.jackpot_variant(),
+        ))
+    });
+    let parts = GameParts {
+        store: Arc::clone(&store),
+        metrics: metrics.clone(),
+        locks,
+        wallet: Arc::clone(&wallet),
+        dedup,
+        jackpot: jackpot.clone(),
+        chat: Arc::new(Messenger::new(Arc::clone(&context))),
+        rng: rng("game"),
+    };
+    let config = GameConfig {
+        table: scenario.tables.table_config(),
+        stack_cap: scenario.tables.stack_cap,
+        admins: BTreeSet::from([ADMIN]),
+        lock_strategy: scenario.engine.lock_strategy,
+        variant,
+    };
+    let services = Arc::new(Services { engine: GameEngine::new(parts, config), jackpot });
+    tokio::spawn(Arc::clone(&wallet).run_background());
+
+    let socket = Arc::new(UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), ENGINE_PORT)).await?);
+    let mut buffer = vec![0u8; DATAGRAM_BYTES_MAX];
+    loop {
+        let (length, from) = socket.recv_from(&mut buffer).await?;
+        let frame: Frame<Request> = match protocol::decode(&buffer[..length]) {
+            Ok(frame) => frame,
+            Err(error) => {
+                context.trace(ENGINE_HOST, "bad_frame", format!("from {from}: {error}"));
+                continue;
+            }
+        };
+        context.trace(ENGINE_HOST, "recv", format!("w{} {}", frame.wire_id, frame.body.describe()));
+        let (context, services, socket) = (Arc::clone(&context), Arc::clone(&services), Arc::clone(&socket));
+        tokio::spawn(async move {
+            let reply = handle(&services, frame.body).await;
+            let described = format!("w{} {}", frame.wire_id, reply.describe());
+            if network::lose(&context, ENGINE_HOST, &format!("reply {described}")) {
+                return;
+            }
+            context.trace(ENGINE_HOST, "reply", described);
+            let bytes = protocol::encode(&Frame { wire_id: frame.wire_id, body: reply });
+            // A send fails only if the host is going down; the client will time out.
+            let _ = socket.send_to(&bytes, from).await;
+        });
+    }
+}
+
+async fn handle(services: &Services, request: Request) -> Reply {
+    let engine = &services.engine;
+    match request {
+        Request::Act(action) => Reply::Acted(engine.act(action).await),
+        Request::Start { table } => Reply::Started(engine.start_hand(table).await),
+        Request::Reset { user, table, emergency } => Reply::Reset(engine.reset(user, table, emergency).await),
+        Request::Stats { table } => Reply::Stats(engine.stats(table).await),
+        Request::JackpotContribute { operation, rake } => Reply::Jackpot(match &services.jackpot {
+            None => Err("the jackpot service is off".into()),
+            Some(jackpot) => jackpot
+                .contribute(&operation, rake)
+                .await
+                .map(|o| format!("split {} attempts {} duplicate {}", o.split.to_pools(), o.attempts, o.duplicate))
+                .map_err(|e| e.to_string()),
+        }),
+        Request::JackpotWin { win_id, group, user, amount } => Reply::Jackpot(match &services.jackpot {
+            None => Err("the jackpot service is off".into()),
+            Some(jackpot) => jackpot
+                .process_win(&win_id, group, user, amount)
+                .await
+                .map(|o| format!("paid {} pool {} duplicate {}", o.paid, o.pool_after, o.duplicate))
+                .map_err(|e| e.to_string()),
+        }),
+    }
+}

@@ -1,0 +1,281 @@
+//! The engine↔store link: the simulated network path between the engine process and the
+//! durable store, inside the engine host (as TigerBeetle simulates its storage). The store
+//! itself (`MemoryStore`) lives outside every host, so it survives engine crashes.
+//!
+//! Fault model, per call, while faults are on: latency drawn from the scenario's range
+//! (exact to the microsecond: the engine host's tokio clock auto-advances to each timer,
+//! whatever turmoil's tick), a slow call (seconds, inside whatever lock the caller holds), a
+//! failure before the store (nothing applied), a timeout before the store (nothing applied,
+//! the engine waits its call timeout), a lost reply (applied, the engine sees a timeout),
+//! refund failures (rollback, expiry, DLQ and compensation credits fail), a stale writer
+//! (another writer bumps the table just before a save, forcing a version conflict),
+//! partitions (scheduled, or opened right after a reservation — in the middle of a 2PC), and
+//! crash points (the engine process dies right after a transaction with a chosen label
+//! applied: every later call of that process hangs until the world crashes the host).
+//!
+//! Every applied transaction runs the checkers, atomically with the apply (nothing can run in
+//! between: the simulation is single-threaded and there is no await between the two).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::clock::{Clock, TimestampMs};
+use engine::store::{Key, KeyKind, Store, StoreError, StoreFuture, Txn, Versioned};
+use rand::Rng;
+
+use crate::checkers::{At, TxnView};
+use crate::context::SimContext;
+use crate::faults::plan::{Window, draw_range};
+
+/// Labels of the transactions that refund chips: the targets of refund failures.
+pub const REFUND_LABELS: [&str; 4] = ["wallet.rollback", "wallet.expire", "wallet.dlq_refund", "game.compensate"];
+/// Labels of the transactions a stale writer races.
+pub const STALE_WRITER_LABELS: [&str; 4] = ["game.act", "game.save", "game.reset", "game.start"];
+
+const HOST: &str = "engine";
+
+/// The store's clock: simulated time since the start of the run, in milliseconds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SimClock;
+
+impl Clock for SimClock {
+    fn now_ms(&self) -> TimestampMs {
+        turmoil::sim_elapsed().unwrap_or_default().as_millis() as TimestampMs
+    }
+}
+
+/// What the dice decided for one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CallFault {
+    None,
+    Failure,
+    TimeoutBefore,
+    LostReply,
+    RefundFailure,
+}
+
+/// The link, as the engine's `Store`.
+pub struct StoreLink {
+    context: Arc<SimContext>,
+}
+
+impl StoreLink {
+    pub fn new(context: Arc<SimContext>) -> StoreLink {
+        StoreLink { context }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.context.now_us() / 1_000
+    }
+
+    fn crashing(&self) -> bool {
+        self.context.state().crash_requested
+    }
+
+    fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.context.scenario.store.call_timeout_ms)
+    }
+
+    /// Draws latency, slowness and the call's fault.
+    fn draw(&self, label: Option<&str>) -> (u64, u64, CallFault, bool) {
+        let plan = &self.context.plan;
+        let faults_on = self.context.faults_on();
+        let latency_us = self.context.scenario.store.latency_us;
+        let mut state = self.context.state();
+        let rng = &mut state.streams.store;
+        let latency = draw_range(rng, latency_us);
+        if !faults_on {
+            return (latency, 0, CallFault::None, false);
+        }
+        let slow_ms =
+            if rng.random_bool(plan.slow_store_probability) { draw_range(rng, plan.slow_store_ms) } else { 0 };
+        let refund = label.is_some_and(|l| REFUND_LABELS.contains(&l));
+        let fault = if refund && rng.random_bool(plan.refund_failure_probability) {
+            CallFault::RefundFailure
+        } else if rng.random_bool(plan.store_failure_probability) {
+            CallFault::Failure
+        } else if rng.random_bool(plan.store_timeout_probability) {
+            CallFault::TimeoutBefore
+        } else if label.is_some() && rng.random_bool(plan.lost_reply_probability) {
+            CallFault::LostReply
+        } else {
+            CallFault::None
+        };
+        let stale_writer =
+            label.is_some_and(|l| STALE_WRITER_LABELS.contains(&l)) && rng.random_bool(plan.stale_writer_probability);
+        (latency, slow_ms, fault, stale_writer)
+    }
+
+    fn partitioned(&self) -> bool {
+        let at_ms = self.now_ms();
+        self.context.faults_on() && self.context.state().is_partitioned(&self.context.plan, at_ms)
+    }
+
+    /// The first half of a call: latency (and slowness) on the way to the store, then the
+    /// faults that stop a call before it arrives.
+    async fn outbound(&self, what: &str, latency_us: u64, slow_ms: u64, fault: CallFault) -> Result<(), StoreError> {
+        if slow_ms > 0 {
+            self.context.fault(HOST, "slow_store", format!("{what} +{slow_ms} ms"));
+        }
+        tokio::time::sleep(Duration::from_micros(latency_us / 2) + Duration::from_millis(slow_ms)).await;
+        if self.crashing() {
+            std::future::pending::<()>().await;
+        }
+        if self.partitioned() {
+            self.context.fault(HOST, "partition_refused", what.to_string());
+            tokio::time::sleep(self.call_timeout()).await;
+            return Err(StoreError::TimedOut);
+        }
+        match fault {
+            CallFault::Failure => {
+                self.context.fault(HOST, "store_failure", what.to_string());
+                Err(StoreError::Unavailable { reason: "injected store failure".into() })
+            }
+            CallFault::RefundFailure => {
+                self.context.fault(HOST, "refund_failure", what.to_string());
+                Err(StoreError::Unavailable { reason: "injected refund failure".into() })
+            }
+            CallFault::TimeoutBefore => {
+                self.context.fault(HOST, "store_timeout", what.to_string());
+                tokio::time::sleep(self.call_timeout()).await;
+                Err(StoreError::TimedOut)
+            }
+            CallFault::None | CallFault::LostReply => Ok(()),
+        }
+    }
+
+    /// The second half: latency on the way back, and a reply lost to a fault or a partition
+    /// that began while the call was at the store.
+    async fn inbound(&self, what: &str, latency_us: u64, fault: CallFault) -> Result<(), StoreError> {
+        tokio::time::sleep(Duration::from_micros(latency_us - latency_us / 2)).await;
+        if self.crashing() {
+            std::future::pending::<()>().await;
+        }
+        let partitioned = self.partitioned();
+        if fault == CallFault::LostReply || partitioned {
+            let kind = if partitioned { "partition_lost_reply" } else { "lost_reply" };
+            self.context.fault(HOST, kind, what.to_string());
+            tokio::time::sleep(self.call_timeout()).await;
+            return Err(StoreError::TimedOut);
+        }
+        Ok(())
+    }
+
+    /// Another writer rewrites `key` as it is (version + 1), so the save about to apply
+    /// fails its version check.
+    fn stale_write(&self, txn: &Txn) {
+        let Some(key) = txn.writes.iter().map(|w| w.key).find(|k| matches!(k, Key::Table(_))) else { return };
+        let Some(current) = self.context.store.read(key) else { return };
+        let bump = Txn::new("sim.stale_writer").expect(key, Some(current.version)).put(key, current.value);
+        let _ = self.apply_and_check(&bump);
+        self.context.fault(HOST, "stale_writer", format!("bumped {key:?} before {}", txn.label));
+    }
+
+    /// Applies `txn` to the store and runs the checkers on it, with nothing in between.
+    fn apply_and_check(&self, txn: &Txn) -> Result<Vec<(Key, u64)>, StoreError> {
+        let now_us = self.context.now_us();
+        let mut state = self.context.state();
+        let before: Vec<(Key, Option<Versioned>)> =
+            txn.writes.iter().map(|w| (w.key, self.context.store.read(w.key))).collect();
+        let result = self.context.store.apply(txn);
+        let keys: Vec<String> = txn.writes.iter().map(|w| format!("{:?}", w.key)).collect();
+        match &result {
+            Ok(versions) => {
+                let detail = format!("{} ok {}", txn.label, describe_versions(versions));
+                let index = state.record(now_us, HOST, "txn", detail);
+                let changes: Vec<(Key, Option<Versioned>, Option<Versioned>)> =
+                    before.into_iter().map(|(key, b)| (key, b, self.context.store.read(key))).collect();
+                let view = TxnView { txn, changes: &changes, now_ms: now_us / 1_000 };
+                state.check_txn(&view, At { trace_index: index, at_us: now_us });
+            }
+            Err(error) => {
+                state.record(now_us, HOST, "txn", format!("{} refused [{}]: {error}", txn.label, keys.join(" ")));
+            }
+        }
+        result
+    }
+
+    /// After an applied transaction: the crash points and the partitions that open mid-2PC.
+    fn after_apply(&self, txn: &Txn) {
+        let plan = &self.context.plan;
+        if !self.context.faults_on() {
+            return;
+        }
+        let now_ms = self.now_ms();
+        let mut state = self.context.state();
+        let crash_target = plan.crash_after_labels.iter().any(|l| *l == txn.label);
+        if crash_target
+            && state.crashes_done < plan.crashes_max
+            && !state.crash_requested
+            && state.streams.store.random_bool(plan.crash_after_txn_probability)
+        {
+            state.crash_requested = true;
+            let at_us = now_us_of(now_ms);
+            state.record(at_us, HOST, "fault", format!("crash_after_txn {}", txn.label));
+            *state.faults_fired.entry("crash_after_txn".into()).or_default() += 1;
+            *state.faults_fired.entry(format!("crash_after:{}", txn.label)).or_default() += 1;
+        }
+        if txn.label == "wallet.reserve" && state.streams.store.random_bool(plan.partition_after_reserve_probability) {
+            let length_ms = draw_range(&mut state.streams.store, plan.partition_ms);
+            state.extra_partitions.push(Window { start_ms: now_ms, end_ms: now_ms + length_ms });
+            state.record(now_us_of(now_ms), HOST, "fault", format!("partition_mid_2pc {length_ms} ms"));
+            *state.faults_fired.entry("partition_mid_2pc".into()).or_default() += 1;
+        }
+    }
+
+    async fn call_commit(&self, txn: Txn) -> Result<Vec<(Key, u64)>, StoreError> {
+        if self.crashing() {
+            std::future::pending::<()>().await;
+        }
+        let (latency_us, slow_ms, fault, stale_writer) = self.draw(Some(&txn.label));
+        self.outbound(&txn.label, latency_us, slow_ms, fault).await?;
+        if stale_writer {
+            self.stale_write(&txn);
+        }
+        let result = self.apply_and_check(&txn);
+        if result.is_ok() {
+            self.after_apply(&txn);
+        }
+        self.inbound(&txn.label, latency_us, fault).await?;
+        result
+    }
+
+    async fn call_read<T>(&self, what: String, read: impl FnOnce() -> T) -> Result<T, StoreError> {
+        if self.crashing() {
+            std::future::pending::<()>().await;
+        }
+        let (latency_us, slow_ms, fault, _) = self.draw(None);
+        self.outbound(&what, latency_us, slow_ms, fault).await?;
+        let value = read();
+        self.inbound(&what, latency_us, fault).await?;
+        Ok(value)
+    }
+}
+
+fn now_us_of(now_ms: u64) -> u64 {
+    turmoil::sim_elapsed().map_or(now_ms * 1_000, |d| d.as_micros() as u64)
+}
+
+fn describe_versions(versions: &[(Key, u64)]) -> String {
+    let parts: Vec<String> = versions.iter().map(|(k, v)| format!("{k:?}@{v}")).collect();
+    parts.join(" ")
+}
+
+fn boxed<'a, T: Send + 'a>(future: impl Future<Output = Result<T, StoreError>> + Send + 'a) -> StoreFuture<'a, T> {
+    Box::pin(future)
+}
+
+impl Store for StoreLink {
+    fn get(&self, key: Key) -> StoreFuture<'_, Option<Versioned>> {
+        boxed(self.call_read(format!("get {key:?}"), move || self.context.store.read(key)))
+    }
+
+    fn scan(&self, kind: KeyKind) -> StoreFuture<'_, Vec<(Key, Versioned)>> {
+        boxed(self.call_read(format!("scan {kind:?}"), move || self.context.store.read_kind(kind)))
+    }
+
+    fn commit(&self, txn: Txn) -> StoreFuture<'_, Vec<(Key, u64)>> {
+        boxed(self.call_commit(txn))
+    }
+}

@@ -1,0 +1,344 @@
+//! Reports: what one run found ([`RunReport`], one JSON object per scenario and seed), the
+//! per-scenario rollup ([`ScenarioSummary`], with merged HDR histograms), the report file
+//! ([`ReportFile`]: mergeable — histograms and counters add up — so sweeps can be sharded and
+//! joined), and the terminal summary table.
+//!
+//! Everything except `wall_ms` is a function of the scenario and seed: two runs of the same
+//! seed produce the same report. The exit code of a set of runs is decided here too.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use engine::game::{EngineVariant, LockStrategy};
+use engine::locks::LockCategory;
+use engine::metrics::{HistogramSummary, MetricsSnapshot};
+use serde::{Deserialize, Serialize};
+
+use crate::checkers::{self, Violation};
+use crate::context::SimContext;
+use crate::exit;
+use crate::faults::plan::FaultPlan;
+use crate::trace::{TraceEvent, format_hash};
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Passed,
+    CorrectnessFailed,
+    LivenessFailed,
+    Crashed,
+}
+
+impl Outcome {
+    /// The exit code of a set of runs with this as the worst outcome.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Passed => exit::SUCCESS,
+            Outcome::CorrectnessFailed => exit::CORRECTNESS_FAILED,
+            Outcome::LivenessFailed => exit::LIVENESS_FAILED,
+            Outcome::Crashed => exit::CRASHED,
+        }
+    }
+}
+
+/// The metric names whose percentiles every report shows.
+pub fn headline_metrics() -> Vec<String> {
+    let mut names = vec![
+        "poker_action_duration_seconds".to_string(),
+        engine::metrics::labeled("poker_wallet_operation_duration_seconds", &[("operation", "reserve")]),
+        engine::metrics::labeled("poker_wallet_operation_duration_seconds", &[("operation", "commit")]),
+        engine::metrics::labeled("poker_wallet_operation_duration_seconds", &[("operation", "rollback")]),
+        engine::metrics::labeled("poker_jackpot_operation_duration_seconds", &[("operation", "contribute")]),
+        engine::metrics::labeled("poker_jackpot_operation_duration_seconds", &[("operation", "win")]),
+    ];
+    for category in LockCategory::ALL {
+        names.push(engine::metrics::labeled("poker_lock_wait_seconds", &[("category", category.as_str())]));
+        names.push(engine::metrics::labeled("poker_lock_hold_seconds", &[("category", category.as_str())]));
+    }
+    names
+}
+
+fn percentiles(metrics: &MetricsSnapshot) -> BTreeMap<String, HistogramSummary> {
+    metrics.histograms.iter().filter(|(_, h)| h.count() > 0).map(|(name, h)| (name.clone(), h.summary())).collect()
+}
+
+/// One run: one scenario, one seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub scenario: String,
+    pub seed: u64,
+    pub variant: EngineVariant,
+    pub lock_strategy: LockStrategy,
+    pub passed: bool,
+    pub outcome: Outcome,
+    pub violations: Vec<Violation>,
+    /// Violations per invariant (more than are kept).
+    pub violation_counts: BTreeMap<String, u64>,
+    pub trace_hash: String,
+    pub trace_events: u64,
+    /// Simulated time the run covered, in milliseconds.
+    pub sim_time_ms: u64,
+    /// When the heal phase began and how long it took to converge, in simulated ms.
+    pub heal_started_ms: Option<u64>,
+    pub heal_ms: Option<u64>,
+    /// Wall-clock time of the run, in milliseconds (not deterministic; never compared).
+    pub wall_ms: u64,
+    /// How many times each fault kind fired.
+    pub faults_fired: BTreeMap<String, u64>,
+    /// Client-side request counts (sent, retried, timed out, gave up).
+    pub requests: BTreeMap<String, u64>,
+    /// Engine boots (1 + restarts).
+    pub engine_boots: u64,
+    /// Holds longer than their category's acquire timeout (warnings).
+    pub lock_holds_over_timeout: u64,
+    /// The histograms' percentiles, in simulated microseconds.
+    pub percentiles: BTreeMap<String, HistogramSummary>,
+    /// Counters and full histograms (mergeable).
+    pub metrics: MetricsSnapshot,
+    pub plan: FaultPlan,
+    /// The last trace events before the end (on failure).
+    pub trace_tail: Vec<TraceEvent>,
+    /// The command that replays this run.
+    pub replay: String,
+}
+
+impl RunReport {
+    pub(crate) fn build(
+        context: &SimContext,
+        outcome: Outcome,
+        heal_started_ms: Option<u64>,
+        sim_time_ms: u64,
+        wall: Duration,
+    ) -> RunReport {
+        let state = context.state();
+        let metrics = context.metrics.snapshot();
+        let scenario = &context.scenario;
+        RunReport {
+            scenario: scenario.name.clone(),
+            seed: context.seed,
+            variant: scenario.engine.variant,
+            lock_strategy: scenario.engine.lock_strategy,
+            passed: outcome == Outcome::Passed,
+            outcome,
+            violations: state.violations.clone(),
+            violation_counts: state.violation_counts.clone(),
+            trace_hash: format_hash(state.trace.hash()),
+            trace_events: state.trace.len(),
+            sim_time_ms,
+            heal_started_ms,
+            heal_ms: heal_started_ms.filter(|_| outcome == Outcome::Passed).map(|start| sim_time_ms - start),
+            wall_ms: wall.as_millis() as u64,
+            faults_fired: state.faults_fired.clone(),
+            requests: state.requests.clone(),
+            engine_boots: state.engine_starts,
+            lock_holds_over_timeout: state.checkers.locks.holds_over_timeout_count,
+            percentiles: percentiles(&metrics),
+            metrics,
+            plan: context.plan.clone(),
+            trace_tail: if outcome == Outcome::Passed { Vec::new() } else { state.events() },
+            replay: replay_command(
+                &scenario.name,
+                context.seed,
+                scenario.engine.variant,
+                scenario.engine.lock_strategy,
+            ),
+        }
+    }
+
+    /// The JSON line of `chipsim run --json`: everything but the full histograms and trace tail.
+    pub fn json_line(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("reports serialize");
+        if let Some(object) = value.as_object_mut() {
+            object.remove("metrics");
+            object.remove("trace_tail");
+        }
+        value
+    }
+}
+
+/// The one command that replays a run.
+pub fn replay_command(scenario: &str, seed: u64, variant: EngineVariant, lock_strategy: LockStrategy) -> String {
+    let mut command = format!("cargo run --release -p sim -- replay {scenario} --seed {seed}");
+    if variant != EngineVariant::Hardened {
+        let _ = write!(command, " --variant {}", enum_name(&variant));
+    }
+    if lock_strategy != LockStrategy::Coarse {
+        let _ = write!(command, " --lock-strategy {}", enum_name(&lock_strategy));
+    }
+    command
+}
+
+/// A serde enum's snake_case name.
+pub fn enum_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+/// All runs of one scenario.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioSummary {
+    pub scenario: String,
+    pub seeds: u64,
+    pub passed: u64,
+    pub failed: u64,
+    /// Runs per outcome.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Hash of the seeds' trace hashes, in seed order.
+    pub trace_hash: String,
+    pub sim_time_ms: u64,
+    pub wall_ms: u64,
+    pub faults_fired: BTreeMap<String, u64>,
+    pub violation_counts: BTreeMap<String, u64>,
+    /// Merged metrics of every run.
+    pub metrics: MetricsSnapshot,
+    pub percentiles: BTreeMap<String, HistogramSummary>,
+}
+
+impl ScenarioSummary {
+    pub fn of(runs: &[&RunReport]) -> ScenarioSummary {
+        let mut summary = ScenarioSummary {
+            scenario: runs.first().map(|r| r.scenario.clone()).unwrap_or_default(),
+            ..Default::default()
+        };
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for run in runs {
+            summary.seeds += 1;
+            if run.passed {
+                summary.passed += 1;
+            } else {
+                summary.failed += 1;
+            }
+            *summary.outcomes.entry(enum_name(&run.outcome)).or_default() += 1;
+            for byte in run.trace_hash.bytes() {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+            }
+            summary.sim_time_ms += run.sim_time_ms;
+            summary.wall_ms += run.wall_ms;
+            for (kind, count) in &run.faults_fired {
+                *summary.faults_fired.entry(kind.clone()).or_default() += count;
+            }
+            for (kind, count) in &run.violation_counts {
+                *summary.violation_counts.entry(kind.clone()).or_default() += count;
+            }
+            summary.metrics.merge(&run.metrics);
+        }
+        summary.trace_hash = format_hash(hash);
+        summary.percentiles = percentiles(&summary.metrics);
+        summary
+    }
+}
+
+/// The report file a `chipsim run` writes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReportFile {
+    pub chipsim_version: String,
+    /// `git rev-parse HEAD` of the tree that ran, when known.
+    pub git_commit: Option<String>,
+    pub scenarios: Vec<ScenarioSummary>,
+    pub runs: Vec<RunReport>,
+}
+
+impl ReportFile {
+    /// Adds another report's runs (shards of one sweep) and recomputes the summaries.
+    pub fn merge(&mut self, other: ReportFile) {
+        self.runs.extend(other.runs);
+        self.runs.sort_by(|a, b| (&a.scenario, a.seed).cmp(&(&b.scenario, b.seed)));
+        self.runs.dedup_by(|a, b| a.scenario == b.scenario && a.seed == b.seed);
+        self.summarize();
+    }
+
+    pub fn summarize(&mut self) {
+        let mut order: Vec<String> = Vec::new();
+        for run in &self.runs {
+            if !order.contains(&run.scenario) {
+                order.push(run.scenario.clone());
+            }
+        }
+        self.scenarios = order
+            .iter()
+            .map(|name| ScenarioSummary::of(&self.runs.iter().filter(|r| &r.scenario == name).collect::<Vec<_>>()))
+            .collect();
+    }
+
+    /// The worst outcome over all runs.
+    pub fn worst(&self) -> Outcome {
+        self.runs.iter().map(|r| r.outcome).max().unwrap_or(Outcome::Passed)
+    }
+}
+
+fn ms(us: u64) -> String {
+    if us >= 100_000 { format!("{:.0}", us as f64 / 1_000.0) } else { format!("{:.3}", us as f64 / 1_000.0) }
+}
+
+/// The terminal summary: one row per scenario with the p99 lock hold per category.
+pub fn summary_table(report: &ReportFile) -> String {
+    let categories: Vec<LockCategory> = LockCategory::ALL
+        .into_iter()
+        .filter(|c| report.scenarios.iter().any(|s| s.percentiles.contains_key(&hold_name(*c))))
+        .collect();
+    let mut out = String::new();
+    let _ =
+        write!(out, "{:<20} {:>5} {:>6} {:>6} {:>9} {:>7}", "scenario", "seeds", "passed", "failed", "sim_s", "wall_s");
+    for c in &categories {
+        let _ = write!(out, " {:>12}", format!("{}_p99_ms", short(*c)));
+    }
+    let _ = writeln!(out, "  trace_hash");
+    for s in &report.scenarios {
+        let _ = write!(
+            out,
+            "{:<20} {:>5} {:>6} {:>6} {:>9.1} {:>7.1}",
+            s.scenario,
+            s.seeds,
+            s.passed,
+            s.failed,
+            s.sim_time_ms as f64 / 1_000.0,
+            s.wall_ms as f64 / 1_000.0
+        );
+        for c in &categories {
+            let cell = s.percentiles.get(&hold_name(*c)).map_or("-".to_string(), |h| ms(h.p99_us));
+            let _ = write!(out, " {cell:>12}");
+        }
+        let _ = writeln!(out, "  {}", s.trace_hash);
+    }
+    out
+}
+
+fn hold_name(category: LockCategory) -> String {
+    engine::metrics::labeled("poker_lock_hold_seconds", &[("category", category.as_str())])
+}
+
+fn short(category: LockCategory) -> &'static str {
+    match category {
+        LockCategory::BettingRound => "round",
+        LockCategory::EngineStage => "estage",
+        other => other.as_str(),
+    }
+}
+
+/// How a failed run is told on the terminal: the invariant, the seed, the replay command.
+pub fn failure_text(run: &RunReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "FAILED {} seed {}: {}", run.scenario, run.seed, enum_name(&run.outcome));
+    for violation in run.violations.iter().take(5) {
+        let _ = writeln!(
+            out,
+            "  {} at trace #{} ({:.6} s): {}",
+            violation.invariant,
+            violation.trace_index,
+            violation.at_us as f64 / 1e6,
+            violation.message
+        );
+    }
+    let more: u64 = run.violation_counts.values().sum::<u64>().saturating_sub(run.violations.len().min(5) as u64);
+    if more > 0 {
+        let _ = writeln!(out, "  … and {more} more");
+    }
+    let _ = writeln!(out, "  replay: {}", run.replay);
+    out
+}
+
+/// Whether the invariant is a correctness property (not liveness, not a panic).
+pub fn is_correctness(invariant: &str) -> bool {
+    invariant != checkers::LIVENESS && invariant != checkers::PANIC
+}

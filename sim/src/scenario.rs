@@ -1,0 +1,591 @@
+//! Scenarios: the TOML files of `scenarios/`, parsed with serde into [`Scenario`].
+//!
+//! A scenario is data, not code: the tables and players, stakes and balances, the engine
+//! variant and lock strategy, the latency models, the fault settings, the timeouts and the
+//! default seeds. Every struct rejects unknown fields, so a misspelt setting is an error that
+//! names the file, line and field ([`ScenarioError`]) and nothing runs. Every field has a
+//! default, so a file says only what makes its situation special.
+//!
+//! This module never runs anything; `world` turns a scenario and a seed into a run.
+
+use std::fmt;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+use engine::game::{EngineVariant, LockStrategy};
+use engine::locks::LockConfig;
+use engine::rules::{Chips, RakeConfig, TableConfig};
+use serde::{Deserialize, Serialize};
+
+/// Where the shipped scenarios live, relative to the workspace root.
+pub const SCENARIO_DIR: &str = "scenarios";
+
+/// A whole scenario file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Defaults to the file's stem.
+    #[serde(default)]
+    pub name: String,
+    /// One line for `chipsim list`.
+    #[serde(default)]
+    pub description: String,
+    /// The seeds `chipsim run` uses when none is given.
+    #[serde(default = "default_seeds")]
+    pub seeds: SeedList,
+    #[serde(default)]
+    pub world: WorldSettings,
+    #[serde(default)]
+    pub tables: TableSettings,
+    #[serde(default)]
+    pub engine: EngineSettings,
+    #[serde(default)]
+    pub store: StoreSettings,
+    #[serde(default)]
+    pub chat: ChatSettings,
+    #[serde(default)]
+    pub clients: ClientSettings,
+    #[serde(default)]
+    pub faults: FaultSettings,
+}
+
+fn default_seeds() -> SeedList {
+    SeedList::Range("1..4".to_string())
+}
+
+/// Seeds as a list (`[1, 2, 3]`) or a half-open range string (`"1..21"`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SeedList {
+    List(Vec<u64>),
+    Range(String),
+}
+
+impl SeedList {
+    pub fn seeds(&self) -> Result<Vec<u64>, String> {
+        match self {
+            SeedList::List(seeds) if seeds.is_empty() => Err("the seed list is empty".into()),
+            SeedList::List(seeds) => Ok(seeds.clone()),
+            SeedList::Range(text) => parse_seed_range(text).map(|r| r.collect()),
+        }
+    }
+}
+
+/// Parses `A..B` (half-open) or `A..=B` into a range of seeds.
+pub fn parse_seed_range(text: &str) -> Result<RangeInclusive<u64>, String> {
+    let bad = || format!("`{text}` is not a seed range: write A..B (B excluded) or A..=B");
+    let (start, end, inclusive) = if let Some((a, b)) = text.split_once("..=") {
+        (a, b, true)
+    } else if let Some((a, b)) = text.split_once("..") {
+        (a, b, false)
+    } else {
+        return Err(bad());
+    };
+    let start: u64 = start.trim().parse().map_err(|_| bad())?;
+    let end: u64 = end.trim().parse().map_err(|_| bad())?;
+    let last = if inclusive { end } else { end.checked_sub(1).ok_or_else(bad)? };
+    if last < start {
+        return Err(format!("`{text}` is an empty seed range"));
+    }
+    Ok(start..=last)
+}
+
+/// The simulated world: turmoil's tick and network, and the two phases.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorldSettings {
+    /// turmoil's tick, in milliseconds: messages between hosts move at this granularity;
+    /// time inside a host (the engine's critical sections, store and chat latency) does not.
+    pub tick_ms: u64,
+    /// Length of the safety phase (faults on), in simulated milliseconds.
+    pub safety_ms: u64,
+    /// Bound on the heal phase (faults off, everything must converge), in simulated ms.
+    pub heal_deadline_ms: u64,
+    /// One-way latency of the client↔engine network, in milliseconds (uniform range).
+    pub network_latency_ms: [u64; 2],
+    /// Client hosts the players are spread over (1 or 2; each host costs time every tick).
+    pub client_hosts: u32,
+}
+
+impl Default for WorldSettings {
+    fn default() -> Self {
+        WorldSettings {
+            tick_ms: 10,
+            safety_ms: 60_000,
+            heal_deadline_ms: 600_000,
+            network_latency_ms: [1, 20],
+            client_hosts: 1,
+        }
+    }
+}
+
+/// Tables, players, stakes and balances.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TableSettings {
+    pub tables: u32,
+    pub players_per_table: u32,
+    /// Players seated at every table with the same wallet (`multi_table`): the first
+    /// `shared_players` users of table 1 also sit at every other table.
+    pub shared_players: u32,
+    pub small_blind: Chips,
+    pub big_blind: Chips,
+    pub ante: Chips,
+    /// Rake in basis points of each pot (0 = no rake).
+    pub rake_bps: u32,
+    /// Most rake taken from one hand, in chips.
+    pub rake_cap: Chips,
+    /// Most chips a player brings into one hand.
+    pub stack_cap: Chips,
+    /// Each player's opening wallet balance.
+    pub balance: Chips,
+    /// Chips the house holds at the start (feeds jackpot load without rake).
+    pub house_chips: Chips,
+    /// Hands each table's dealer starts during the safety phase (0 = no limit).
+    pub hands_max: u32,
+}
+
+impl Default for TableSettings {
+    fn default() -> Self {
+        TableSettings {
+            tables: 2,
+            players_per_table: 4,
+            shared_players: 0,
+            small_blind: 5,
+            big_blind: 10,
+            ante: 0,
+            rake_bps: 500,
+            rake_cap: 30,
+            stack_cap: 500,
+            balance: 2_000,
+            house_chips: 0,
+            hands_max: 0,
+        }
+    }
+}
+
+impl TableSettings {
+    /// The engine's table configuration for these stakes (house rules).
+    pub fn table_config(&self) -> TableConfig {
+        let mut config = TableConfig::new(self.small_blind, self.big_blind);
+        config.ante = self.ante;
+        config.rake = RakeConfig { rake_bps: self.rake_bps, rake_cap: self.rake_cap, no_flop_no_drop: true };
+        config
+    }
+}
+
+/// The engine under test.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSettings {
+    pub variant: EngineVariant,
+    pub lock_strategy: LockStrategy,
+    /// Lock timeouts and hierarchy enforcement (the engine's `LockConfig`).
+    pub locks: LockConfig,
+    /// Reservation auto-expiry, in milliseconds.
+    pub reservation_ttl_ms: u64,
+    /// Period of the expiry sweeper and DLQ processor, in milliseconds.
+    pub sweep_interval_ms: u64,
+    /// Run the jackpot service (fed by each hand's rake).
+    pub jackpot: bool,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            variant: EngineVariant::Hardened,
+            lock_strategy: LockStrategy::Coarse,
+            locks: LockConfig::default(),
+            reservation_ttl_ms: 30_000,
+            sweep_interval_ms: 1_000,
+            jackpot: true,
+        }
+    }
+}
+
+/// The store link's latency model (inside the engine host, exact to the microsecond).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// Round-trip latency of one store call, in microseconds (uniform range).
+    pub latency_us: [u64; 2],
+    /// How long the engine waits for a store reply before calling it timed out, in ms.
+    pub call_timeout_ms: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings { latency_us: [200, 2_000], call_timeout_ms: 2_000 }
+    }
+}
+
+/// The messenger (chat API) model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatSettings {
+    /// Latency of one chat call, in milliseconds (uniform range).
+    pub latency_ms: [u64; 2],
+    /// Probability that a call answers 429 with a retry-after.
+    pub retry_after_probability: f64,
+    /// The retry-after a 429 asks for, in milliseconds (uniform range).
+    pub retry_after_ms: [u64; 2],
+    /// Probability that a call fails outright.
+    pub failure_probability: f64,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        ChatSettings {
+            latency_ms: [100, 800],
+            retry_after_probability: 0.05,
+            retry_after_ms: [200, 2_000],
+            failure_probability: 0.01,
+        }
+    }
+}
+
+/// How the players and dealers behave.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientSettings {
+    /// Pause between a player's polls of its table, in milliseconds (uniform range).
+    pub think_ms: [u64; 2],
+    /// How long a client waits for a reply before it retries with the same request ID, ms.
+    pub request_timeout_ms: u64,
+    /// Retries after the first attempt of one request.
+    pub retries_max: u32,
+    /// Probability that a player who is not to act sends an action anyway.
+    pub out_of_turn_probability: f64,
+    /// Probability that an action names the previous hand.
+    pub stale_probability: f64,
+    /// Probability, per dealer poll, of a `/reset` by a seated player.
+    pub reset_probability: f64,
+    /// Probability, per dealer poll, of an admin's emergency reset.
+    pub emergency_reset_probability: f64,
+    /// `/start` requests each dealer sends at once when its table is idle (a start storm
+    /// when above 1).
+    pub start_copies: u32,
+    /// Jackpot operations (contributions and wins, over the network) per simulated second,
+    /// across all tables, during the safety phase. 0 = only the rake-fed contributions.
+    pub jackpot_ops_per_second: u32,
+    /// Share of those operations that are wins (the rest are contributions).
+    pub jackpot_win_share: f64,
+    /// How a player to act chooses: fold (when there is something to call), raise, all-in;
+    /// otherwise check or call.
+    pub fold_probability: f64,
+    pub raise_probability: f64,
+    pub all_in_probability: f64,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        ClientSettings {
+            think_ms: [200, 1_200],
+            request_timeout_ms: 3_000,
+            retries_max: 3,
+            out_of_turn_probability: 0.02,
+            stale_probability: 0.02,
+            reset_probability: 0.0,
+            emergency_reset_probability: 0.0,
+            start_copies: 1,
+            jackpot_ops_per_second: 0,
+            jackpot_win_share: 0.2,
+            fold_probability: 0.15,
+            raise_probability: 0.15,
+            all_in_probability: 0.03,
+        }
+    }
+}
+
+/// The fault settings: for each kind, a probability (per opportunity) or a count. With
+/// `swarm` on, each seed turns each kind on or off and scales how hard it hits (see
+/// `faults::plan`), so rare combinations get explored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultSettings {
+    pub swarm: bool,
+    /// Probability that a player's action is sent as 2..=`duplicate_copies_max` concurrent copies.
+    pub duplicate_probability: f64,
+    pub duplicate_copies_max: u32,
+    /// Probability that a duplicate copy carries a fresh request ID instead of the same one.
+    pub duplicate_fresh_id_probability: f64,
+    /// Probability that an action is sent once more, with the same ID, after `delayed_duplicate_ms`.
+    pub delayed_duplicate_probability: f64,
+    /// Delay of a delayed duplicate, in ms (past the 5 s in-memory dedup window of seed_2pc).
+    pub delayed_duplicate_ms: u64,
+    /// Probability that another writer bumps a table just before the engine saves it.
+    pub stale_writer_probability: f64,
+    /// Probability that a refund transaction (rollback, expire, DLQ refund, compensation) fails.
+    pub refund_failure_probability: f64,
+    /// Probability that a store call fails (nothing applied).
+    pub store_failure_probability: f64,
+    /// Probability that a store call times out before it reaches the store (nothing applied).
+    pub store_timeout_probability: f64,
+    /// Probability that a store call is applied and its reply lost (the engine sees a timeout).
+    pub lost_reply_probability: f64,
+    /// Probability that a store call is slow, and by how much, in ms (uniform range).
+    pub slow_store_probability: f64,
+    pub slow_store_ms: [u64; 2],
+    /// Probability that a chat call is slow, and by how much, in ms (uniform range).
+    pub slow_chat_probability: f64,
+    pub slow_chat_ms: [u64; 2],
+    /// Engine↔store partitions during the safety phase, and their length in ms.
+    pub partitions: u32,
+    pub partition_ms: [u64; 2],
+    /// Probability that a partition starts right after a reservation (mid-2PC).
+    pub partition_after_reserve_probability: f64,
+    /// Probability that a client↔engine message is lost (each way).
+    pub message_loss_probability: f64,
+    /// Engine crashes at random instants of the safety phase.
+    pub crashes: u32,
+    /// Probability that the engine crashes right after a store transaction with one of
+    /// `crash_after_labels` applied (between commit and save, between reserve and commit…).
+    pub crash_after_txn_probability: f64,
+    pub crash_after_labels: Vec<String>,
+    /// Most crashes of either kind in one run.
+    pub crashes_max: u32,
+    /// Downtime before a crashed engine restarts, in ms (uniform range).
+    pub restart_ms: [u64; 2],
+}
+
+impl Default for FaultSettings {
+    fn default() -> Self {
+        FaultSettings {
+            swarm: true,
+            duplicate_probability: 0.0,
+            duplicate_copies_max: 5,
+            duplicate_fresh_id_probability: 0.3,
+            delayed_duplicate_probability: 0.0,
+            delayed_duplicate_ms: 6_000,
+            stale_writer_probability: 0.0,
+            refund_failure_probability: 0.0,
+            store_failure_probability: 0.0,
+            store_timeout_probability: 0.0,
+            lost_reply_probability: 0.0,
+            slow_store_probability: 0.0,
+            slow_store_ms: [500, 3_000],
+            slow_chat_probability: 0.0,
+            slow_chat_ms: [2_000, 20_000],
+            partitions: 0,
+            partition_ms: [1_000, 5_000],
+            partition_after_reserve_probability: 0.0,
+            message_loss_probability: 0.0,
+            crashes: 0,
+            crash_after_txn_probability: 0.0,
+            crash_after_labels: vec!["wallet.commit".into(), "wallet.reserve".into(), "game.act".into()],
+            crashes_max: 3,
+            restart_ms: [500, 5_000],
+        }
+    }
+}
+
+/// Why a scenario could not be loaded. Displayed on one line: `file:line:column: message`.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse { path: PathBuf, line: usize, column: usize, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("unknown scenario `{name}`; `chipsim list` shows the shipped ones")]
+    Unknown { name: String },
+}
+
+impl Scenario {
+    /// Parses a scenario from TOML text; `path` names it in errors and gives its default name.
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        let mut scenario: Scenario = toml::from_str(text).map_err(|error| {
+            let (line, column) = error.span().map_or((1, 1), |span| line_column(text, span.start));
+            let message = error.message().replace('\n', " ").trim().to_string();
+            ScenarioError::Parse { path: path.to_path_buf(), line, column, message }
+        })?;
+        if scenario.name.is_empty() {
+            scenario.name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        }
+        scenario.validate().map_err(|message| ScenarioError::Invalid { path: path.to_path_buf(), message })?;
+        Ok(scenario)
+    }
+
+    /// Reads and parses one file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.to_path_buf(), source })?;
+        Scenario::parse(path, &text)
+    }
+
+    /// The default seeds.
+    pub fn default_seeds(&self) -> Vec<u64> {
+        self.seeds.seeds().expect("validated on load")
+    }
+
+    /// Checks what serde cannot: ranges, probabilities, sizes.
+    fn validate(&self) -> Result<(), String> {
+        self.seeds.seeds().map_err(|e| format!("seeds: {e}"))?;
+        let ranges = [
+            ("world.network_latency_ms", self.world.network_latency_ms),
+            ("store.latency_us", self.store.latency_us),
+            ("chat.latency_ms", self.chat.latency_ms),
+            ("chat.retry_after_ms", self.chat.retry_after_ms),
+            ("clients.think_ms", self.clients.think_ms),
+            ("faults.slow_store_ms", self.faults.slow_store_ms),
+            ("faults.slow_chat_ms", self.faults.slow_chat_ms),
+            ("faults.partition_ms", self.faults.partition_ms),
+            ("faults.restart_ms", self.faults.restart_ms),
+        ];
+        for (field, [low, high]) in ranges {
+            if low > high {
+                return Err(format!("{field}: the range [{low}, {high}] is empty"));
+            }
+        }
+        let probabilities = [
+            ("chat.retry_after_probability", self.chat.retry_after_probability),
+            ("chat.failure_probability", self.chat.failure_probability),
+            ("clients.out_of_turn_probability", self.clients.out_of_turn_probability),
+            ("clients.stale_probability", self.clients.stale_probability),
+            ("clients.reset_probability", self.clients.reset_probability),
+            ("clients.emergency_reset_probability", self.clients.emergency_reset_probability),
+            ("clients.jackpot_win_share", self.clients.jackpot_win_share),
+            ("clients.fold_probability", self.clients.fold_probability),
+            ("clients.raise_probability", self.clients.raise_probability),
+            ("clients.all_in_probability", self.clients.all_in_probability),
+            ("faults.duplicate_probability", self.faults.duplicate_probability),
+            ("faults.duplicate_fresh_id_probability", self.faults.duplicate_fresh_id_probability),
+            ("faults.delayed_duplicate_probability", self.faults.delayed_duplicate_probability),
+            ("faults.stale_writer_probability", self.faults.stale_writer_probability),
+            ("faults.refund_failure_probability", self.faults.refund_failure_probability),
+            ("faults.store_failure_probability", self.faults.store_failure_probability),
+            ("faults.store_timeout_probability", self.faults.store_timeout_probability),
+            ("faults.lost_reply_probability", self.faults.lost_reply_probability),
+            ("faults.slow_store_probability", self.faults.slow_store_probability),
+            ("faults.slow_chat_probability", self.faults.slow_chat_probability),
+            ("faults.partition_after_reserve_probability", self.faults.partition_after_reserve_probability),
+            ("faults.message_loss_probability", self.faults.message_loss_probability),
+            ("faults.crash_after_txn_probability", self.faults.crash_after_txn_probability),
+        ];
+        for (field, p) in probabilities {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!("{field}: {p} is not a probability (0 to 1)"));
+            }
+        }
+        let t = &self.tables;
+        if t.tables == 0 || t.tables > TABLES_MAX {
+            return Err(format!("tables.tables: {} is outside 1..={TABLES_MAX}", t.tables));
+        }
+        let seats = engine::rules::config::SEATS_MAX as u32;
+        if t.players_per_table < 2 || t.players_per_table > seats {
+            return Err(format!("tables.players_per_table: {} is outside 2..={seats}", t.players_per_table));
+        }
+        if t.shared_players > t.players_per_table {
+            return Err("tables.shared_players: more than players_per_table".into());
+        }
+        t.table_config().validate().map_err(|e| format!("tables: {e}"))?;
+        if t.stack_cap < t.big_blind {
+            return Err("tables.stack_cap: below the big blind".into());
+        }
+        if self.world.tick_ms == 0 || self.world.tick_ms > 1_000 {
+            return Err(format!("world.tick_ms: {} is outside 1..=1000", self.world.tick_ms));
+        }
+        if !(1..=2).contains(&self.world.client_hosts) {
+            return Err(format!("world.client_hosts: {} is outside 1..=2", self.world.client_hosts));
+        }
+        if self.faults.duplicate_copies_max < 2 {
+            return Err("faults.duplicate_copies_max: at least 2".into());
+        }
+        if self.clients.start_copies == 0 {
+            return Err("clients.start_copies: at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Most tables in one scenario.
+pub const TABLES_MAX: u32 = 64;
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// The shipped scenarios, in name order, from `dir`.
+pub fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, Scenario)>, ScenarioError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| ScenarioError::Read { path: dir.to_path_buf(), source })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    paths.into_iter().map(|p| Scenario::load(&p).map(|s| (p, s))).collect()
+}
+
+/// Finds a scenario by name in `dir`, or loads it as a path if it names a file.
+pub fn resolve(dir: &Path, name_or_path: &str) -> Result<(PathBuf, Scenario), ScenarioError> {
+    let as_path = Path::new(name_or_path);
+    if name_or_path.ends_with(".toml") || as_path.is_file() {
+        return Scenario::load(as_path).map(|s| (as_path.to_path_buf(), s));
+    }
+    let path = dir.join(format!("{name_or_path}.toml"));
+    if !path.is_file() {
+        return Err(ScenarioError::Unknown { name: name_or_path.to_string() });
+    }
+    Scenario::load(&path).map(|s| (path, s))
+}
+
+impl fmt::Display for SeedList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SeedList::List(seeds) => {
+                let parts: Vec<String> = seeds.iter().map(u64::to_string).collect();
+                write!(f, "{}", parts.join(","))
+            }
+            SeedList::Range(text) => write!(f, "{text}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_a_scenario_of_defaults() {
+        let scenario = Scenario::parse(Path::new("x/empty.toml"), "").unwrap();
+        assert_eq!(scenario.name, "empty");
+        assert_eq!(scenario.default_seeds(), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn an_unknown_field_names_file_line_and_field() {
+        let text = "name = \"x\"\n[faults]\nduplicate_probabilty = 0.5\n";
+        let error = Scenario::parse(Path::new("scenarios/bad.toml"), text).unwrap_err().to_string();
+        assert!(error.starts_with("scenarios/bad.toml:3:1: "), "{error}");
+        assert!(error.contains("duplicate_probabilty"), "{error}");
+        assert!(!error.contains('\n'));
+    }
+
+    #[test]
+    fn a_wrong_type_names_its_line() {
+        let text = "[tables]\ntables = \"two\"\n";
+        let error = Scenario::parse(Path::new("s.toml"), text).unwrap_err().to_string();
+        assert!(error.starts_with("s.toml:2:"), "{error}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_field() {
+        let error =
+            Scenario::parse(Path::new("s.toml"), "[faults]\nmessage_loss_probability = 2.0\n").unwrap_err().to_string();
+        assert!(error.contains("faults.message_loss_probability"), "{error}");
+    }
+
+    #[test]
+    fn seed_ranges_parse() {
+        assert_eq!(parse_seed_range("1..4").unwrap(), 1..=3);
+        assert_eq!(parse_seed_range("5..=5").unwrap(), 5..=5);
+        assert!(parse_seed_range("4..4").is_err());
+        assert!(parse_seed_range("x").is_err());
+        let list = SeedList::List(vec![7, 9]);
+        assert_eq!(list.seeds().unwrap(), vec![7, 9]);
+    }
+}

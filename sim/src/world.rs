@@ -1,0 +1,352 @@
+//! The world: one run of one scenario under one seed. It opens the wallets and tables in the
+//! store, builds the turmoil simulation (the `engine` host and one or two client hosts, no
+//! more: turmoil costs time per host per tick), and drives it tick by tick through the two
+//! phases — safety (faults on, scheduled crashes and crash points applied, checkers on every
+//! transaction) and heal (faults off, the engine restarted, sweeper and DLQ draining) — until
+//! everything has converged, the heal deadline passes, a checker fires, or the code under
+//! test panics. It then runs the end-of-run checks and returns a [`RunReport`].
+//!
+//! Determinism: turmoil's RNG seed and epoch come from the run's seed and a pinned constant;
+//! every other random stream is derived from the seed (`seeds`); the driver's decisions
+//! depend only on simulated time and the store. Nothing here reads the wall clock except the
+//! report's `wall_ms`, which is never hashed.
+
+use std::cell::RefCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Once};
+use std::time::{Duration, UNIX_EPOCH};
+
+use engine::jackpot::JackpotServiceConfig;
+use engine::store::{JackpotConfig, JackpotGroup, JackpotPool, Key, MemoryStore, TableRecord, Txn, Value, Wallet};
+
+use crate::checkers::{self, At, CheckerSettings, Checkers};
+use crate::client;
+use crate::context::{Phase, SimContext};
+use crate::engine_host::{self, ENGINE_HOST};
+use crate::faults::plan::{FaultPlan, draw_range};
+use crate::faults::store_link::SimClock;
+use crate::layout::Layout;
+use crate::report::{Outcome, RunReport};
+use crate::scenario::Scenario;
+use crate::seeds;
+
+/// turmoil's epoch: a fixed instant, so `since_epoch` is the same on every machine
+/// (2026-01-01T00:00:00Z, in seconds since the Unix epoch).
+pub const EPOCH_UNIX_S: u64 = 1_767_225_600;
+/// Datagrams a socket may queue before turmoil drops more.
+pub const UDP_QUEUE_MAX: usize = 4_096;
+/// How often the driver samples the wait-for graph, in simulated milliseconds.
+pub const DEADLOCK_SAMPLE_MS: u64 = 1_000;
+/// How often the heal phase checks for convergence, in simulated milliseconds.
+pub const CONVERGENCE_SAMPLE_MS: u64 = 100;
+
+thread_local! {
+    /// Set while this thread runs a simulation.
+    static IN_SIM: RefCell<bool> = const { RefCell::new(false) };
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Routes panic messages of simulation threads to the run that caused them, instead of
+/// stderr: the report names the panic with its seed.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_SIM.with(|flag| *flag.borrow()) {
+                default(info);
+                return;
+            }
+            LAST_PANIC.with(|slot| {
+                let message = info
+                    .payload()
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic".into());
+                let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+                let mut slot = slot.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(format!("{message}{location}"));
+                }
+            });
+        }));
+    });
+}
+
+fn take_panic() -> Option<String> {
+    LAST_PANIC.with(|slot| slot.borrow_mut().take())
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    pub scenario: Scenario,
+    pub seed: u64,
+    /// Keep every trace event (replay), not only the tail.
+    pub keep_trace: bool,
+}
+
+/// Opens the wallets, tables, house and jackpot rows, as a deployment would before traffic.
+fn set_up(store: &MemoryStore, scenario: &Scenario, layout: &Layout) {
+    let mut txn = Txn::new("sim.setup");
+    for &user in &layout.users {
+        let key = Key::Wallet(user);
+        txn = txn.expect(key, None).put(key, Value::Wallet(Wallet { user, balance: scenario.tables.balance }));
+    }
+    for (table, seats) in &layout.tables {
+        let record = TableRecord {
+            table: *table,
+            seats: seats.clone(),
+            hand_seats: Vec::new(),
+            hand_number: 0,
+            game: None,
+            escrow: 0,
+            processing: false,
+        };
+        txn = txn.put(Key::Table(*table), Value::Table(Box::new(record)));
+    }
+    txn = txn.put(Key::House, Value::House(scenario.tables.house_chips));
+    if scenario.engine.jackpot {
+        for group in JackpotGroup::ALL {
+            let pool = JackpotPool {
+                group,
+                amount: 0,
+                contributed_total: 0,
+                won_total: 0,
+                lock_holder: None,
+                lock_expires_ms: None,
+                last_modified_ms: 0,
+            };
+            txn = txn.put(Key::Jackpot(group), Value::Jackpot(pool));
+        }
+        let config =
+            JackpotConfig { share_bps: JackpotServiceConfig::default().initial_share_bps, last_modified_ms: 0 };
+        txn = txn.put(Key::JackpotConfig, Value::JackpotConfig(config));
+    }
+    store.apply(&txn).expect("set-up applies to an empty store");
+}
+
+/// Runs one scenario under one seed.
+pub fn run(spec: &RunSpec) -> RunReport {
+    run_with_trace(spec).0
+}
+
+/// Runs one scenario under one seed; also returns the kept trace events (all of them when
+/// `spec.keep_trace`).
+pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Vec<crate::trace::TraceEvent>) {
+    install_panic_hook();
+    IN_SIM.with(|flag| *flag.borrow_mut() = true);
+    let _ = take_panic();
+    // The only wall clock of a run: the report's `wall_ms`, never hashed or compared.
+    #[allow(clippy::disallowed_methods)]
+    let wall_started = std::time::Instant::now();
+    let scenario = &spec.scenario;
+    let seed = spec.seed;
+    let plan = FaultPlan::draw(scenario, seed);
+    let layout = Layout::of(scenario);
+    let supply = layout.supply(scenario);
+    let store = MemoryStore::with_clock(Arc::new(SimClock));
+    set_up(&store, scenario, &layout);
+    let checkers = Checkers::new(&CheckerSettings {
+        supply,
+        lock_strategy: scenario.engine.lock_strategy,
+        lock_config: scenario.engine.locks.clone(),
+    });
+    let context = SimContext::new(seed, scenario.clone(), plan, store, checkers, spec.keep_trace);
+    context.trace("world", "run.start", format!("{} seed {seed} supply {supply}", scenario.name));
+
+    let world = &scenario.world;
+    let tick = Duration::from_millis(world.tick_ms);
+    let total_ms = world.safety_ms + world.heal_deadline_ms;
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(seeds::derive(seed, "turmoil", 0))
+        .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_UNIX_S))
+        .tick_duration(tick)
+        .simulation_duration(Duration::from_millis(total_ms) + tick * 10)
+        .min_message_latency(Duration::from_millis(world.network_latency_ms[0]))
+        .max_message_latency(Duration::from_millis(world.network_latency_ms[1]))
+        .udp_capacity(UDP_QUEUE_MAX)
+        .build();
+    let host_context = Arc::clone(&context);
+    sim.host(ENGINE_HOST, move || engine_host::run(Arc::clone(&host_context)));
+    for index in 0..world.client_hosts {
+        sim.client(client::host_name(index), client::run(Arc::clone(&context), index));
+    }
+
+    let mut driver = Driver::new(&context);
+    let outcome = loop {
+        let now_ms = sim.elapsed().as_millis() as u64;
+        context.state().driver_now_us = sim.elapsed().as_micros() as u64;
+        if let Some(outcome) = driver.before_step(&mut sim, now_ms) {
+            break outcome;
+        }
+        let stepped = catch_unwind(AssertUnwindSafe(|| sim.step()));
+        let panic = take_panic();
+        match (stepped, panic) {
+            (Ok(Ok(_)), None) => {}
+            (Ok(Ok(_)), Some(message)) | (Err(_), Some(message)) => break driver.panicked(message),
+            (Err(_), None) => break driver.panicked("panic inside the simulation".into()),
+            (Ok(Err(error)), _) => break driver.panicked(format!("host software failed: {error}")),
+        }
+        if context.state().violation_counts.keys().any(|k| k != checkers::LIVENESS) {
+            break Outcome::CorrectnessFailed;
+        }
+    };
+    let end_us = sim.elapsed().as_micros() as u64;
+    context.state().driver_now_us = end_us;
+    if outcome != Outcome::Crashed {
+        let mut state = context.state();
+        let index = state.trace.len();
+        let mut found = Vec::new();
+        state.checkers.at_end(&context.store, At { trace_index: index, at_us: end_us }, &mut found);
+        state.report(found);
+        drop(sim);
+    } else {
+        // A simulation that panicked mid-step may be torn; never run its destructors.
+        std::mem::forget(sim);
+    }
+    let outcome = {
+        let state = context.state();
+        match outcome {
+            Outcome::Passed if state.violation_counts.keys().any(|k| k != checkers::LIVENESS) => {
+                Outcome::CorrectnessFailed
+            }
+            other => other,
+        }
+    };
+    context.trace("world", "run.end", format!("{outcome:?}"));
+    IN_SIM.with(|flag| *flag.borrow_mut() = false);
+    let report = RunReport::build(&context, outcome, driver.heal_started_ms, end_us / 1_000, wall_started.elapsed());
+    let events = context.state().events();
+    (report, events)
+}
+
+/// The driver's own bookkeeping between steps.
+struct Driver {
+    context: Arc<SimContext>,
+    next_scheduled_crash: usize,
+    restart_at_ms: Option<u64>,
+    next_deadlock_sample_ms: u64,
+    next_convergence_sample_ms: u64,
+    heal_started_ms: Option<u64>,
+    restart_rng: rand_chacha::ChaCha8Rng,
+}
+
+impl Driver {
+    fn new(context: &Arc<SimContext>) -> Driver {
+        Driver {
+            context: Arc::clone(context),
+            next_scheduled_crash: 0,
+            restart_at_ms: None,
+            next_deadlock_sample_ms: DEADLOCK_SAMPLE_MS,
+            next_convergence_sample_ms: 0,
+            heal_started_ms: None,
+            restart_rng: seeds::rng(context.seed, "restart", 0),
+        }
+    }
+
+    fn crash(&mut self, sim: &mut turmoil::Sim<'_>, now_ms: u64, restart_after_ms: u64, why: &str) {
+        sim.crash(ENGINE_HOST);
+        let mut state = self.context.state();
+        state.crashes_done += 1;
+        state.crash_requested = false;
+        state.locks = None;
+        state.checkers.locks.forget_all();
+        *state.faults_fired.entry("crash".into()).or_default() += 1;
+        let at_us = state.driver_now_us;
+        state.record(at_us, "world", "crash", format!("engine crashed ({why}); restart in {restart_after_ms} ms"));
+        drop(state);
+        self.restart_at_ms = Some(now_ms + restart_after_ms);
+    }
+
+    fn restart(&mut self, sim: &mut turmoil::Sim<'_>) {
+        sim.bounce(ENGINE_HOST);
+        self.restart_at_ms = None;
+        self.context.trace("world", "restart", "engine restarted".into());
+    }
+
+    /// Applies the plan's crashes, crash points, restarts and the phase change; samples the
+    /// wait-for graph; in the heal phase, decides whether the run has converged.
+    fn before_step(&mut self, sim: &mut turmoil::Sim<'_>, now_ms: u64) -> Option<Outcome> {
+        let context = Arc::clone(&self.context);
+        let scenario = &context.scenario;
+        let plan = &context.plan;
+        let safety = context.state().phase == Phase::Safety;
+        if safety && now_ms >= scenario.world.safety_ms {
+            context.state().phase = Phase::Heal;
+            self.heal_started_ms = Some(now_ms);
+            context.trace("world", "phase", "heal: faults off".into());
+        }
+        let running = sim.is_host_running(ENGINE_HOST);
+        if context.state().phase == Phase::Safety && running {
+            let requested = context.state().crash_requested;
+            if requested {
+                let after = draw_range(&mut self.restart_rng, plan.restart_ms);
+                self.crash(sim, now_ms, after, "crash point");
+            } else if let Some(crash) = plan.crashes.get(self.next_scheduled_crash)
+                && now_ms >= crash.at_ms
+            {
+                self.next_scheduled_crash += 1;
+                if context.state().crashes_done < plan.crashes_max {
+                    self.crash(sim, now_ms, crash.restart_after_ms, "scheduled");
+                }
+            }
+        }
+        let heal = context.state().phase == Phase::Heal;
+        if !sim.is_host_running(ENGINE_HOST) && (heal || self.restart_at_ms.is_some_and(|at| now_ms >= at)) {
+            self.restart(sim);
+        }
+        if now_ms >= self.next_deadlock_sample_ms {
+            self.next_deadlock_sample_ms = now_ms + DEADLOCK_SAMPLE_MS;
+            let locks = context.state().locks.clone();
+            if let Some(locks) = locks {
+                let snapshot = locks.deadlock_snapshot();
+                let mut state = context.state();
+                let at = At { trace_index: state.trace.len(), at_us: state.driver_now_us };
+                let mut found = Vec::new();
+                state.checkers.on_deadlock_snapshot(&snapshot, at, &mut found);
+                state.report(found);
+            }
+        }
+        if heal && now_ms >= self.next_convergence_sample_ms {
+            self.next_convergence_sample_ms = now_ms + CONVERGENCE_SAMPLE_MS;
+            let locks_held = context.state().locks.as_ref().map_or(0, |l| l.held_locks().len());
+            let engine_up = sim.is_host_running(ENGINE_HOST);
+            let pending = context.state().checkers.liveness.pending(&context.store, locks_held);
+            if pending.is_empty() && engine_up {
+                context.trace(
+                    "world",
+                    "converged",
+                    format!("after {} ms of heal", now_ms - self.heal_started_ms.unwrap_or(now_ms)),
+                );
+                return Some(Outcome::Passed);
+            }
+            if now_ms >= scenario.world.safety_ms + scenario.world.heal_deadline_ms {
+                let mut state = context.state();
+                let at = At { trace_index: state.trace.len(), at_us: state.driver_now_us };
+                let shown: Vec<String> = pending.iter().take(5).cloned().collect();
+                let message = format!(
+                    "not converged {} ms after faults stopped: {}{}",
+                    scenario.world.heal_deadline_ms,
+                    shown.join("; "),
+                    if pending.len() > shown.len() {
+                        format!(" (+{} more)", pending.len() - shown.len())
+                    } else {
+                        String::new()
+                    }
+                );
+                state.report(vec![at.violation(checkers::LIVENESS, message)]);
+                return Some(Outcome::LivenessFailed);
+            }
+        }
+        None
+    }
+
+    fn panicked(&mut self, message: String) -> Outcome {
+        let mut state = self.context.state();
+        let at = At { trace_index: state.trace.len(), at_us: state.driver_now_us };
+        state.report(vec![at.violation(checkers::PANIC, message)]);
+        Outcome::Crashed
+    }
+}

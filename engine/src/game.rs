@@ -75,6 +75,7 @@ pub enum EngineVariant {
     ChatInLock,
     /// The 2PC as first designed: commit and save as two separate store writes, dedup in
     /// memory with a 5 s TTL.
+    #[serde(rename = "seed_2pc")]
     Seed2pc,
 }
 

@@ -196,12 +196,14 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Vec<crate::trace::TraceEven
     let end_us = sim.elapsed().as_micros() as u64;
     context.state().driver_now_us = end_us;
     if outcome != Outcome::Crashed {
+        // Dropping the simulation drops the engine's tasks, whose lock guards report their
+        // release: never while holding the run state.
+        drop(sim);
         let mut state = context.state();
         let index = state.trace.len();
         let mut found = Vec::new();
         state.checkers.at_end(&context.store, At { trace_index: index, at_us: end_us }, &mut found);
         state.report(found);
-        drop(sim);
     } else {
         // A simulation that panicked mid-step may be torn; never run its destructors.
         std::mem::forget(sim);

@@ -41,11 +41,14 @@ fn held(value: &Option<Versioned>) -> i128 {
 pub struct Conservation {
     supply: Chips,
     total: i128,
+    /// The wrong total last reported, so that one loss is reported once, not after every
+    /// later transaction; cleared when the total is right again.
+    reported_total: Option<i128>,
 }
 
 impl Conservation {
     pub fn new(supply: Chips) -> Conservation {
-        Conservation { supply, total: i128::from(supply) }
+        Conservation { supply, total: i128::from(supply), reported_total: None }
     }
 
     pub fn after_txn(&mut self, view: &TxnView<'_>, at: At, out: &mut Vec<Violation>) {
@@ -74,7 +77,10 @@ impl Conservation {
                 }
             }
         }
-        if self.total != i128::from(self.supply) {
+        if self.total == i128::from(self.supply) {
+            self.reported_total = None;
+        } else if self.reported_total != Some(self.total) {
+            self.reported_total = Some(self.total);
             out.push(at.violation(
                 CONSERVATION,
                 format!(
@@ -86,8 +92,6 @@ impl Conservation {
                     moves.join(", ")
                 ),
             ));
-            // Re-base, so one loss is reported once and later ones are reported again.
-            self.total = i128::from(self.supply);
         }
     }
 

@@ -28,10 +28,11 @@ impl Rules {
                 before.as_ref().map(|v| &v.value),
                 Some(Value::Table(b)) if b.hand_number == table.hand_number && b.game.as_ref().is_some_and(|g| g.complete)
             );
-            if game.complete && !was_complete {
-                if let Err(message) = check_payouts(game) {
-                    out.push(at.violation(RULES, format!("{} hand {}: {message}", table.table, table.hand_number)));
-                }
+            if game.complete
+                && !was_complete
+                && let Err(message) = check_payouts(game)
+            {
+                out.push(at.violation(RULES, format!("{} hand {}: {message}", table.table, table.hand_number)));
             }
         }
     }

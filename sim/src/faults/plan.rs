@@ -91,7 +91,7 @@ impl FaultPlan {
     fn from_settings(settings: &FaultSettings, rng: &mut impl Rng, safety_ms: u64) -> FaultPlan {
         let s = settings;
         // (name, probability or count as f64): the kinds swarm mode may turn off or scale.
-        let kinds: [(&str, f64); 13] = [
+        let kinds: [(&str, f64); 12] = [
             ("duplicate", s.duplicate_probability),
             ("delayed_duplicate", s.delayed_duplicate_probability),
             ("stale_writer", s.stale_writer_probability),
@@ -104,9 +104,8 @@ impl FaultPlan {
             ("partition", f64::from(s.partitions) + s.partition_after_reserve_probability),
             ("message_loss", s.message_loss_probability),
             ("crash", f64::from(s.crashes) + s.crash_after_txn_probability),
-            ("duplicate_fresh_id", s.duplicate_fresh_id_probability),
         ];
-        let mut factor = [1.0f64; 13];
+        let mut factor = [1.0f64; 12];
         let mut kinds_off = Vec::new();
         if s.swarm {
             let present: Vec<usize> = (0..kinds.len()).filter(|&i| kinds[i].1 > 0.0).collect();
@@ -145,7 +144,8 @@ impl FaultPlan {
             kinds_off,
             duplicate_probability: scaled(0, s.duplicate_probability),
             duplicate_copies_max: s.duplicate_copies_max,
-            duplicate_fresh_id_probability: scaled(12, s.duplicate_fresh_id_probability),
+            // How duplicates look, not whether they happen: never scaled.
+            duplicate_fresh_id_probability: s.duplicate_fresh_id_probability,
             delayed_duplicate_probability: scaled(1, s.delayed_duplicate_probability),
             delayed_duplicate_ms: s.delayed_duplicate_ms,
             stale_writer_probability: scaled(2, s.stale_writer_probability),

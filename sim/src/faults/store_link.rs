@@ -204,7 +204,7 @@ impl StoreLink {
         }
         let now_ms = self.now_ms();
         let mut state = self.context.state();
-        let crash_target = plan.crash_after_labels.iter().any(|l| *l == txn.label);
+        let crash_target = plan.crash_after_labels.contains(&txn.label);
         if crash_target
             && state.crashes_done < plan.crashes_max
             && !state.crash_requested

@@ -1,5 +1,7 @@
 //! The sim crate's integration tests, in one binary: the hand-history tools against the
-//! PokerKit fixture, the `chipsim` command line, and the crate boundary.
+//! PokerKit fixture, the `chipsim` command line, the crate boundary, and whole simulation
+//! runs (determinism, planted bugs, scenario errors).
 
 mod boundary;
 mod hands;
+mod simulation;

@@ -1,0 +1,190 @@
+//! Whole-system runs: every shipped scenario passes on the hardened engine and replays to the
+//! same trace hash; the planted bugs (historical engine variants) are caught; bad scenario
+//! files are refused with file, line and field; the CLI's exit codes and JSON lines.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use engine::game::EngineVariant;
+use sim::report::Outcome;
+use sim::scenario::{self, Scenario};
+use sim::world::{self, RunSpec};
+
+fn scenario_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(scenario::SCENARIO_DIR)
+}
+
+fn shipped() -> Vec<Scenario> {
+    scenario::load_dir(&scenario_dir()).expect("the shipped scenarios load").into_iter().map(|(_, s)| s).collect()
+}
+
+fn chipsim() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chipsim"));
+    command.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    command
+}
+
+#[test]
+fn the_twelve_named_scenarios_ship() {
+    let names: Vec<String> = shipped().into_iter().map(|s| s.name).collect();
+    for name in [
+        "smoke",
+        "standard",
+        "double_fold",
+        "version_conflict",
+        "refund_failure",
+        "lock_timeout",
+        "crash_recovery",
+        "partition",
+        "retry_after_ttl",
+        "jackpot_contention",
+        "five_simultaneous",
+        "multi_table",
+    ] {
+        assert!(names.iter().any(|n| n == name), "scenario {name} is missing from {names:?}");
+    }
+}
+
+/// The determinism test: every shipped scenario, run twice on its first default seed, gives
+/// the same trace hash and the same report (wall time aside), and the hardened engine passes.
+#[test]
+fn every_shipped_scenario_passes_and_replays_to_the_same_hash() {
+    for scenario in shipped() {
+        let seed = scenario.default_seeds()[0];
+        let spec = RunSpec { scenario: scenario.clone(), seed, keep_trace: false };
+        let mut first = world::run(&spec);
+        let mut second = world::run(&spec);
+        assert!(first.passed, "{} seed {seed} failed: {:?}", scenario.name, first.violations);
+        assert_eq!(first.trace_hash, second.trace_hash, "{} seed {seed} is not deterministic", scenario.name);
+        first.wall_ms = 0;
+        second.wall_ms = 0;
+        assert_eq!(first, second, "{} seed {seed}: reports differ", scenario.name);
+        assert!(first.trace_events > 100, "{} barely ran", scenario.name);
+    }
+}
+
+#[test]
+fn different_seeds_give_different_runs() {
+    let scenario = scenario::resolve(&scenario_dir(), "smoke").unwrap().1;
+    let hash = |seed| world::run(&RunSpec { scenario: scenario.clone(), seed, keep_trace: false }).trace_hash;
+    assert_ne!(hash(1), hash(2));
+}
+
+/// The canary: the boolean processing flag of the original design applies a concurrent fold
+/// twice; if the checkers ever stop seeing it, this test fails.
+#[test]
+fn the_bool_flag_double_fold_is_caught() {
+    let mut scenario = scenario::resolve(&scenario_dir(), "double_fold").unwrap().1;
+    scenario.engine.variant = EngineVariant::BoolFlag;
+    let caught = scenario.default_seeds().into_iter().any(|seed| {
+        let run = world::run(&RunSpec { scenario: scenario.clone(), seed, keep_trace: false });
+        run.outcome == Outcome::CorrectnessFailed
+            && run.violations.iter().any(|v| v.invariant == "at_most_once" || v.invariant == "conservation")
+    });
+    assert!(caught, "no seed of double_fold caught the bool_flag double fold");
+}
+
+#[test]
+fn the_first_2pc_design_loses_chips_between_commit_and_save() {
+    let mut scenario = scenario::resolve(&scenario_dir(), "crash_recovery").unwrap().1;
+    scenario.engine.variant = EngineVariant::Seed2pc;
+    let run = world::run(&RunSpec { scenario, seed: 1, keep_trace: false });
+    assert_eq!(run.outcome, Outcome::CorrectnessFailed);
+    assert!(run.violations.iter().any(|v| v.invariant == "conservation"), "{:?}", run.violations);
+    assert!(run.replay.contains("--variant seed_2pc"), "{}", run.replay);
+}
+
+#[test]
+fn the_unversioned_jackpot_is_caught() {
+    let mut scenario = scenario::resolve(&scenario_dir(), "jackpot_contention").unwrap().1;
+    scenario.engine.variant = EngineVariant::UnversionedJackpot;
+    let run = world::run(&RunSpec { scenario, seed: 1, keep_trace: false });
+    assert_eq!(run.outcome, Outcome::CorrectnessFailed, "{:?}", run.violations);
+}
+
+#[test]
+fn a_refund_that_cannot_fail_over_to_the_dlq_loses_chips() {
+    let mut scenario = scenario::resolve(&scenario_dir(), "refund_failure").unwrap().1;
+    scenario.engine.variant = EngineVariant::DeductBeforeLock;
+    let run = world::run(&RunSpec { scenario, seed: 1, keep_trace: false });
+    assert_eq!(run.outcome, Outcome::CorrectnessFailed, "{:?}", run.violations);
+}
+
+#[test]
+fn each_scenario_fires_the_fault_it_is_built_for() {
+    let expectations = [
+        ("double_fold", "duplicate"),
+        ("version_conflict", "stale_writer"),
+        ("refund_failure", "refund_failure"),
+        ("lock_timeout", "slow_store"),
+        ("lock_timeout", "start_storm"),
+        ("crash_recovery", "crash"),
+        ("crash_recovery", "crash_after_txn"),
+        ("partition", "partition_refused"),
+        ("partition", "partition_mid_2pc"),
+        ("partition", "message_loss"),
+        ("retry_after_ttl", "delayed_duplicate"),
+    ];
+    for (name, fault) in expectations {
+        let scenario = scenario::resolve(&scenario_dir(), name).unwrap().1;
+        let fired: u64 = scenario
+            .default_seeds()
+            .into_iter()
+            .take(3)
+            .map(|seed| world::run(&RunSpec { scenario: scenario.clone(), seed, keep_trace: false }))
+            .map(|run| run.faults_fired.get(fault).copied().unwrap_or(0))
+            .sum();
+        assert!(fired > 0, "{name}: fault {fault} never fired");
+    }
+}
+
+#[test]
+fn a_malformed_scenario_is_refused_with_file_line_and_field() {
+    let dir = std::env::temp_dir().join(format!("chipsim-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "description = \"x\"\n\n[faults]\nrefund_failure_probabilty = 0.5\n").unwrap();
+    let output = chipsim().args(["run", path.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("bad.toml:4:1"), "{stderr}");
+    assert!(stderr.contains("refund_failure_probabilty"), "{stderr}");
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn the_cli_prints_one_json_object_per_run_and_fails_with_the_replay_command() {
+    let output = chipsim()
+        .args(["run", "double_fold", "--seeds", "1..3", "--variant", "bool_flag", "--json", "--report"])
+        .arg(std::env::temp_dir().join(format!("chipsim-report-{}", std::process::id())))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        for field in ["scenario", "seed", "passed", "violations", "trace_hash", "sim_time_ms", "percentiles"] {
+            assert!(line.get(field).is_some(), "missing {field}");
+        }
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("replay double_fold --seed"), "{stderr}");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_hash_in_another_process() {
+    let hash = || {
+        let output = chipsim()
+            .args(["run", "smoke", "--seed", "12345", "--json", "--report"])
+            .arg(std::env::temp_dir())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        let line: serde_json::Value =
+            serde_json::from_slice(output.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+        line["trace_hash"].as_str().unwrap().to_string()
+    };
+    assert_eq!(hash(), hash());
+}

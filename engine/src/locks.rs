@@ -1006,6 +1006,36 @@ mod tests {
         }
     }
 
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<LockEvent>>);
+
+    impl LockObserver for Recorder {
+        fn on_lock_event(&self, event: LockEvent) {
+            self.0.lock().unwrap().push(event);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_observer_sees_acquire_release_and_timeout_with_exact_durations() {
+        let recorder = Arc::new(Recorder::default());
+        let config = LockConfig { table_timeout_ms: 50, ..LockConfig::default() };
+        let manager = LockManager::with_observer(config, Metrics::new(), recorder.clone());
+        let first = manager.owner("first");
+        let guard = first.acquire(key(LockCategory::Table, "t"), LockMode::Write).await.unwrap();
+        let second = manager.owner("second");
+        let refused = second.acquire(key(LockCategory::Table, "t"), LockMode::Write).await;
+        assert!(matches!(refused, Err(LockError::Timeout { .. })));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        drop(guard);
+        let events = recorder.0.lock().unwrap().clone();
+        assert_eq!(events.len(), 3, "{events:?}");
+        assert!(matches!(&events[0], LockEvent::Acquired { operation, waited_us: 0, .. } if operation == "first"));
+        assert!(
+            matches!(&events[1], LockEvent::TimedOut { operation, waited_us: 50_000, .. } if operation == "second")
+        );
+        assert!(matches!(&events[2], LockEvent::Released { held_us: 80_000, .. }));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn exclusive_lock_serializes_two_owners() {
         let (manager, metrics) = manager();

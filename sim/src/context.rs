@@ -68,6 +68,10 @@ pub struct RunState {
     pub engine_starts: u64,
     /// Client-side count of requests sent, replies received, requests given up.
     pub requests: BTreeMap<String, u64>,
+    /// The engine process is being torn down (a crash, or the end of the run): its tasks are
+    /// dropped in an order tokio derives from process-global task IDs, so what they report
+    /// while dying is not traced (their locks die with the process).
+    pub engine_dying: bool,
 }
 
 /// The run's shared handle.
@@ -118,6 +122,7 @@ impl SimContext {
                 driver_now_us: 0,
                 engine_starts: 0,
                 requests: BTreeMap::new(),
+                engine_dying: false,
             }),
         })
     }
@@ -217,6 +222,9 @@ impl LockObserver for LockTap {
     fn on_lock_event(&self, event: LockEvent) {
         let at_us = self.context.now_us();
         let mut state = self.context.state();
+        if state.engine_dying {
+            return;
+        }
         let detail = match &event {
             LockEvent::Acquired { key, mode, owner, operation, waited_us } => {
                 ("lock.acquire", format!("{key} {mode:?} {owner} {operation} waited_us={waited_us}"))

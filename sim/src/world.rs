@@ -198,6 +198,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Vec<crate::trace::TraceEven
     if outcome != Outcome::Crashed {
         // Dropping the simulation drops the engine's tasks, whose lock guards report their
         // release: never while holding the run state.
+        context.state().engine_dying = true;
         drop(sim);
         let mut state = context.state();
         let index = state.trace.len();
@@ -249,8 +250,10 @@ impl Driver {
     }
 
     fn crash(&mut self, sim: &mut turmoil::Sim<'_>, now_ms: u64, restart_after_ms: u64, why: &str) {
+        self.context.state().engine_dying = true;
         sim.crash(ENGINE_HOST);
         let mut state = self.context.state();
+        state.engine_dying = false;
         state.crashes_done += 1;
         state.crash_requested = false;
         state.locks = None;

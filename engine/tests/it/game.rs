@@ -516,3 +516,23 @@ fn variants_select_their_dedup_and_jackpot_designs() {
     assert_eq!(EngineVariant::UnversionedJackpot.jackpot_variant(), JackpotVariant::Unversioned);
     assert_eq!(EngineVariant::Hardened.jackpot_variant(), JackpotVariant::Optimistic);
 }
+
+/// Regression: the betting handler kept its table lock through the chat announcements of the
+/// hand it finished (a guard moved in one branch of an `if` is not dropped in the other until
+/// the function returns). The simulator's lock-hold histogram found it: holds of 100–700 ms
+/// where the store work takes a few. Chat must never run under the table lock.
+#[tokio::test(start_paused = true)]
+async fn a_finished_hand_is_announced_after_the_table_lock_is_released() {
+    let w = world_with(2, LockStrategy::Coarse, EngineVariant::Hardened, Arc::new(SlowChat)).await;
+    let hand = w.engine.start_hand(TABLE).await.unwrap();
+    let actor = w.engine.stats(TABLE).await.unwrap().actor.expect("someone acts first");
+    let engine = w.engine.clone();
+    let fold = tokio::spawn(async move { engine.act(request(7, actor, hand, Action::Fold)).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!fold.is_finished(), "the 30 s announcement is still running");
+    let asked = tokio::time::Instant::now();
+    w.engine.stats(TABLE).await.unwrap();
+    assert!(asked.elapsed() < Duration::from_millis(100), "stats waited {:?} for the table lock", asked.elapsed());
+    assert!(fold.await.unwrap().unwrap().hand_complete);
+    w.assert_conserved();
+}

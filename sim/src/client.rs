@@ -31,6 +31,8 @@ use crate::faults::plan::draw_range;
 use crate::layout::{ADMIN, Layout};
 use crate::protocol::{self, CLIENT_PORT, DATAGRAM_BYTES_MAX, ENGINE_PORT, Frame, Reply, Request};
 
+/// Period of the jackpot load's bursts, in milliseconds.
+const JACKPOT_BURST_MS: u64 = 10;
 /// Pause before a retry, per attempt already made, in milliseconds (uniform range).
 const RETRY_BACKOFF_MS: [u64; 2] = [100, 500];
 
@@ -321,34 +323,40 @@ async fn dealer(rpc: Arc<Rpc>, table: TableId, seats: Vec<UserId>) {
 }
 
 /// Jackpot contributions and wins at the scenario's rate, each its own task, so that they
-/// overlap and contend for the pools.
+/// overlap and contend for the pools. Sent in bursts every `JACKPOT_BURST_MS` (tokio's timers
+/// have a 1 ms resolution, so one op per sub-millisecond interval would cap the rate at 1,000/s).
 async fn jackpot_load(rpc: Arc<Rpc>, users: Vec<UserId>) {
     let settings = rpc.context.scenario.clients.clone();
-    let interval = Duration::from_micros(1_000_000 / u64::from(settings.jackpot_ops_per_second));
+    let per_burst_millis = u64::from(settings.jackpot_ops_per_second) * JACKPOT_BURST_MS;
     let mut operation = 0u64;
+    let mut owed_millis = 0u64;
     while rpc.safety() {
-        tokio::time::sleep(interval).await;
-        operation += 1;
-        let request = if rpc.chance(settings.jackpot_win_share) {
-            let group = JackpotGroup::ALL[rpc.draw(|rng| rng.random_range(0..JackpotGroup::ALL.len()))];
-            let user = users[rpc.draw(|rng| rng.random_range(0..users.len()))];
-            let amount = rpc.draw(|rng| rng.random_range(1..=50));
-            Request::JackpotWin { win_id: format!("win-{operation}"), group, user, amount }
-        } else {
-            Request::JackpotContribute {
-                operation: format!("load-{operation}"),
-                rake: rpc.draw(|rng| rng.random_range(1..=20)),
-            }
-        };
-        let duplicate = rpc.chance(rpc.context.plan.duplicate_probability);
-        let rpc_task = Arc::clone(&rpc);
-        tokio::spawn(async move {
-            rpc_task.context.count_request("jackpot_ops");
-            rpc_task.call(&request).await;
-            if duplicate {
-                rpc_task.context.fault(&rpc_task.host, "duplicate", request.describe());
+        tokio::time::sleep(Duration::from_millis(JACKPOT_BURST_MS)).await;
+        owed_millis += per_burst_millis;
+        while owed_millis >= 1_000 {
+            owed_millis -= 1_000;
+            operation += 1;
+            let request = if rpc.chance(settings.jackpot_win_share) {
+                let group = JackpotGroup::ALL[rpc.draw(|rng| rng.random_range(0..JackpotGroup::ALL.len()))];
+                let user = users[rpc.draw(|rng| rng.random_range(0..users.len()))];
+                let amount = rpc.draw(|rng| rng.random_range(1..=50));
+                Request::JackpotWin { win_id: format!("win-{operation}"), group, user, amount }
+            } else {
+                Request::JackpotContribute {
+                    operation: format!("load-{operation}"),
+                    rake: rpc.draw(|rng| rng.random_range(1..=20)),
+                }
+            };
+            let duplicate = rpc.chance(rpc.context.plan.duplicate_probability);
+            let rpc_task = Arc::clone(&rpc);
+            tokio::spawn(async move {
+                rpc_task.context.count_request("jackpot_ops");
                 rpc_task.call(&request).await;
-            }
-        });
+                if duplicate {
+                    rpc_task.context.fault(&rpc_task.host, "duplicate", request.describe());
+                    rpc_task.call(&request).await;
+                }
+            });
+        }
     }
 }

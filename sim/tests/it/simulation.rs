@@ -212,3 +212,19 @@ fn a_seed_hash_does_not_depend_on_what_ran_before_it() {
         assert_eq!(forward, hashes(&reversed), "{name}: hashes depend on run order");
     }
 }
+
+#[test]
+fn jackpot_contention_runs_over_a_thousand_jackpot_operations_per_simulated_second() {
+    let scenario = scenario::resolve(&scenario_dir(), "jackpot_contention").unwrap().1;
+    let safety_s = scenario.world.safety_ms / 1_000;
+    let run = world::run(&RunSpec { scenario, seed: 1, keep_trace: false });
+    assert!(run.passed, "{:?}", run.violations);
+    let operations: u64 = run
+        .metrics
+        .counters
+        .iter()
+        .filter(|(name, _)| name.starts_with("poker_jackpot_operations_total"))
+        .map(|(_, count)| count)
+        .sum();
+    assert!(operations / safety_s >= 1_000, "{operations} jackpot operations in {safety_s} s");
+}

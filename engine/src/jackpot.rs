@@ -358,15 +358,7 @@ impl JackpotService {
         let now_ms = self.clock.now_ms();
         for group in JackpotGroup::ALL {
             let key = Key::Jackpot(group);
-            let pool = JackpotPool {
-                group,
-                amount: 0,
-                contributed_total: 0,
-                won_total: 0,
-                lock_holder: None,
-                lock_expires_ms: None,
-                last_modified_ms: now_ms,
-            };
+            let pool = JackpotPool::empty(group, now_ms);
             self.create_if_absent(Txn::new("jackpot.init").expect(key, None).put(key, Value::Jackpot(pool))).await?;
         }
         let config = JackpotConfig { share_bps: self.config.initial_share_bps.clone(), last_modified_ms: now_ms };

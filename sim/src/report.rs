@@ -15,7 +15,7 @@ use engine::locks::LockCategory;
 use engine::metrics::{HistogramSummary, MetricsSnapshot};
 use serde::{Deserialize, Serialize};
 
-use crate::checkers::{self, Violation};
+use crate::checkers::Violation;
 use crate::context::SimContext;
 use crate::exit;
 use crate::faults::plan::FaultPlan;
@@ -41,23 +41,6 @@ impl Outcome {
             Outcome::Crashed => exit::CRASHED,
         }
     }
-}
-
-/// The metric names whose percentiles every report shows.
-pub fn headline_metrics() -> Vec<String> {
-    let mut names = vec![
-        "poker_action_duration_seconds".to_string(),
-        engine::metrics::labeled("poker_wallet_operation_duration_seconds", &[("operation", "reserve")]),
-        engine::metrics::labeled("poker_wallet_operation_duration_seconds", &[("operation", "commit")]),
-        engine::metrics::labeled("poker_wallet_operation_duration_seconds", &[("operation", "rollback")]),
-        engine::metrics::labeled("poker_jackpot_operation_duration_seconds", &[("operation", "contribute")]),
-        engine::metrics::labeled("poker_jackpot_operation_duration_seconds", &[("operation", "win")]),
-    ];
-    for category in LockCategory::ALL {
-        names.push(engine::metrics::labeled("poker_lock_wait_seconds", &[("category", category.as_str())]));
-        names.push(engine::metrics::labeled("poker_lock_hold_seconds", &[("category", category.as_str())]));
-    }
-    names
 }
 
 fn percentiles(metrics: &MetricsSnapshot) -> BTreeMap<String, HistogramSummary> {
@@ -336,9 +319,4 @@ pub fn failure_text(run: &RunReport) -> String {
     }
     let _ = writeln!(out, "  replay: {}", run.replay);
     out
-}
-
-/// Whether the invariant is a correctness property (not liveness, not a panic).
-pub fn is_correctness(invariant: &str) -> bool {
-    invariant != checkers::LIVENESS && invariant != checkers::PANIC
 }

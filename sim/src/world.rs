@@ -109,16 +109,7 @@ fn set_up(store: &MemoryStore, scenario: &Scenario, layout: &Layout) {
     txn = txn.put(Key::House, Value::House(scenario.tables.house_chips));
     if scenario.engine.jackpot {
         for group in JackpotGroup::ALL {
-            let pool = JackpotPool {
-                group,
-                amount: 0,
-                contributed_total: 0,
-                won_total: 0,
-                lock_holder: None,
-                lock_expires_ms: None,
-                last_modified_ms: 0,
-            };
-            txn = txn.put(Key::Jackpot(group), Value::Jackpot(pool));
+            txn = txn.put(Key::Jackpot(group), Value::Jackpot(JackpotPool::empty(group, 0)));
         }
         let config =
             JackpotConfig { share_bps: JackpotServiceConfig::default().initial_share_bps, last_modified_ms: 0 };

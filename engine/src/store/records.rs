@@ -115,6 +115,21 @@ pub struct JackpotPool {
     pub last_modified_ms: TimestampMs,
 }
 
+impl JackpotPool {
+    /// A new, empty pool of `group`, created at `now_ms`.
+    pub fn empty(group: JackpotGroup, now_ms: TimestampMs) -> JackpotPool {
+        JackpotPool {
+            group,
+            amount: 0,
+            contributed_total: 0,
+            won_total: 0,
+            lock_holder: None,
+            lock_expires_ms: None,
+            last_modified_ms: now_ms,
+        }
+    }
+}
+
 /// Jackpot configuration: each group's share of a pot's rake, in basis points of the rake.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JackpotConfig {

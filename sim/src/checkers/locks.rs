@@ -68,11 +68,6 @@ impl Locks {
         }
     }
 
-    /// The owners still holding locks (a crash drops them all: see `forget_all`).
-    pub fn holders(&self) -> usize {
-        self.held.len()
-    }
-
     /// The engine crashed: its locks died with its memory.
     pub fn forget_all(&mut self) {
         self.held.clear();

@@ -202,7 +202,8 @@ impl StoreLink {
         if !self.context.faults_on() {
             return;
         }
-        let now_ms = self.now_ms();
+        let now_us = self.context.now_us();
+        let now_ms = now_us / 1_000;
         let mut state = self.context.state();
         let crash_target = plan.crash_after_labels.contains(&txn.label);
         if crash_target
@@ -211,15 +212,14 @@ impl StoreLink {
             && state.streams.store.random_bool(plan.crash_after_txn_probability)
         {
             state.crash_requested = true;
-            let at_us = now_us_of(now_ms);
-            state.record(at_us, HOST, "fault", format!("crash_after_txn {}", txn.label));
+            state.record(now_us, HOST, "fault", format!("crash_after_txn {}", txn.label));
             *state.faults_fired.entry("crash_after_txn".into()).or_default() += 1;
             *state.faults_fired.entry(format!("crash_after:{}", txn.label)).or_default() += 1;
         }
         if txn.label == "wallet.reserve" && state.streams.store.random_bool(plan.partition_after_reserve_probability) {
             let length_ms = draw_range(&mut state.streams.store, plan.partition_ms);
             state.extra_partitions.push(Window { start_ms: now_ms, end_ms: now_ms + length_ms });
-            state.record(now_us_of(now_ms), HOST, "fault", format!("partition_mid_2pc {length_ms} ms"));
+            state.record(now_us, HOST, "fault", format!("partition_mid_2pc {length_ms} ms"));
             *state.faults_fired.entry("partition_mid_2pc".into()).or_default() += 1;
         }
     }
@@ -251,10 +251,6 @@ impl StoreLink {
         self.inbound(&what, latency_us, fault).await?;
         Ok(value)
     }
-}
-
-fn now_us_of(now_ms: u64) -> u64 {
-    turmoil::sim_elapsed().map_or(now_ms * 1_000, |d| d.as_micros() as u64)
 }
 
 fn describe_versions(versions: &[(Key, u64)]) -> String {

@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use crate::clock::{SharedClock, TimestampMs};
 use crate::ids::{RequestId, UserId};
 use crate::metrics::Metrics;
-use crate::store::{Key, ProcessedRequest, Store, StoreError, Txn, Value};
+use crate::store::{Key, KeyKind, ProcessedRequest, Store, StoreError, Txn, TxnKind, Value};
 
 /// How long a processed request is remembered in the store: far longer than a client retries
 /// (clients give up after well under a minute).
@@ -36,6 +36,9 @@ pub enum DedupMode {
     Durable { retention_ms: u64 },
     /// In the engine's memory only, for `ttl_ms` (lost on a crash).
     InMemoryTtl { ttl_ms: u64 },
+    /// Not at all: every copy is admitted as new and nothing is recorded (the `bool_flag`
+    /// design had no deduplication).
+    Off,
 }
 
 impl Default for DedupMode {
@@ -131,6 +134,9 @@ impl Deduplicator {
         payload_hash: u64,
         wait_in_flight: bool,
     ) -> Result<Admission, DedupError> {
+        if self.mode == DedupMode::Off {
+            return Ok(Admission::New(Ticket { request, user, payload_hash, memory: self.memory.clone() }));
+        }
         loop {
             let waiting = {
                 let mut memory = self.memory.lock().expect("dedup memory");
@@ -199,16 +205,12 @@ impl Deduplicator {
 
     /// The durable record, if the request was processed.
     async fn stored(&self, request: RequestId, payload_hash: u64) -> Result<Option<serde_json::Value>, DedupError> {
-        match self.store.get(Key::Request(request)).await? {
-            None => Ok(None),
-            Some(versioned) => match versioned.value {
-                Value::Request(record) if record.payload_hash != payload_hash => {
-                    Err(DedupError::PayloadMismatch { request })
-                }
-                Value::Request(record) => Ok(Some(record.outcome)),
-                other => panic!("invariant key_holds_its_kind: request key holds {other:?}"),
-            },
+        let Some(row) = self.store.get(Key::Request(request)).await? else { return Ok(None) };
+        let record = row.value.as_request();
+        if record.payload_hash != payload_hash {
+            return Err(DedupError::PayloadMismatch { request });
         }
+        Ok(Some(record.outcome.clone()))
     }
 
     /// The store writes that record `outcome` for the ticket's request, to merge into the
@@ -227,9 +229,9 @@ impl Deduplicator {
                     processed_ms: now_ms,
                     keep_until_ms: now_ms + retention_ms,
                 };
-                Txn::new("dedup.record").expect(key, None).put(key, Value::Request(record))
+                Txn::new(TxnKind::DedupRecord).expect(key, None).put(key, Value::Request(record))
             }
-            DedupMode::InMemoryTtl { .. } => Txn::new("dedup.record"),
+            DedupMode::InMemoryTtl { .. } | DedupMode::Off => Txn::new(TxnKind::DedupRecord),
         }
     }
 
@@ -260,11 +262,9 @@ impl Deduplicator {
     pub async fn purge_expired(&self) -> Result<usize, DedupError> {
         let now_ms = self.clock.now_ms();
         let mut purged = 0;
-        for (key, versioned) in self.store.scan(crate::store::KeyKind::Request).await? {
-            if let Value::Request(record) = &versioned.value
-                && record.keep_until_ms <= now_ms
-            {
-                let txn = Txn::new("dedup.purge").expect_read(key, Some(&versioned)).delete(key);
+        for (key, versioned) in self.store.scan(KeyKind::Request).await? {
+            if versioned.value.as_request().keep_until_ms <= now_ms {
+                let txn = Txn::new(TxnKind::DedupPurge).expect_read(key, Some(&versioned)).delete(key);
                 if self.store.commit(txn).await.is_ok() {
                     purged += 1;
                 }
@@ -272,13 +272,24 @@ impl Deduplicator {
         }
         Ok(purged)
     }
+
+    /// Purges expired records forever, once per retention period (durable mode; in memory-TTL
+    /// mode records expire on their own and this returns at once).
+    pub async fn run_background(self: Arc<Self>) {
+        let DedupMode::Durable { retention_ms } = self.mode else { return };
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(retention_ms)).await;
+            if let Err(error) = self.purge_expired().await {
+                tracing::debug!(%error, "dedup purge failed; will retry");
+            }
+        }
+    }
 }
 
 /// A stable 64-bit hash of a request's payload (FNV-1a over its JSON form), so the same ID
 /// with another payload is detected across processes.
 pub fn payload_hash<T: Serialize>(payload: &T) -> u64 {
-    let bytes = serde_json::to_vec(payload).expect("payloads serialize");
-    bytes.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3))
+    crate::hash::fnv1a(&serde_json::to_vec(payload).expect("payloads serialize"))
 }
 
 #[cfg(test)]

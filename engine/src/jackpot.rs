@@ -19,6 +19,7 @@
 //! an await. The split and payout arithmetic are the plain functions [`split_rake`] and
 //! [`payout_amount`].
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,12 +29,15 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::clock::Clock;
+use crate::hash::Fnv1a;
 use crate::ids::{RequestId, UserId};
 use crate::metrics::Metrics;
 use crate::rules::Chips;
 use crate::store::{
-    JackpotConfig, JackpotGroup, JackpotPool, Key, ProcessedRequest, Store, StoreError, Txn, Value, Versioned, Wallet,
+    Guard, JackpotConfig, JackpotGroup, JackpotPool, Key, ProcessedRequest, Store, StoreError, Txn, TxnKind, Value,
+    Versioned,
 };
+use crate::wallet::WalletService;
 
 /// Basis points in a whole rake: the shares of a config sum to at most this.
 pub const SHARE_BPS_TOTAL_MAX: u32 = 10_000;
@@ -283,12 +287,24 @@ pub struct WinOutcome {
     pub duplicate: bool,
 }
 
+/// Everything the jackpot service is built from, injected.
+pub struct JackpotParts {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Metrics,
+    pub rng: ChaCha8Rng,
+    /// The owner of the house's row and the winners' wallets: contributions and wins merge
+    /// its fragments instead of writing those rows themselves.
+    pub wallet: Arc<WalletService>,
+}
+
 /// The jackpot service. Cheap to share behind an `Arc`; every method takes `&self`.
 pub struct JackpotService {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     metrics: Metrics,
     rng: Mutex<ChaCha8Rng>,
+    wallet: Arc<WalletService>,
     config: JackpotServiceConfig,
     variant: JackpotVariant,
 }
@@ -299,26 +315,23 @@ impl std::fmt::Debug for JackpotService {
     }
 }
 
-/// FNV-1a, 64 bits: a hash that is stable across runs, platforms and Rust versions.
-fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+/// The stable hash of a list of fields, each followed by a 0xff separator.
+fn hash_parts(parts: &[&[u8]]) -> u64 {
+    let mut hash = Fnv1a::new();
     for part in parts {
-        for byte in part.iter().chain(&[0xff]) {
-            hash ^= u64::from(*byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
+        hash.write_part(part, 0xff);
     }
-    hash
+    hash.finish()
 }
 
 /// The processed-request key of a win ID (domain-separated from client request IDs).
 pub fn win_request_id(win_id: &str) -> RequestId {
-    RequestId(fnv1a(&[b"jackpot.win", win_id.as_bytes()]))
+    RequestId(hash_parts(&[b"jackpot.win", win_id.as_bytes()]))
 }
 
 /// The processed-request key of a contribution's operation ID.
 pub fn contribute_request_id(operation_id: &str) -> RequestId {
-    RequestId(fnv1a(&[b"jackpot.contribute", operation_id.as_bytes()]))
+    RequestId(hash_parts(&[b"jackpot.contribute", operation_id.as_bytes()]))
 }
 
 fn group_of(key: Key) -> Option<JackpotGroup> {
@@ -328,23 +341,25 @@ fn group_of(key: Key) -> Option<JackpotGroup> {
     }
 }
 
-fn as_pool(row: &Versioned, group: JackpotGroup) -> JackpotPool {
-    match &row.value {
-        Value::Jackpot(pool) => pool.clone(),
-        other => panic!("invariant: the row of jackpot {group:?} holds a pool, found {other:?}"),
+/// One attempt of an optimistic operation lost a version check: retry it.
+fn is_conflict(result: &Result<impl Sized, JackpotError>) -> Option<StoreError> {
+    match result {
+        Err(JackpotError::Store(error @ StoreError::Conflict { .. })) => Some(error.clone()),
+        _ => None,
     }
 }
 
 impl JackpotService {
-    pub fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        metrics: Metrics,
-        rng: ChaCha8Rng,
-        config: JackpotServiceConfig,
-        variant: JackpotVariant,
-    ) -> JackpotService {
-        JackpotService { store, clock, metrics, rng: Mutex::new(rng), config, variant }
+    pub fn new(parts: JackpotParts, config: JackpotServiceConfig, variant: JackpotVariant) -> JackpotService {
+        JackpotService {
+            store: parts.store,
+            clock: parts.clock,
+            metrics: parts.metrics,
+            rng: Mutex::new(parts.rng),
+            wallet: parts.wallet,
+            config,
+            variant,
+        }
     }
 
     pub fn variant(&self) -> JackpotVariant {
@@ -359,11 +374,13 @@ impl JackpotService {
         for group in JackpotGroup::ALL {
             let key = Key::Jackpot(group);
             let pool = JackpotPool::empty(group, now_ms);
-            self.create_if_absent(Txn::new("jackpot.init").expect(key, None).put(key, Value::Jackpot(pool))).await?;
+            let txn = Txn::new(TxnKind::JackpotInit).expect(key, None).put(key, Value::Jackpot(pool));
+            self.create_if_absent(txn).await?;
         }
         let config = JackpotConfig { share_bps: self.config.initial_share_bps.clone(), last_modified_ms: now_ms };
         let key = Key::JackpotConfig;
-        self.create_if_absent(Txn::new("jackpot.init").expect(key, None).put(key, Value::JackpotConfig(config))).await
+        let txn = Txn::new(TxnKind::JackpotInit).expect(key, None).put(key, Value::JackpotConfig(config));
+        self.create_if_absent(txn).await
     }
 
     async fn create_if_absent(&self, txn: Txn) -> Result<(), JackpotError> {
@@ -375,7 +392,7 @@ impl JackpotService {
 
     /// The pool of `group` as stored now.
     pub async fn pool(&self, group: JackpotGroup) -> Result<JackpotPool, JackpotError> {
-        Ok(as_pool(&self.read_pool(group).await?, group))
+        Ok(self.read_pool(group).await?.value.as_pool().clone())
     }
 
     /// The stored config.
@@ -389,23 +406,8 @@ impl JackpotService {
 
     async fn read_config(&self) -> Result<(Versioned, JackpotConfig), JackpotError> {
         let row = self.store.get(Key::JackpotConfig).await?.ok_or(JackpotError::ConfigMissing)?;
-        match &row.value {
-            Value::JackpotConfig(config) => {
-                let config = config.clone();
-                Ok((row, config))
-            }
-            other => panic!("invariant: the jackpot config row holds a config, found {other:?}"),
-        }
-    }
-
-    async fn read_house(&self) -> Result<(Option<Versioned>, Chips), JackpotError> {
-        let row = self.store.get(Key::House).await?;
-        let chips = match row.as_ref().map(|r| &r.value) {
-            None => 0,
-            Some(Value::House(chips)) => *chips,
-            Some(other) => panic!("invariant: the house row holds chips, found {other:?}"),
-        };
-        Ok((row, chips))
+        let config = row.value.as_jackpot_config().clone();
+        Ok((row, config))
     }
 
     /// A previously processed request at `key`, if any: its outcome, or `IdReused` when the
@@ -417,14 +419,13 @@ impl JackpotService {
         id: &str,
     ) -> Result<Option<T>, JackpotError> {
         let Some(row) = self.store.get(key).await? else { return Ok(None) };
-        let Value::Request(record) = &row.value else {
-            panic!("invariant: a request key holds a processed request, found {:?}", row.value)
-        };
+        let record = row.value.as_request();
         if record.payload_hash != payload_hash {
             return Err(JackpotError::IdReused { id: id.to_string() });
         }
-        let outcome = serde_json::from_value(record.outcome.clone())
-            .unwrap_or_else(|e| panic!("invariant: a processed jackpot request holds its outcome: {e}"));
+        let outcome = serde_json::from_value(record.outcome.clone()).unwrap_or_else(|e| {
+            panic!("invariant jackpot_record_decodes: a processed jackpot request holds its outcome: {e}")
+        });
         Ok(Some(outcome))
     }
 
@@ -448,6 +449,27 @@ impl JackpotService {
         let jitter_ms = self.rng.lock().expect("jackpot rng").random_range(0..=jitter_max_ms);
         self.metrics.increment(METRIC_RETRIES, &[("operation", operation)]);
         tokio::time::sleep(Duration::from_millis(step_ms + jitter_ms)).await;
+    }
+
+    /// The one conflict → backoff → retry loop of the optimistic operations: runs `attempt`
+    /// (given its 1-based number) until it does not lose a version check, backing off between
+    /// attempts, and gives up with [`JackpotError::ConcurrencyViolation`] after `retries_max`
+    /// retries. Every conflict is counted.
+    async fn retry_on_conflict<T, F, Fut>(&self, operation: &str, mut attempt: F) -> Result<T, JackpotError>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, JackpotError>>,
+    {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let result = attempt(attempts).await;
+            let Some(conflict) = is_conflict(&result) else { return result };
+            if let Some(give_up) = self.on_conflict(operation, &conflict, attempts) {
+                return Err(give_up);
+            }
+            self.backoff(operation, attempts - 1).await;
+        }
     }
 
     /// Counts a conflict; returns the error to give up with when `attempts` used every retry.
@@ -490,109 +512,48 @@ impl JackpotService {
     }
 
     async fn contribute_optimistic(&self, operation_id: &str, rake: Chips) -> Result<ContributeOutcome, JackpotError> {
-        let request = contribute_request_id(operation_id);
-        let request_key = Key::Request(request);
-        let payload_hash = fnv1a(&[&rake.to_le_bytes()]);
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            if let Some(mut first) = self.replay::<ContributeOutcome>(request_key, payload_hash, operation_id).await? {
-                first.duplicate = true;
-                return Ok(first);
-            }
-            let (_, config) = self.read_config().await?;
-            let split = split_rake(rake, &config.share_bps);
-            let (house_row, house) = self.read_house().await?;
-            let needed = split.to_pools();
-            if house < needed {
-                return Err(JackpotError::InsufficientHouse { needed, available: house });
-            }
-            let outcome = ContributeOutcome {
-                operation_id: operation_id.to_string(),
-                rake,
-                split: split.clone(),
-                attempts,
-                duplicate: false,
-            };
-            if needed == 0 {
-                return Ok(outcome);
-            }
-            let now_ms = self.clock.now_ms();
-            let mut txn = Txn::new("jackpot.contribute")
-                .expect_read(Key::House, house_row.as_ref())
-                .put(Key::House, Value::House(house - needed));
-            for &(group, share) in split.shares.iter().filter(|(_, share)| *share > 0) {
-                let row = self.read_pool(group).await?;
-                let mut pool = as_pool(&row, group);
-                pool.amount += share;
-                pool.contributed_total += share;
-                pool.last_modified_ms = now_ms;
-                txn = txn.expect(Key::Jackpot(group), Some(row.version)).put(Key::Jackpot(group), Value::Jackpot(pool));
-            }
-            let record = self.processed_record(request, UserId(0), payload_hash, &outcome);
-            txn = txn.expect(request_key, None).put(request_key, record);
-            match self.store.commit(txn).await {
-                Ok(_) => return Ok(outcome),
-                Err(error @ StoreError::Conflict { .. }) => {
-                    if let Some(give_up) = self.on_conflict(OPERATION_CONTRIBUTE, &error, attempts) {
-                        return Err(give_up);
-                    }
-                    self.backoff(OPERATION_CONTRIBUTE, attempts - 1).await;
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
+        self.retry_on_conflict(OPERATION_CONTRIBUTE, |attempts| self.contribute_attempt(operation_id, rake, attempts))
+            .await
     }
 
-    /// The historical flaw (see [`JackpotVariant::Unversioned`]): pools read once, written back
-    /// unguarded; only the House debit is version-checked and retried.
-    async fn contribute_unversioned(&self, operation_id: &str, rake: Chips) -> Result<ContributeOutcome, JackpotError> {
+    /// One attempt of a contribution: replay a processed one, else read the config, the House
+    /// and the pools, and write them all in one guarded transaction.
+    async fn contribute_attempt(
+        &self,
+        operation_id: &str,
+        rake: Chips,
+        attempts: u32,
+    ) -> Result<ContributeOutcome, JackpotError> {
+        let request = contribute_request_id(operation_id);
+        let request_key = Key::Request(request);
+        let payload_hash = hash_parts(&[&rake.to_le_bytes()]);
+        if let Some(mut first) = self.replay::<ContributeOutcome>(request_key, payload_hash, operation_id).await? {
+            first.duplicate = true;
+            return Ok(first);
+        }
         let (_, config) = self.read_config().await?;
         let split = split_rake(rake, &config.share_bps);
+        let house = self.wallet.read_house().await?;
         let needed = split.to_pools();
-        let mut stale_pools = Vec::new();
-        for &(group, share) in split.shares.iter().filter(|(_, share)| *share > 0) {
-            stale_pools.push((as_pool(&self.read_pool(group).await?, group), share));
+        if house.chips < needed {
+            return Err(JackpotError::InsufficientHouse { needed, available: house.chips });
         }
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let (house_row, house) = self.read_house().await?;
-            if house < needed {
-                return Err(JackpotError::InsufficientHouse { needed, available: house });
-            }
-            let outcome = ContributeOutcome {
-                operation_id: operation_id.to_string(),
-                rake,
-                split: split.clone(),
-                attempts,
-                duplicate: false,
-            };
-            if needed == 0 {
-                return Ok(outcome);
-            }
-            let now_ms = self.clock.now_ms();
-            let mut txn = Txn::new("jackpot.contribute")
-                .expect_read(Key::House, house_row.as_ref())
-                .put(Key::House, Value::House(house - needed));
-            for (pool, share) in &stale_pools {
-                let mut pool = pool.clone();
-                pool.amount += share;
-                pool.contributed_total += share;
-                pool.last_modified_ms = now_ms;
-                txn = txn.put(Key::Jackpot(pool.group), Value::Jackpot(pool));
-            }
-            match self.store.commit(txn).await {
-                Ok(_) => return Ok(outcome),
-                Err(error @ StoreError::Conflict { .. }) => {
-                    if let Some(give_up) = self.on_conflict(OPERATION_CONTRIBUTE, &error, attempts) {
-                        return Err(give_up);
-                    }
-                    self.backoff(OPERATION_CONTRIBUTE, attempts - 1).await;
-                }
-                Err(error) => return Err(error.into()),
-            }
+        let outcome =
+            ContributeOutcome { operation_id: operation_id.to_string(), rake, split, attempts, duplicate: false };
+        if needed == 0 {
+            return Ok(outcome);
         }
+        let now_ms = self.clock.now_ms();
+        let mut txn = Txn::new(TxnKind::JackpotContribute).merge(house.debit_txn(needed));
+        for &(group, share) in outcome.split.shares.iter().filter(|(_, share)| *share > 0) {
+            let row = self.read_pool(group).await?;
+            let pool = row.value.as_pool().credited(share, now_ms);
+            txn = txn.expect(Key::Jackpot(group), Some(row.version)).put(Key::Jackpot(group), Value::Jackpot(pool));
+        }
+        let record = self.processed_record(request, UserId(0), payload_hash, &outcome);
+        txn = txn.expect(request_key, None).put(request_key, record);
+        self.store.commit(txn).await?;
+        Ok(outcome)
     }
 
     /// Replaces the shares (basis points of the rake per group). Validated first (each group at
@@ -607,25 +568,17 @@ impl JackpotService {
 
     async fn update_config_inner(&self, share_bps: Vec<(JackpotGroup, u32)>) -> Result<JackpotConfig, JackpotError> {
         validate_shares(&share_bps)?;
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let (row, _) = self.read_config().await?;
-            let config = JackpotConfig { share_bps: share_bps.clone(), last_modified_ms: self.clock.now_ms() };
-            let txn = Txn::new("jackpot.update_config")
-                .expect(Key::JackpotConfig, Some(row.version))
-                .put(Key::JackpotConfig, Value::JackpotConfig(config.clone()));
-            match self.store.commit(txn).await {
-                Ok(_) => return Ok(config),
-                Err(error @ StoreError::Conflict { .. }) => {
-                    if let Some(give_up) = self.on_conflict(OPERATION_UPDATE_CONFIG, &error, attempts) {
-                        return Err(give_up);
-                    }
-                    self.backoff(OPERATION_UPDATE_CONFIG, attempts - 1).await;
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
+        self.retry_on_conflict(OPERATION_UPDATE_CONFIG, |_| self.update_config_attempt(&share_bps)).await
+    }
+
+    async fn update_config_attempt(&self, share_bps: &[(JackpotGroup, u32)]) -> Result<JackpotConfig, JackpotError> {
+        let (row, _) = self.read_config().await?;
+        let config = JackpotConfig { share_bps: share_bps.to_vec(), last_modified_ms: self.clock.now_ms() };
+        let txn = Txn::new(TxnKind::JackpotUpdateConfig)
+            .expect(Key::JackpotConfig, Some(row.version))
+            .put(Key::JackpotConfig, Value::JackpotConfig(config.clone()));
+        self.store.commit(txn).await?;
+        Ok(config)
     }
 
     /// Pays a jackpot win: takes `group`'s row lock (waiting up to `lock_timeout_ms`, taking
@@ -641,32 +594,24 @@ impl JackpotService {
         requested: Chips,
     ) -> Result<WinOutcome, JackpotError> {
         let started = Instant::now();
-        let result = self.process_win_inner(win_id, group, user, requested).await;
+        let win = Win { id: win_id, group, user, requested };
+        let result = self.process_win_inner(&win).await;
         let duplicate = result.as_ref().is_ok_and(|o| o.duplicate);
         self.finish(OPERATION_WIN, started, &result, duplicate);
         result
     }
 
-    async fn process_win_inner(
-        &self,
-        win_id: &str,
-        group: JackpotGroup,
-        user: UserId,
-        requested: Chips,
-    ) -> Result<WinOutcome, JackpotError> {
-        let request = win_request_id(win_id);
-        let request_key = Key::Request(request);
-        let payload_hash = fnv1a(&[group.name().as_bytes(), &user.0.to_le_bytes(), &requested.to_le_bytes()]);
-        if let Some(mut first) = self.replay::<WinOutcome>(request_key, payload_hash, win_id).await? {
+    async fn process_win_inner(&self, win: &Win<'_>) -> Result<WinOutcome, JackpotError> {
+        if let Some(mut first) = self.replay::<WinOutcome>(win.request_key(), win.payload_hash(), win.id).await? {
             first.duplicate = true;
             return Ok(first);
         }
         let nonce: u64 = self.rng.lock().expect("jackpot rng").random();
-        let token = format!("win:{win_id}:{nonce:016x}");
-        self.acquire_lock(group, &token).await?;
-        let result = self.pay_locked(win_id, group, user, requested, &token, request, payload_hash).await;
+        let token = format!("win:{}:{nonce:016x}", win.id);
+        self.acquire_lock(win.group, &token).await?;
+        let result = self.pay_locked(win, &token).await;
         if result.is_err() || result.as_ref().is_ok_and(|o| o.duplicate) {
-            self.release_lock(group, &token).await;
+            self.release_lock(win.group, &token).await;
         }
         result
     }
@@ -679,7 +624,7 @@ impl JackpotService {
         let mut holder_seen = None;
         loop {
             let row = self.read_pool(group).await?;
-            let mut pool = as_pool(&row, group);
+            let mut pool = row.value.as_pool().clone();
             let now_ms = self.clock.now_ms();
             let held = pool.lock_holder.is_some() && pool.lock_expires_ms.is_some_and(|until| until > now_ms);
             if !held {
@@ -688,7 +633,8 @@ impl JackpotService {
                 pool.lock_expires_ms = Some(now_ms.saturating_add(self.config.lock_lease_ms));
                 pool.last_modified_ms = now_ms;
                 let key = Key::Jackpot(group);
-                let txn = Txn::new("jackpot.win.lock").expect(key, Some(row.version)).put(key, Value::Jackpot(pool));
+                let txn =
+                    Txn::new(TxnKind::JackpotWinLock).expect(key, Some(row.version)).put(key, Value::Jackpot(pool));
                 match self.store.commit(txn).await {
                     Ok(_) => {
                         if takeover {
@@ -721,7 +667,7 @@ impl JackpotService {
     /// Best-effort release after a failed or duplicate payout; the lease covers a failure here.
     async fn release_lock(&self, group: JackpotGroup, token: &str) {
         let Ok(row) = self.read_pool(group).await else { return };
-        let mut pool = as_pool(&row, group);
+        let mut pool = row.value.as_pool().clone();
         if pool.lock_holder.as_deref() != Some(token) {
             return;
         }
@@ -729,458 +675,81 @@ impl JackpotService {
         pool.lock_expires_ms = None;
         pool.last_modified_ms = self.clock.now_ms();
         let key = Key::Jackpot(group);
-        let txn = Txn::new("jackpot.win.release").expect(key, Some(row.version)).put(key, Value::Jackpot(pool));
+        let txn = Txn::new(TxnKind::JackpotWinRelease).expect(key, Some(row.version)).put(key, Value::Jackpot(pool));
         let _ = self.store.commit(txn).await;
     }
 
     /// The payout under the row lock. Contributions may still raise the pool meanwhile (they
     /// keep the lock fields), so a conflict re-reads and recomputes, with the usual retries.
-    #[allow(clippy::too_many_arguments)]
-    async fn pay_locked(
-        &self,
-        win_id: &str,
-        group: JackpotGroup,
-        user: UserId,
-        requested: Chips,
-        token: &str,
-        request: RequestId,
-        payload_hash: u64,
-    ) -> Result<WinOutcome, JackpotError> {
-        let request_key = Key::Request(request);
-        let pool_key = Key::Jackpot(group);
-        let wallet_key = Key::Wallet(user);
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let row = self.read_pool(group).await?;
-            let mut pool = as_pool(&row, group);
-            if pool.lock_holder.as_deref() != Some(token) {
-                return Err(JackpotError::LockLost { group, holder: pool.lock_holder });
-            }
-            if let Some(mut first) = self.replay::<WinOutcome>(request_key, payload_hash, win_id).await? {
-                first.duplicate = true;
-                return Ok(first);
-            }
-            let wallet_row = self.store.get(wallet_key).await?;
-            let balance = match wallet_row.as_ref().map(|r| &r.value) {
-                None => 0,
-                Some(Value::Wallet(wallet)) => wallet.balance,
-                Some(other) => panic!("invariant: a wallet key holds a wallet, found {other:?}"),
-            };
-            let paid = payout_amount(requested, pool.amount);
-            assert!(paid <= pool.amount, "invariant: a win never exceeds its pool");
-            let now_ms = self.clock.now_ms();
-            pool.amount -= paid;
-            pool.won_total += paid;
-            pool.lock_holder = None;
-            pool.lock_expires_ms = None;
-            pool.last_modified_ms = now_ms;
-            let outcome = WinOutcome {
-                win_id: win_id.to_string(),
-                group,
-                user,
-                requested,
-                paid,
-                pool_after: pool.amount,
-                duplicate: false,
-            };
-            let record = self.processed_record(request, user, payload_hash, &outcome);
-            let txn = Txn::new("jackpot.win.pay")
-                .expect(pool_key, Some(row.version))
-                .expect_read(wallet_key, wallet_row.as_ref())
-                .expect(request_key, None)
-                .put(pool_key, Value::Jackpot(pool))
-                .put(wallet_key, Value::Wallet(Wallet { user, balance: balance + paid }))
-                .put(request_key, record);
-            match self.store.commit(txn).await {
-                Ok(_) => return Ok(outcome),
-                Err(error @ StoreError::Conflict { .. }) => {
-                    if let Some(give_up) = self.on_conflict(OPERATION_WIN, &error, attempts) {
-                        return Err(give_up);
-                    }
-                    self.backoff(OPERATION_WIN, attempts - 1).await;
-                }
-                Err(error) => return Err(error.into()),
-            }
+    async fn pay_locked(&self, win: &Win<'_>, token: &str) -> Result<WinOutcome, JackpotError> {
+        self.retry_on_conflict(OPERATION_WIN, |_| self.pay_attempt(win, token)).await
+    }
+
+    /// One attempt of a payout: the pool (still ours?), a replay of a paid win, the wallet,
+    /// then pool, wallet and the win's record in one guarded transaction.
+    async fn pay_attempt(&self, win: &Win<'_>, token: &str) -> Result<WinOutcome, JackpotError> {
+        let (group, pool_key, request_key) = (win.group, Key::Jackpot(win.group), win.request_key());
+        let row = self.read_pool(group).await?;
+        let mut pool = row.value.as_pool().clone();
+        if pool.lock_holder.as_deref() != Some(token) {
+            return Err(JackpotError::LockLost { group, holder: pool.lock_holder });
         }
+        if let Some(mut first) = self.replay::<WinOutcome>(request_key, win.payload_hash(), win.id).await? {
+            first.duplicate = true;
+            return Ok(first);
+        }
+        let wallet = self.wallet.read(win.user).await?;
+        let paid = payout_amount(win.requested, pool.amount);
+        assert!(paid <= pool.amount, "invariant jackpot_win_within_pool: a win never exceeds its pool");
+        pool.amount -= paid;
+        pool.won_total += paid;
+        pool.lock_holder = None;
+        pool.lock_expires_ms = None;
+        pool.last_modified_ms = self.clock.now_ms();
+        let outcome = WinOutcome {
+            win_id: win.id.to_string(),
+            group,
+            user: win.user,
+            requested: win.requested,
+            paid,
+            pool_after: pool.amount,
+            duplicate: false,
+        };
+        let record = self.processed_record(win.request(), win.user, win.payload_hash(), &outcome);
+        let txn = Txn::new(TxnKind::JackpotWinPay)
+            .expect(pool_key, Some(row.version))
+            .put(pool_key, Value::Jackpot(pool))
+            .merge(wallet.credit_txn(paid, Guard::Versioned))
+            .expect(request_key, None)
+            .put(request_key, record);
+        self.store.commit(txn).await?;
+        Ok(outcome)
     }
 }
+
+/// One win request: what is asked, and how it is deduplicated.
+struct Win<'a> {
+    id: &'a str,
+    group: JackpotGroup,
+    user: UserId,
+    requested: Chips,
+}
+
+impl Win<'_> {
+    fn request(&self) -> RequestId {
+        win_request_id(self.id)
+    }
+
+    fn request_key(&self) -> Key {
+        Key::Request(self.request())
+    }
+
+    fn payload_hash(&self) -> u64 {
+        hash_parts(&[self.group.name().as_bytes(), &self.user.0.to_le_bytes(), &self.requested.to_le_bytes()])
+    }
+}
+
+mod unversioned;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clock::TokioClock;
-    use crate::store::{KeyKind, MemoryStore, StoreFuture};
-    use proptest::prelude::*;
-    use rand::SeedableRng;
-
-    /// Chips in the House before any contribution.
-    const SUPPLY: Chips = 1_000_000;
-    /// Rake of one contribution in these tests: with the default shares (1000/500/250 bps) it
-    /// splits into 99/49/24, leaving 827 (every rounding remainder) in the House.
-    const RAKE: Chips = 999;
-    const CONTRIBUTIONS_COUNT: u64 = 50;
-
-    /// A store for tests: each call waits `latency` (so spawned tasks interleave), a
-    /// meddler may bump one key's version just before each commit with a given label (a
-    /// concurrent writer that always wins), and the labels of applied transactions are logged.
-    #[derive(Clone)]
-    struct TestStore {
-        inner: MemoryStore,
-        latency: Duration,
-        meddle: Option<(&'static str, Key)>,
-        log: Arc<Mutex<Vec<String>>>,
-    }
-
-    impl TestStore {
-        async fn delay(&self) {
-            if !self.latency.is_zero() {
-                tokio::time::sleep(self.latency).await;
-            }
-        }
-
-        fn labels(&self, prefix: &str) -> Vec<String> {
-            self.log.lock().unwrap().iter().filter(|l| l.starts_with(prefix)).cloned().collect()
-        }
-    }
-
-    impl Store for TestStore {
-        fn get(&self, key: Key) -> StoreFuture<'_, Option<Versioned>> {
-            Box::pin(async move {
-                self.delay().await;
-                Ok(self.inner.read(key))
-            })
-        }
-
-        fn scan(&self, kind: KeyKind) -> StoreFuture<'_, Vec<(Key, Versioned)>> {
-            Box::pin(async move {
-                self.delay().await;
-                Ok(self.inner.read_kind(kind))
-            })
-        }
-
-        fn commit(&self, txn: Txn) -> StoreFuture<'_, Vec<(Key, u64)>> {
-            Box::pin(async move {
-                self.delay().await;
-                if let Some((label, key)) = self.meddle
-                    && label == txn.label
-                {
-                    let row = self.inner.read(key).expect("meddled key exists");
-                    self.inner.apply(&Txn::new("meddle").put(key, row.value)).unwrap();
-                }
-                let result = self.inner.apply(&txn);
-                if result.is_ok() {
-                    self.log.lock().unwrap().push(txn.label.clone());
-                }
-                result
-            })
-        }
-    }
-
-    struct Fixture {
-        service: Arc<JackpotService>,
-        memory: MemoryStore,
-        store: TestStore,
-        metrics: Metrics,
-    }
-
-    async fn fixture(variant: JackpotVariant, latency_ms: u64, meddle: Option<(&'static str, Key)>) -> Fixture {
-        let memory = MemoryStore::new();
-        memory.apply(&Txn::new("seed").put(Key::House, Value::House(SUPPLY))).unwrap();
-        let store = TestStore {
-            inner: memory.clone(),
-            latency: Duration::from_millis(latency_ms),
-            meddle,
-            log: Arc::default(),
-        };
-        let metrics = Metrics::new();
-        let service = Arc::new(JackpotService::new(
-            Arc::new(store.clone()),
-            Arc::new(TokioClock::starting_now()),
-            metrics.clone(),
-            ChaCha8Rng::seed_from_u64(7),
-            JackpotServiceConfig::default(),
-            variant,
-        ));
-        service.ensure_pools().await.unwrap();
-        service.ensure_pools().await.unwrap(); // idempotent
-        Fixture { service, memory, store, metrics }
-    }
-
-    fn pool(memory: &MemoryStore, group: JackpotGroup) -> JackpotPool {
-        as_pool(&memory.read(Key::Jackpot(group)).unwrap(), group)
-    }
-
-    fn house(memory: &MemoryStore) -> Chips {
-        memory.read(Key::House).unwrap().value.chips_held()
-    }
-
-    fn wallet(memory: &MemoryStore, user: UserId) -> Chips {
-        memory.read(Key::Wallet(user)).map_or(0, |row| row.value.chips_held())
-    }
-
-    /// Fills `group`'s pool with exactly `amount` chips taken from the House.
-    fn fill(memory: &MemoryStore, group: JackpotGroup, amount: Chips) {
-        let mut p = pool(memory, group);
-        p.amount += amount;
-        p.contributed_total += amount;
-        let house = house(memory);
-        let txn =
-            Txn::new("fill").put(Key::Jackpot(group), Value::Jackpot(p)).put(Key::House, Value::House(house - amount));
-        memory.apply(&txn).unwrap();
-    }
-
-    /// Runs `CONTRIBUTIONS_COUNT` contributions at once; a caller whose contribution lost every
-    /// retry tries again later with the same operation ID, as the game flow would.
-    async fn contribute_concurrently(service: &Arc<JackpotService>) -> Vec<ContributeOutcome> {
-        let tasks: Vec<_> = (0..CONTRIBUTIONS_COUNT)
-            .map(|i| {
-                let service = service.clone();
-                tokio::spawn(async move {
-                    loop {
-                        match service.contribute(&format!("pot-{i}"), RAKE).await {
-                            Ok(outcome) => return outcome,
-                            Err(JackpotError::ConcurrencyViolation(_)) => {
-                                tokio::time::sleep(Duration::from_millis(1_000 + i)).await;
-                            }
-                            Err(other) => panic!("unexpected contribution error: {other}"),
-                        }
-                    }
-                })
-            })
-            .collect();
-        let mut outcomes = Vec::new();
-        for task in tasks {
-            outcomes.push(task.await.unwrap());
-        }
-        outcomes
-    }
-
-    #[test]
-    fn the_split_keeps_every_remainder_in_the_house() {
-        let split = split_rake(RAKE, &JackpotServiceConfig::default().initial_share_bps);
-        let shares = vec![(JackpotGroup::Minor, 99), (JackpotGroup::Major, 49), (JackpotGroup::Mega, 24)];
-        assert_eq!(split, RakeSplit { shares, house_kept: 827 });
-        assert_eq!(split_rake(5, &[(JackpotGroup::Mega, 10_000)]).share(JackpotGroup::Mega), 5);
-        assert_eq!(split_rake(u64::MAX, &[(JackpotGroup::Minor, 10_000)]).house_kept, 0);
-        assert_eq!([0, 1, 2, 3].map(|r| backoff_step_ms(RETRY_BACKOFF_BASE_MS, r)), [100, 200, 400, 800]);
-    }
-
-    #[test]
-    fn invalid_shares_are_rejected() {
-        let too_much = [(JackpotGroup::Minor, 5_000), (JackpotGroup::Major, 5_001)];
-        assert!(matches!(validate_shares(&too_much), Err(JackpotError::InvalidConfig { .. })));
-        let twice = [(JackpotGroup::Minor, 1), (JackpotGroup::Minor, 1)];
-        assert!(matches!(validate_shares(&twice), Err(JackpotError::InvalidConfig { .. })));
-        assert!(validate_shares(&[(JackpotGroup::Mega, SHARE_BPS_TOTAL_MAX)]).is_ok());
-    }
-
-    fn share_lists() -> impl Strategy<Value = (u32, u32, u32)> {
-        (0u32..=10_000)
-            .prop_flat_map(|a| (Just(a), 0..=10_000 - a))
-            .prop_flat_map(|(a, b)| (Just(a), Just(b), 0..=10_000 - a - b))
-    }
-
-    proptest! {
-        #[test]
-        fn the_split_conserves_chips(rake in prop_oneof![0u64..10_000, any::<u64>()], (a, b, c) in share_lists()) {
-            let bps = [(JackpotGroup::Mega, c), (JackpotGroup::Minor, a), (JackpotGroup::Major, b)];
-            let split = split_rake(rake, &bps);
-            let shares: u128 = split.shares.iter().map(|(_, s)| u128::from(*s)).sum();
-            prop_assert_eq!(shares + u128::from(split.house_kept), u128::from(rake));
-            for (group, share) in bps {
-                let exact = u128::from(rake) * u128::from(share) / 10_000;
-                prop_assert_eq!(u128::from(split.share(group)), exact);
-            }
-        }
-
-        #[test]
-        fn a_payout_never_exceeds_the_pool(requested in any::<u64>(), pool in any::<u64>()) {
-            let paid = payout_amount(requested, pool);
-            prop_assert!(paid <= pool && paid <= requested);
-            prop_assert!(paid == requested || paid == pool);
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn fifty_concurrent_contributions_sum_exactly() {
-        let f = fixture(JackpotVariant::Optimistic, 1, None).await;
-        let outcomes = contribute_concurrently(&f.service).await;
-        assert!(
-            outcomes.iter().all(|o| o.split == split_rake(RAKE, &JackpotServiceConfig::default().initial_share_bps))
-        );
-        assert_eq!(f.memory.chips_total(), SUPPLY, "chips are conserved");
-        let n = CONTRIBUTIONS_COUNT;
-        for (group, share) in [(JackpotGroup::Minor, 99), (JackpotGroup::Major, 49), (JackpotGroup::Mega, 24)] {
-            let p = pool(&f.memory, group);
-            assert_eq!((p.amount, p.contributed_total), (n * share, n * share), "{group:?}");
-        }
-        assert_eq!(house(&f.memory), SUPPLY - n * 172);
-        // The contention was real: the retry path ran.
-        assert!(f.metrics.counter(METRIC_CONFLICTS, &[("operation", "contribute")]) > 0);
-        assert!(f.metrics.counter(METRIC_RETRIES, &[("operation", "contribute")]) > 0);
-        let successes = f.metrics.counter(METRIC_OPERATIONS, &[("operation", "contribute"), ("status", "success")]);
-        assert_eq!(successes, n);
-        let durations =
-            f.metrics.snapshot().histograms[&format!("{METRIC_DURATION}{{operation=\"contribute\"}}")].count();
-        assert!(durations >= n);
-        // A repeated operation ID moves nothing.
-        let again = f.service.contribute("pot-0", RAKE).await.unwrap();
-        assert!(again.duplicate);
-        assert_eq!(house(&f.memory), SUPPLY - n * 172);
-    }
-
-    /// The historical bug: pools written back without a version check lose concurrent
-    /// increments, and the chips taken from the House vanish.
-    #[tokio::test(start_paused = true)]
-    async fn the_unversioned_variant_loses_chips_under_concurrent_contributions() {
-        let f = fixture(JackpotVariant::Unversioned, 1, None).await;
-        let outcomes = contribute_concurrently(&f.service).await;
-        assert_eq!(outcomes.len() as u64, CONTRIBUTIONS_COUNT);
-        assert_eq!(house(&f.memory), SUPPLY - CONTRIBUTIONS_COUNT * 172, "the House debits are all applied");
-        assert!(f.memory.chips_total() < SUPPLY, "chips vanished: {} < {SUPPLY}", f.memory.chips_total());
-        assert!(pool(&f.memory, JackpotGroup::Minor).amount < CONTRIBUTIONS_COUNT * 99);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn exhausted_retries_raise_a_concurrency_violation_naming_operation_and_group() {
-        let f = fixture(JackpotVariant::Optimistic, 0, Some(("jackpot.contribute", Key::Jackpot(JackpotGroup::Mega))))
-            .await;
-        let started = Instant::now();
-        let error = f.service.contribute("pot-x", RAKE).await.unwrap_err();
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        let JackpotError::ConcurrencyViolation(violation) = error else { panic!("expected a violation, got {error}") };
-        assert_eq!(violation.operation, "contribute");
-        assert_eq!(violation.group, Some(JackpotGroup::Mega));
-        assert_eq!(violation.conflict_details.key, Key::Jackpot(JackpotGroup::Mega));
-        assert_eq!(violation.conflict_details.attempts, CONTRIBUTE_RETRIES_MAX + 1);
-        // Backoff 100 + 200 + 400 ms, each plus at most 25 % jitter.
-        assert!((700..=875).contains(&elapsed_ms), "backoff took {elapsed_ms} ms");
-        assert_eq!(f.metrics.counter(METRIC_RETRIES, &[("operation", "contribute")]), 3);
-        assert_eq!(f.metrics.counter(METRIC_CONFLICTS, &[("operation", "contribute")]), 4);
-        let status = [("operation", "contribute"), ("status", "concurrency_violation")];
-        assert_eq!(f.metrics.counter(METRIC_OPERATIONS, &status), 1);
-        // All or nothing: the House and the other pools were not touched either.
-        assert_eq!(house(&f.memory), SUPPLY);
-        assert_eq!(pool(&f.memory, JackpotGroup::Minor).amount, 0);
-        assert_eq!(f.memory.chips_total(), SUPPLY);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_win_never_exceeds_its_pool() {
-        let f = fixture(JackpotVariant::Optimistic, 0, None).await;
-        fill(&f.memory, JackpotGroup::Major, 1_000);
-        let user = UserId(9);
-        let outcome = f.service.process_win("w-1", JackpotGroup::Major, user, 5_000).await.unwrap();
-        assert_eq!((outcome.paid, outcome.pool_after, outcome.duplicate), (1_000, 0, false));
-        assert_eq!(wallet(&f.memory, user), 1_000);
-        let p = pool(&f.memory, JackpotGroup::Major);
-        assert_eq!((p.amount, p.won_total, p.lock_holder, p.lock_expires_ms), (0, 1_000, None, None));
-        let empty = f.service.process_win("w-2", JackpotGroup::Major, user, 10).await.unwrap();
-        assert_eq!(empty.paid, 0);
-        assert_eq!(wallet(&f.memory, user), 1_000);
-        assert_eq!(f.memory.chips_total(), SUPPLY);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_repeated_win_id_pays_once() {
-        let f = fixture(JackpotVariant::Optimistic, 0, None).await;
-        fill(&f.memory, JackpotGroup::Minor, 1_000);
-        let user = UserId(3);
-        let first = f.service.process_win("w-1", JackpotGroup::Minor, user, 300).await.unwrap();
-        let second = f.service.process_win("w-1", JackpotGroup::Minor, user, 300).await.unwrap();
-        assert_eq!(second, WinOutcome { duplicate: true, ..first.clone() });
-        assert_eq!(wallet(&f.memory, user), 300);
-        assert_eq!(pool(&f.memory, JackpotGroup::Minor).amount, 700);
-        let reused = f.service.process_win("w-1", JackpotGroup::Minor, user, 301).await;
-        assert!(matches!(reused, Err(JackpotError::IdReused { .. })), "{reused:?}");
-        assert_eq!(f.metrics.counter(METRIC_OPERATIONS, &[("operation", "win"), ("status", "duplicate")]), 1);
-        assert_eq!(f.store.labels("jackpot.win.pay").len(), 1);
-        assert_eq!(f.memory.chips_total(), SUPPLY);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn concurrent_wins_on_one_group_serialize_under_the_row_lock() {
-        let f = fixture(JackpotVariant::Optimistic, 1, None).await;
-        fill(&f.memory, JackpotGroup::Mega, 1_000);
-        let tasks: Vec<_> = [1, 2]
-            .map(|u| {
-                let service = f.service.clone();
-                tokio::spawn(
-                    async move { service.process_win(&format!("w-{u}"), JackpotGroup::Mega, UserId(u), 700).await },
-                )
-            })
-            .into_iter()
-            .collect();
-        let mut paid = Vec::new();
-        for task in tasks {
-            paid.push(task.await.unwrap().unwrap().paid);
-        }
-        paid.sort();
-        assert_eq!(paid, [300, 700]);
-        assert_eq!(wallet(&f.memory, UserId(1)) + wallet(&f.memory, UserId(2)), 1_000);
-        assert_eq!(pool(&f.memory, JackpotGroup::Mega).amount, 0);
-        // Lock, pay, lock, pay: the second win took the lock only after the first released it.
-        let order = f.store.labels("jackpot.win");
-        assert_eq!(order, ["jackpot.win.lock", "jackpot.win.pay", "jackpot.win.lock", "jackpot.win.pay"]);
-        assert_eq!(f.memory.chips_total(), SUPPLY);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_row_lock_held_elsewhere_times_out_after_five_seconds_and_an_expired_one_is_taken_over() {
-        let f = fixture(JackpotVariant::Optimistic, 0, None).await;
-        fill(&f.memory, JackpotGroup::Minor, 1_000);
-        let hold = |until_ms| {
-            let mut p = pool(&f.memory, JackpotGroup::Minor);
-            p.lock_holder = Some("elsewhere".into());
-            p.lock_expires_ms = Some(until_ms);
-            f.memory.apply(&Txn::new("hold").put(Key::Jackpot(JackpotGroup::Minor), Value::Jackpot(p))).unwrap();
-        };
-        hold(60_000);
-        let started = Instant::now();
-        let error = f.service.process_win("w-1", JackpotGroup::Minor, UserId(1), 10).await.unwrap_err();
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        assert_eq!(
-            error,
-            JackpotError::LockTimeout {
-                group: JackpotGroup::Minor,
-                holder: Some("elsewhere".into()),
-                waited_ms: WIN_LOCK_TIMEOUT_MS
-            }
-        );
-        assert!((WIN_LOCK_TIMEOUT_MS..WIN_LOCK_TIMEOUT_MS + 100).contains(&elapsed_ms), "{elapsed_ms} ms");
-        assert_eq!(wallet(&f.memory, UserId(1)), 0);
-        assert_eq!(f.metrics.counter(METRIC_OPERATIONS, &[("operation", "win"), ("status", "lock_timeout")]), 1);
-
-        // A lease that runs out while the win waits is taken over.
-        let now_ms = started.elapsed().as_millis() as u64;
-        hold(now_ms + 1_000);
-        let started = Instant::now();
-        let outcome = f.service.process_win("w-1", JackpotGroup::Minor, UserId(1), 10).await.unwrap();
-        assert_eq!(outcome.paid, 10);
-        assert!((1_000..1_100).contains(&(started.elapsed().as_millis() as u64)));
-        assert_eq!(f.metrics.counter(METRIC_LOCK_TAKEOVERS, &[("group", "minor")]), 1);
-        assert_eq!(pool(&f.memory, JackpotGroup::Minor).lock_holder, None);
-        assert_eq!(f.memory.chips_total(), SUPPLY);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn config_updates_are_validated_and_version_checked() {
-        let f = fixture(JackpotVariant::Optimistic, 0, None).await;
-        let invalid = f.service.update_config(vec![(JackpotGroup::Minor, 10_001)]).await;
-        assert!(matches!(invalid, Err(JackpotError::InvalidConfig { .. })));
-        f.service.update_config(vec![(JackpotGroup::Mega, 5_000)]).await.unwrap();
-        let outcome = f.service.contribute("pot-1", 1_000).await.unwrap();
-        assert_eq!(
-            outcome.split.shares,
-            [(JackpotGroup::Minor, 0), (JackpotGroup::Major, 0), (JackpotGroup::Mega, 500)]
-        );
-        assert_eq!(pool(&f.memory, JackpotGroup::Mega).amount, 500);
-
-        let g = fixture(JackpotVariant::Optimistic, 0, Some(("jackpot.update_config", Key::JackpotConfig))).await;
-        let error = g.service.update_config(vec![(JackpotGroup::Mega, 5_000)]).await.unwrap_err();
-        let JackpotError::ConcurrencyViolation(violation) = error else { panic!("expected a violation, got {error}") };
-        assert_eq!((violation.operation.as_str(), violation.group), ("update_config", None));
-        assert_eq!(g.service.config().await.unwrap().share_bps, JackpotServiceConfig::default().initial_share_bps);
-    }
-}
+mod tests;

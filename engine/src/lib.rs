@@ -1,10 +1,12 @@
 //! `engine`: the poker backend under test.
 //!
 //! The No-Limit Hold'em rules (`cards`, `eval`, `rules`) are pure and synchronous. The
-//! backend services wrap them: the durable `store`, the `metrics` registry, and (issue B, in
-//! progress) the lock manager, wallet, dedup, jackpot and game flows. Time comes from `clock`
-//! and `tokio::time`. This crate never depends on the
-//! simulator or on turmoil: it receives time, randomness and storage from whoever runs it.
+//! backend services wrap them: the durable `store`, the `metrics` registry, the lock manager
+//! (`locks`), the two-phase-commit wallet (`wallet`), request deduplication (`dedup`), the
+//! jackpot (`jackpot`), the chat API (`chat`) and the game flows with their designs (`game`).
+//! Time comes from `clock` and `tokio::time`, stable hashes from `hash`. This crate never
+//! depends on the simulator or on turmoil: it receives time, randomness and storage from
+//! whoever runs it.
 
 pub mod cards;
 pub mod chat;
@@ -12,6 +14,7 @@ pub mod clock;
 pub mod dedup;
 pub mod eval;
 pub mod game;
+pub mod hash;
 pub mod ids;
 pub mod jackpot;
 pub mod locks;

@@ -9,6 +9,7 @@
 //! rules and never reads the wall clock: absolute time comes from the injected `Clock`,
 //! durations from `tokio::time`, identifiers from an injected seeded RNG.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +23,8 @@ use crate::ids::{DlqId, RequestId, ReservationId, TableId, UserId};
 use crate::metrics::Metrics;
 use crate::rules::Chips;
 use crate::store::{
-    DlqEntry, Key, KeyKind, Reservation, ReservationState, Store, StoreError, Txn, Value, Versioned, Wallet,
+    DlqEntry, Guard, Key, KeyKind, Reservation, ReservationState, Store, StoreError, Txn, TxnKind, Value, Versioned,
+    Wallet,
 };
 
 /// How long a reservation may stay live before the sweeper refunds it (5 minutes).
@@ -100,13 +102,86 @@ pub struct DlqReport {
     pub failed: Vec<DlqId>,
 }
 
-/// The wallet service. Cheap to share (`Arc`); holds no chips itself.
+/// A wallet row as read: what a guarded write must find unchanged, and the balance (0 when
+/// there is no row). Only [`WalletService::read`] makes one, and only its fragments write
+/// the row back, so the wallet service stays the one writer of wallet rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WalletRead {
+    pub user: UserId,
+    row: Option<Versioned>,
+    pub balance: Chips,
+}
+
+impl WalletRead {
+    /// Whether the wallet exists.
+    pub fn exists(&self) -> bool {
+        self.row.is_some()
+    }
+
+    /// A fragment that credits `amount`, guarded (or not) by the version read.
+    pub fn credit_txn(&self, amount: Chips, guard: Guard) -> Txn {
+        self.write_txn(TxnKind::WalletCredit, self.balance + amount, guard)
+    }
+
+    /// A fragment that debits `amount`, guarded (or not) by the version read. The caller has
+    /// checked the balance: a debit beyond it is a broken invariant.
+    pub fn debit_txn(&self, amount: Chips, guard: Guard) -> Txn {
+        let balance = self.balance.checked_sub(amount).unwrap_or_else(|| {
+            panic!("invariant wallet_never_negative: {} holds {}, debited {amount}", self.user, self.balance)
+        });
+        self.write_txn(TxnKind::WalletDebit, balance, guard)
+    }
+
+    fn write_txn(&self, kind: TxnKind, balance: Chips, guard: Guard) -> Txn {
+        let key = Key::Wallet(self.user);
+        Txn::new(kind).guard(key, self.row.as_ref(), guard).put(key, Value::Wallet(Wallet { user: self.user, balance }))
+    }
+}
+
+/// The house's row as read (the rake it keeps), for the same guarded fragments as a wallet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HouseRead {
+    row: Option<Versioned>,
+    pub chips: Chips,
+}
+
+impl HouseRead {
+    /// A fragment that adds `amount` to the house, guarded by the version read.
+    pub fn credit_txn(&self, amount: Chips) -> Txn {
+        self.write_txn(TxnKind::WalletCredit, self.chips + amount)
+    }
+
+    /// A fragment that takes `amount` from the house, guarded by the version read. The caller
+    /// has checked that the house holds it.
+    pub fn debit_txn(&self, amount: Chips) -> Txn {
+        let chips = self.chips.checked_sub(amount).unwrap_or_else(|| {
+            panic!("invariant house_never_negative: the house holds {}, debited {amount}", self.chips)
+        });
+        self.write_txn(TxnKind::WalletDebit, chips)
+    }
+
+    fn write_txn(&self, kind: TxnKind, chips: Chips) -> Txn {
+        Txn::new(kind).expect_read(Key::House, self.row.as_ref()).put(Key::House, Value::House(chips))
+    }
+}
+
+/// The wallet service. Cheap to share (`Arc`); holds no chips itself. It is the only writer
+/// of wallet rows and the house's row: everyone else merges its fragments.
 pub struct WalletService {
     store: Arc<dyn Store>,
     clock: SharedClock,
     metrics: Metrics,
     config: WalletConfig,
     rng: Mutex<ChaCha8Rng>,
+}
+
+fn status_of<T>(result: &Result<T, WalletError>) -> &'static str {
+    match result {
+        Ok(_) => "success",
+        Err(WalletError::InsufficientFunds { .. }) => "insufficient_funds",
+        Err(WalletError::NotFound { .. }) => "not_found",
+        Err(_) => "error",
+    }
 }
 
 impl WalletService {
@@ -128,43 +203,57 @@ impl WalletService {
         self.rng.lock().expect("wallet rng").random()
     }
 
+    /// Runs one operation and records it under the operators' names: its counter by status
+    /// and `poker_wallet_operation_duration_seconds{operation}`.
+    async fn measured<T>(
+        &self,
+        operation: &'static str,
+        counter: &'static str,
+        work: impl Future<Output = Result<T, WalletError>>,
+    ) -> Result<T, WalletError> {
+        let started = Instant::now();
+        let result = work.await;
+        self.metrics.increment(counter, &[("status", status_of(&result))]);
+        self.metrics.record(METRIC_OPERATION_DURATION, &[("operation", operation)], started.elapsed());
+        result
+    }
+
     /// Opens a wallet with `balance` chips (set-up; fails if it exists).
     pub async fn open(&self, user: UserId, balance: Chips) -> Result<(), WalletError> {
         let key = Key::Wallet(user);
-        self.store
-            .commit(Txn::new("wallet.open").expect(key, None).put(key, Value::Wallet(Wallet { user, balance })))
-            .await?;
+        let txn = Txn::new(TxnKind::WalletOpen).expect(key, None).put(key, Value::Wallet(Wallet { user, balance }));
+        self.store.commit(txn).await?;
         Ok(())
     }
 
     /// The wallet's balance now.
     pub async fn balance(&self, user: UserId) -> Result<Chips, WalletError> {
-        match self.read_wallet(user).await? {
-            (Some(_), balance) => Ok(balance),
-            (None, _) => Err(WalletError::UnknownUser { user }),
+        let read = self.read(user).await?;
+        if !read.exists() {
+            return Err(WalletError::UnknownUser { user });
         }
+        Ok(read.balance)
+    }
+
+    /// Reads `user`'s wallet row (one store call), for fragments that write it back.
+    pub async fn read(&self, user: UserId) -> Result<WalletRead, StoreError> {
+        let row = self.store.get(Key::Wallet(user)).await?;
+        let balance = row.as_ref().map_or(0, |v| v.value.as_wallet().balance);
+        Ok(WalletRead { user, row, balance })
+    }
+
+    /// Reads the house's row (one store call), for fragments that write it back.
+    pub async fn read_house(&self) -> Result<HouseRead, StoreError> {
+        let row = self.store.get(Key::House).await?;
+        let chips = row.as_ref().map_or(0, |v| v.value.as_house());
+        Ok(HouseRead { row, chips })
     }
 
     /// A transaction fragment that credits `amount` to `user`'s wallet, guarded by the
-    /// version it was read at unless `guarded` is false (the unguarded read-modify-write of
-    /// the historical designs). Merge it into the caller's transaction.
-    pub async fn credit_txn(&self, user: UserId, amount: Chips, guarded: bool) -> Result<Txn, StoreError> {
-        let (read, balance) = self.read_wallet(user).await?;
-        let key = Key::Wallet(user);
-        let txn = Txn::new("wallet.credit");
-        let txn = if guarded { txn.expect_read(key, read.as_ref()) } else { txn };
-        Ok(txn.put(key, Value::Wallet(Wallet { user, balance: balance + amount })))
-    }
-
-    /// The wallet's row as read (for a version check) and its balance (0 if there is none).
-    async fn read_wallet(&self, user: UserId) -> Result<(Option<Versioned>, Chips), StoreError> {
-        let read = self.store.get(Key::Wallet(user)).await?;
-        let balance = match read.as_ref().map(|v| &v.value) {
-            Some(Value::Wallet(w)) => w.balance,
-            Some(other) => panic!("invariant key_holds_its_kind: wallet key holds {other:?}"),
-            None => 0,
-        };
-        Ok((read, balance))
+    /// version it was read at (or, for the historical designs, not). Merge it into the
+    /// caller's transaction.
+    pub async fn credit_txn(&self, user: UserId, amount: Chips, guard: Guard) -> Result<Txn, StoreError> {
+        Ok(self.read(user).await?.credit_txn(amount, guard))
     }
 
     /// Phase one: checks the balance, deducts `amount` and creates a live reservation that
@@ -177,16 +266,7 @@ impl WalletService {
         request: RequestId,
         amount: Chips,
     ) -> Result<Reservation, WalletError> {
-        let started = Instant::now();
-        let result = self.reserve_inner(user, table, request, amount).await;
-        let status = match &result {
-            Ok(_) => "success",
-            Err(WalletError::InsufficientFunds { .. }) => "insufficient_funds",
-            Err(_) => "error",
-        };
-        self.metrics.increment(METRIC_RESERVE_TOTAL, &[("status", status)]);
-        self.metrics.record(METRIC_OPERATION_DURATION, &[("operation", "reserve")], started.elapsed());
-        result
+        self.measured("reserve", METRIC_RESERVE_TOTAL, self.reserve_inner(user, table, request, amount)).await
     }
 
     async fn reserve_inner(
@@ -199,14 +279,14 @@ impl WalletService {
         if amount == 0 {
             return Err(WalletError::ZeroAmount);
         }
-        let wallet_key = Key::Wallet(user);
         let mut attempt = 0;
         loop {
-            let (Some(read), balance) = self.read_wallet(user).await? else {
+            let wallet = self.read(user).await?;
+            if !wallet.exists() {
                 return Err(WalletError::UnknownUser { user });
-            };
-            if balance < amount {
-                return Err(WalletError::InsufficientFunds { balance, amount });
+            }
+            if wallet.balance < amount {
+                return Err(WalletError::InsufficientFunds { balance: wallet.balance, amount });
             }
             let now_ms = self.clock.now_ms();
             let reservation = Reservation {
@@ -220,10 +300,9 @@ impl WalletService {
                 state: ReservationState::Live,
             };
             let rsv_key = Key::Reservation(reservation.id);
-            let txn = Txn::new("wallet.reserve")
-                .expect_read(wallet_key, Some(&read))
+            let txn = Txn::new(TxnKind::WalletReserve)
+                .merge(wallet.debit_txn(amount, Guard::Versioned))
                 .expect(rsv_key, None)
-                .put(wallet_key, Value::Wallet(Wallet { user, balance: balance - amount }))
                 .put(rsv_key, Value::Reservation(reservation.clone()));
             match self.store.commit(txn).await {
                 Ok(_) => return Ok(reservation),
@@ -236,28 +315,33 @@ impl WalletService {
     /// A direct debit with no reservation: the `deduct_before_lock` design, kept so the
     /// simulator can show what it loses. Guarded by the wallet's version; insufficient funds
     /// deduct nothing.
-    pub async fn debit(&self, user: UserId, amount: Chips, label: &str) -> Result<(), WalletError> {
-        self.adjust(user, amount, false, label).await
+    pub async fn debit(&self, user: UserId, amount: Chips, kind: TxnKind) -> Result<(), WalletError> {
+        self.adjust(user, kind, |wallet| {
+            if wallet.balance < amount {
+                return Err(WalletError::InsufficientFunds { balance: wallet.balance, amount });
+            }
+            Ok(wallet.debit_txn(amount, Guard::Versioned))
+        })
+        .await
     }
 
     /// A direct credit (the `deduct_before_lock` design's compensation): no DLQ behind it.
-    pub async fn credit(&self, user: UserId, amount: Chips, label: &str) -> Result<(), WalletError> {
-        self.adjust(user, amount, true, label).await
+    pub async fn credit(&self, user: UserId, amount: Chips, kind: TxnKind) -> Result<(), WalletError> {
+        self.adjust(user, kind, |wallet| Ok(wallet.credit_txn(amount, Guard::Versioned))).await
     }
 
-    async fn adjust(&self, user: UserId, amount: Chips, credit: bool, label: &str) -> Result<(), WalletError> {
+    /// Reads the wallet, writes what `fragment` makes of it as a transaction of `kind`, and
+    /// retries on a version conflict.
+    async fn adjust(
+        &self,
+        user: UserId,
+        kind: TxnKind,
+        fragment: impl Fn(&WalletRead) -> Result<Txn, WalletError>,
+    ) -> Result<(), WalletError> {
         let mut attempt = 0;
         loop {
-            let (read, balance) = self.read_wallet(user).await?;
-            let balance = if credit {
-                balance + amount
-            } else if balance >= amount {
-                balance - amount
-            } else {
-                return Err(WalletError::InsufficientFunds { balance, amount });
-            };
-            let key = Key::Wallet(user);
-            let txn = Txn::new(label).expect_read(key, read.as_ref()).put(key, Value::Wallet(Wallet { user, balance }));
+            let wallet = self.read(user).await?;
+            let txn = Txn::new(kind).merge(fragment(&wallet)?);
             match self.store.commit(txn).await {
                 Ok(_) => return Ok(()),
                 Err(StoreError::Conflict { .. }) if attempt < CONFLICT_RETRIES_MAX => attempt += 1,
@@ -266,29 +350,31 @@ impl WalletService {
         }
     }
 
+    /// The live reservation `id` as read, or why it cannot move: not found, already final.
+    async fn read_live(&self, id: ReservationId) -> Result<(Versioned, Reservation), WalletError> {
+        let read = self.store.get(Key::Reservation(id)).await?.ok_or(WalletError::NotFound { id })?;
+        let reservation = read.value.as_reservation().clone();
+        if reservation.state != ReservationState::Live {
+            return Err(WalletError::AlreadyFinal { id, state: reservation.state });
+        }
+        Ok((read, reservation))
+    }
+
     /// The store writes that commit a live reservation, to be merged into the caller's
     /// transaction (with the game-state save: one atomic step). Fails if the reservation is
     /// not live or its deadline has passed; the store refuses the transaction if it applies
     /// after the deadline.
     pub async fn commit_txn(&self, id: ReservationId) -> Result<(Txn, Reservation), WalletError> {
-        let key = Key::Reservation(id);
-        let read = self.store.get(key).await?.ok_or(WalletError::NotFound { id })?;
-        let Value::Reservation(reservation) = &read.value else {
-            panic!("invariant key_holds_its_kind: reservation key holds {:?}", read.value)
-        };
-        if reservation.state != ReservationState::Live {
-            return Err(WalletError::AlreadyFinal { id, state: reservation.state });
-        }
+        let (read, reservation) = self.read_live(id).await?;
         if self.clock.now_ms() > reservation.deadline_ms {
             return Err(WalletError::Expired { id });
         }
-        let mut committed = reservation.clone();
-        committed.state = ReservationState::Committed;
-        let txn = Txn::new("wallet.commit")
+        let key = Key::Reservation(id);
+        let txn = Txn::new(TxnKind::WalletCommit)
             .expect_read(key, Some(&read))
-            .put(key, Value::Reservation(committed))
+            .put(key, Value::Reservation(reservation.transition(ReservationState::Committed)))
             .not_after(reservation.deadline_ms);
-        Ok((txn, reservation.clone()))
+        Ok((txn, reservation))
     }
 
     /// Records the outcome of a commit that the caller applied (metrics only).
@@ -301,64 +387,35 @@ impl WalletService {
     /// store writes): marks the reservation committed. `extra` is merged into the same
     /// transaction (e.g. the table's escrow credit).
     pub async fn commit(&self, id: ReservationId, extra: Txn) -> Result<Reservation, WalletError> {
-        let started = Instant::now();
-        let result = async {
+        let work = async {
             let (txn, reservation) = self.commit_txn(id).await?;
             self.store.commit(txn.merge(extra)).await?;
             Ok(reservation)
-        }
-        .await;
-        let status = match &result {
-            Ok(_) => "success",
-            Err(WalletError::NotFound { .. }) => "not_found",
-            Err(_) => "error",
         };
-        self.record_commit(status, started.elapsed());
-        result
+        self.measured("commit", METRIC_COMMIT_TOTAL, work).await
     }
 
     /// Abort: refunds a live reservation to its wallet. If the refund fails, the chips go
     /// to the dead-letter queue with the reservation, the error and the time. Rolling back a
     /// reservation that is already final changes nothing and says so.
     pub async fn rollback(&self, id: ReservationId) -> Result<RefundOutcome, WalletError> {
-        let started = Instant::now();
-        let result = self.refund(id, ReservationState::RolledBack).await;
-        let status = match &result {
-            Ok(_) => "success",
-            Err(WalletError::NotFound { .. }) => "not_found",
-            Err(_) => "error",
-        };
-        self.metrics.increment(METRIC_ROLLBACK_TOTAL, &[("status", status)]);
-        self.metrics.record(METRIC_OPERATION_DURATION, &[("operation", "rollback")], started.elapsed());
-        result
+        self.measured("rollback", METRIC_ROLLBACK_TOTAL, self.refund(id, ReservationState::RolledBack)).await
     }
 
     /// Refunds a live reservation, ending it in `final_state` (rolled back or expired), or
     /// dead-letters it when the refund transaction fails.
     async fn refund(&self, id: ReservationId, final_state: ReservationState) -> Result<RefundOutcome, WalletError> {
         let key = Key::Reservation(id);
+        let kind =
+            if final_state == ReservationState::Expired { TxnKind::WalletExpire } else { TxnKind::WalletRollback };
         let mut attempt = 0;
         loop {
-            let read = self.store.get(key).await?.ok_or(WalletError::NotFound { id })?;
-            let Value::Reservation(reservation) = &read.value else {
-                panic!("invariant key_holds_its_kind: reservation key holds {:?}", read.value)
-            };
-            if reservation.state != ReservationState::Live {
-                return Err(WalletError::AlreadyFinal { id, state: reservation.state });
-            }
-            let wallet_key = Key::Wallet(reservation.user);
-            let (wallet_read, balance) = self.read_wallet(reservation.user).await?;
-            let mut ended = reservation.clone();
-            ended.state = final_state;
-            let label = if final_state == ReservationState::Expired { "wallet.expire" } else { "wallet.rollback" };
-            let txn = Txn::new(label)
+            let (read, reservation) = self.read_live(id).await?;
+            let wallet = self.read(reservation.user).await?;
+            let txn = Txn::new(kind)
                 .expect_read(key, Some(&read))
-                .expect_read(wallet_key, wallet_read.as_ref())
-                .put(key, Value::Reservation(ended))
-                .put(
-                    wallet_key,
-                    Value::Wallet(Wallet { user: reservation.user, balance: balance + reservation.amount }),
-                );
+                .put(key, Value::Reservation(reservation.transition(final_state)))
+                .merge(wallet.credit_txn(reservation.amount, Guard::Versioned));
             match self.store.commit(txn).await {
                 Ok(_) => {
                     if final_state == ReservationState::Expired {
@@ -367,7 +424,7 @@ impl WalletService {
                     return Ok(RefundOutcome::Refunded);
                 }
                 Err(StoreError::Conflict { .. }) if attempt < CONFLICT_RETRIES_MAX => attempt += 1,
-                Err(error) => return self.dead_letter(&read.version, reservation, error).await,
+                Err(error) => return self.dead_letter(read.version, &reservation, error).await,
             }
         }
     }
@@ -375,7 +432,7 @@ impl WalletService {
     /// Moves a live reservation's chips into a DLQ entry after a failed refund.
     async fn dead_letter(
         &self,
-        version: &u64,
+        version: u64,
         reservation: &Reservation,
         error: StoreError,
     ) -> Result<RefundOutcome, WalletError> {
@@ -387,14 +444,12 @@ impl WalletService {
             created_ms: self.clock.now_ms(),
             attempts: 0,
         };
-        let mut ended = reservation.clone();
-        ended.state = ReservationState::DeadLettered;
         let key = Key::Reservation(reservation.id);
         let dlq_key = Key::Dlq(entry.id);
-        let txn = Txn::new("wallet.dead_letter")
-            .expect(key, Some(*version))
+        let txn = Txn::new(TxnKind::WalletDeadLetter)
+            .expect(key, Some(version))
             .expect(dlq_key, None)
-            .put(key, Value::Reservation(ended))
+            .put(key, Value::Reservation(reservation.transition(ReservationState::DeadLettered)))
             .put(dlq_key, Value::Dlq(entry.clone()));
         match self.store.commit(txn).await {
             Ok(_) => {
@@ -416,12 +471,9 @@ impl WalletService {
             .scan(KeyKind::Reservation)
             .await?
             .into_iter()
-            .filter_map(|(_, v)| match v.value {
-                Value::Reservation(r) if r.state == ReservationState::Live && r.deadline_ms < now_ms => {
-                    Some((r.deadline_ms, r.id))
-                }
-                _ => None,
-            })
+            .map(|(_, row)| row.value.as_reservation().clone())
+            .filter(|r| r.state == ReservationState::Live && r.deadline_ms < now_ms)
+            .map(|r| (r.deadline_ms, r.id))
             .collect();
         due.sort_unstable();
         let mut report = SweepReport::default();
@@ -442,21 +494,14 @@ impl WalletService {
     pub async fn process_dlq(&self) -> Result<DlqReport, WalletError> {
         let entries = self.store.scan(KeyKind::Dlq).await?;
         let mut report = DlqReport::default();
-        for (key, versioned) in entries {
-            let Value::Dlq(entry) = &versioned.value else {
-                panic!("invariant key_holds_its_kind: dlq key holds {:?}", versioned.value)
-            };
-            let wallet_key = Key::Wallet(entry.reservation.user);
+        for (key, row) in entries {
+            let entry = row.value.as_dlq();
             let outcome = async {
-                let (wallet_read, balance) = self.read_wallet(entry.reservation.user).await?;
-                let txn = Txn::new("wallet.dlq_refund")
-                    .expect_read(key, Some(&versioned))
-                    .expect_read(wallet_key, wallet_read.as_ref())
+                let wallet = self.read(entry.reservation.user).await?;
+                let txn = Txn::new(TxnKind::WalletDlqRefund)
+                    .expect_read(key, Some(&row))
                     .delete(key)
-                    .put(
-                        wallet_key,
-                        Value::Wallet(Wallet { user: entry.reservation.user, balance: balance + entry.amount }),
-                    );
+                    .merge(wallet.credit_txn(entry.amount, Guard::Versioned));
                 self.store.commit(txn).await
             }
             .await;
@@ -467,10 +512,9 @@ impl WalletService {
                 }
                 Err(_) => {
                     report.failed.push(entry.id);
-                    let mut retried = entry.clone();
-                    retried.attempts += 1;
+                    let retried = DlqEntry { attempts: entry.attempts + 1, ..entry.clone() };
                     let bump =
-                        Txn::new("wallet.dlq_attempt").expect_read(key, Some(&versioned)).put(key, Value::Dlq(retried));
+                        Txn::new(TxnKind::WalletDlqAttempt).expect_read(key, Some(&row)).put(key, Value::Dlq(retried));
                     // Best effort: the count is for operators, the entry stays either way.
                     let _ = self.store.commit(bump).await;
                 }
@@ -494,183 +538,4 @@ impl WalletService {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clock::TokioClock;
-    use crate::store::{MemoryStore, StoreFuture, Versioned};
-    use rand::SeedableRng;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    /// A store that fails refund transactions while `fail_refunds` is set.
-    struct RefundFailingStore {
-        inner: MemoryStore,
-        fail_refunds: AtomicBool,
-    }
-
-    impl Store for RefundFailingStore {
-        fn get(&self, key: Key) -> StoreFuture<'_, Option<Versioned>> {
-            self.inner.get(key)
-        }
-        fn scan(&self, kind: KeyKind) -> StoreFuture<'_, Vec<(Key, Versioned)>> {
-            self.inner.scan(kind)
-        }
-        fn commit(&self, txn: Txn) -> StoreFuture<'_, Vec<(Key, u64)>> {
-            let refund = matches!(txn.label.as_str(), "wallet.rollback" | "wallet.expire" | "wallet.dlq_refund");
-            if refund && self.fail_refunds.load(Ordering::SeqCst) {
-                return Box::pin(async { Err(StoreError::Unavailable { reason: "injected refund failure".into() }) });
-            }
-            self.inner.commit(txn)
-        }
-    }
-
-    struct Fixture {
-        store: Arc<RefundFailingStore>,
-        wallet: WalletService,
-        metrics: Metrics,
-    }
-
-    async fn fixture() -> Fixture {
-        let clock: SharedClock = Arc::new(TokioClock::starting_now());
-        let store = Arc::new(RefundFailingStore {
-            inner: MemoryStore::with_clock(clock.clone()),
-            fail_refunds: AtomicBool::new(false),
-        });
-        let metrics = Metrics::new();
-        let wallet = WalletService::new(
-            store.clone(),
-            clock,
-            metrics.clone(),
-            ChaCha8Rng::seed_from_u64(1),
-            WalletConfig::default(),
-        );
-        wallet.open(UserId(1), 1_000).await.unwrap();
-        Fixture { store, wallet, metrics }
-    }
-
-    const SUPPLY: Chips = 1_000;
-
-    fn reservation_state(f: &Fixture, id: ReservationId) -> ReservationState {
-        match f.store.inner.read(Key::Reservation(id)).unwrap().value {
-            Value::Reservation(r) => r.state,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    /// The transaction fragment that moves `amount` committed chips into table 1's escrow.
-    fn into_table_escrow(amount: Chips) -> Txn {
-        let record = crate::store::TableRecord {
-            table: TableId(1),
-            seats: vec![UserId(1)],
-            hand_seats: vec![UserId(1)],
-            hand_number: 1,
-            game: None,
-            escrow: amount,
-            processing: false,
-        };
-        let key = Key::Table(TableId(1));
-        Txn::new("test.escrow").expect(key, None).put(key, Value::Table(Box::new(record)))
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn reserve_then_commit_moves_chips_once() {
-        let f = fixture().await;
-        let r = f.wallet.reserve(UserId(1), TableId(1), RequestId(1), 300).await.unwrap();
-        assert_eq!(f.wallet.balance(UserId(1)).await.unwrap(), 700);
-        assert_eq!(f.store.inner.chips_total(), SUPPLY, "the live reservation holds the 300");
-        f.wallet.commit(r.id, into_table_escrow(300)).await.unwrap();
-        assert_eq!(f.store.inner.chips_total(), SUPPLY, "the table's escrow holds the 300");
-        assert_eq!(reservation_state(&f, r.id), ReservationState::Committed);
-        assert!(matches!(f.wallet.commit(r.id, Txn::new("test")).await, Err(WalletError::AlreadyFinal { .. })));
-        assert!(matches!(f.wallet.rollback(r.id).await, Err(WalletError::AlreadyFinal { .. })));
-        assert_eq!(f.metrics.counter(METRIC_RESERVE_TOTAL, &[("status", "success")]), 1);
-        assert_eq!(f.metrics.counter(METRIC_COMMIT_TOTAL, &[("status", "success")]), 1);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn insufficient_funds_deducts_nothing() {
-        let f = fixture().await;
-        let error = f.wallet.reserve(UserId(1), TableId(1), RequestId(1), 1_001).await.unwrap_err();
-        assert_eq!(error, WalletError::InsufficientFunds { balance: 1_000, amount: 1_001 });
-        assert_eq!(f.wallet.balance(UserId(1)).await.unwrap(), 1_000);
-        assert_eq!(f.metrics.counter(METRIC_RESERVE_TOTAL, &[("status", "insufficient_funds")]), 1);
-        assert_eq!(f.store.inner.chips_total(), SUPPLY);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn game_ends_before_commit_so_expiry_refunds() {
-        let f = fixture().await;
-        let r = f.wallet.reserve(UserId(1), TableId(1), RequestId(1), 300).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(RESERVATION_TTL_MS - 1)).await;
-        assert!(f.wallet.sweep_expired().await.unwrap().expired.is_empty(), "not yet due");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        assert_eq!(f.wallet.sweep_expired().await.unwrap().expired, vec![r.id]);
-        assert_eq!(reservation_state(&f, r.id), ReservationState::Expired);
-        assert_eq!(f.wallet.balance(UserId(1)).await.unwrap(), 1_000);
-        assert!(matches!(f.wallet.commit(r.id, Txn::new("late")).await, Err(WalletError::AlreadyFinal { .. })));
-        assert_eq!(f.store.inner.chips_total(), SUPPLY);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_reservation_is_never_committed_after_its_deadline() {
-        let f = fixture().await;
-        let r = f.wallet.reserve(UserId(1), TableId(1), RequestId(1), 300).await.unwrap();
-        // Checked by the engine before the deadline, applied by the store after it.
-        let (txn, _) = f.wallet.commit_txn(r.id).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(RESERVATION_TTL_MS + 1)).await;
-        assert!(matches!(f.store.commit(txn).await, Err(StoreError::DeadlinePassed { .. })));
-        assert!(matches!(f.wallet.commit_txn(r.id).await, Err(WalletError::Expired { .. })));
-        assert_eq!(reservation_state(&f, r.id), ReservationState::Live);
-        f.wallet.sweep_expired().await.unwrap();
-        assert_eq!(reservation_state(&f, r.id), ReservationState::Expired);
-        assert_eq!(f.store.inner.chips_total(), SUPPLY);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn sweeper_expires_in_deadline_order() {
-        let f = fixture().await;
-        let first = f.wallet.reserve(UserId(1), TableId(1), RequestId(1), 10).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let second = f.wallet.reserve(UserId(1), TableId(1), RequestId(2), 10).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(RESERVATION_TTL_MS + 10)).await;
-        assert_eq!(f.wallet.sweep_expired().await.unwrap().expired, vec![first.id, second.id]);
-        assert_eq!(f.store.inner.chips_total(), SUPPLY);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn refund_failure_goes_to_the_dlq_and_the_processor_drains_it() {
-        let f = fixture().await;
-        let r = f.wallet.reserve(UserId(1), TableId(1), RequestId(1), 300).await.unwrap();
-        f.store.fail_refunds.store(true, Ordering::SeqCst);
-        let outcome = f.wallet.rollback(r.id).await.unwrap();
-        let RefundOutcome::DeadLettered(dlq) = outcome else { panic!("expected dead-lettering, got {outcome:?}") };
-        assert_eq!(reservation_state(&f, r.id), ReservationState::DeadLettered);
-        assert_eq!(f.store.inner.chips_total(), SUPPLY, "the DLQ entry holds the owed chips");
-        assert_eq!(f.metrics.counter(METRIC_DLQ_TOTAL, &[]), 1);
-        // While refunds still fail the entry stays, with its attempts counted.
-        assert_eq!(f.wallet.process_dlq().await.unwrap().failed, vec![dlq]);
-        f.store.fail_refunds.store(false, Ordering::SeqCst);
-        assert_eq!(f.wallet.process_dlq().await.unwrap().refunded, vec![dlq]);
-        assert_eq!(f.wallet.process_dlq().await.unwrap(), DlqReport::default(), "drained; never paid twice");
-        assert_eq!(f.wallet.balance(UserId(1)).await.unwrap(), 1_000);
-        assert_eq!(f.store.inner.chips_total(), SUPPLY);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn concurrent_reserves_never_overdraw() {
-        let f = Arc::new(fixture().await);
-        let mut tasks = Vec::new();
-        for i in 0..10 {
-            let f = f.clone();
-            tasks.push(tokio::spawn(async move { f.wallet.reserve(UserId(1), TableId(1), RequestId(i), 150).await }));
-        }
-        let mut granted = 0;
-        for task in tasks {
-            if task.await.unwrap().is_ok() {
-                granted += 1;
-            }
-        }
-        assert_eq!(granted, 6, "1000 chips cover six reservations of 150");
-        assert_eq!(f.wallet.balance(UserId(1)).await.unwrap(), 100);
-        assert_eq!(f.store.inner.chips_total(), SUPPLY);
-    }
-}
+mod tests;

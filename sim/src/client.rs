@@ -26,6 +26,7 @@ use turmoil::net::UdpSocket;
 
 use crate::context::{Phase, SimContext};
 use crate::engine_host::ENGINE_HOST;
+use crate::faults::kind::FaultKind;
 use crate::faults::network;
 use crate::faults::plan::draw_range;
 use crate::layout::{ADMIN, Layout};
@@ -131,11 +132,8 @@ impl Rpc {
             }
             match self.call(&Request::Act(request)).await {
                 Some(Reply::Acted(result)) => {
-                    let transient =
-                        matches!(result, Err(GameError::InProgress | GameError::Lock(_) | GameError::Store(_)));
-                    let text = serde_json::to_string(&result).expect("results serialize");
-                    self.context.client_reply(request.request, &text, !transient);
-                    if !transient {
+                    self.context.client_reply(request.request, &result);
+                    if result.as_ref().err().is_none_or(GameError::is_final) {
                         return Some(result);
                     }
                 }
@@ -212,7 +210,7 @@ fn choose(rpc: &Rpc, legal: &LegalActions) -> Action {
 
 async fn player(rpc: Arc<Rpc>, table: TableId, user: UserId) {
     let settings = rpc.context.scenario.clients.clone();
-    let plan = rpc.context.plan.clone();
+    let plan = rpc.context.plan.settings.clone();
     loop {
         rpc.sleep_ms(settings.think_ms).await;
         let Some(stats) = rpc.stats(table).await else { continue };
@@ -222,7 +220,11 @@ async fn player(rpc: Arc<Rpc>, table: TableId, user: UserId) {
             let Some(legal) = stats.legal else { continue };
             let action = choose(&rpc, &legal);
             if faults && stats.hand_number > 1 && rpc.chance(settings.stale_probability) {
-                rpc.context.fault(&rpc.host, "stale_action", format!("{user} {table} hand {}", stats.hand_number - 1));
+                rpc.context.fault(
+                    &rpc.host,
+                    FaultKind::StaleAction,
+                    format!("{user} {table} hand {}", stats.hand_number - 1),
+                );
                 let stale = ActionRequest {
                     request: rpc.fresh_request_id(),
                     user,
@@ -244,7 +246,7 @@ async fn player(rpc: Arc<Rpc>, table: TableId, user: UserId) {
                     }
                     rpc.context.fault(
                         &rpc.host,
-                        "duplicate",
+                        FaultKind::Duplicate,
                         format!("copy {} of {copies} {} as {}", copy + 1, request.request, sent.request),
                     );
                     let rpc = Arc::clone(&rpc);
@@ -263,14 +265,14 @@ async fn player(rpc: Arc<Rpc>, table: TableId, user: UserId) {
                     tokio::time::sleep(delay).await;
                     rpc.context.fault(
                         &rpc.host,
-                        "delayed_duplicate",
+                        FaultKind::DelayedDuplicate,
                         format!("{} after {} ms", request.request, delay.as_millis()),
                     );
                     rpc.send_action(request).await;
                 });
             }
         } else if faults && stats.in_progress && seated && rpc.chance(settings.out_of_turn_probability) {
-            rpc.context.fault(&rpc.host, "out_of_turn", format!("{user} {table}"));
+            rpc.context.fault(&rpc.host, FaultKind::OutOfTurn, format!("{user} {table}"));
             let request = ActionRequest {
                 request: rpc.fresh_request_id(),
                 user,
@@ -294,11 +296,11 @@ async fn dealer(rpc: Arc<Rpc>, table: TableId, seats: Vec<UserId>) {
         }
         if rpc.chance(settings.reset_probability) {
             let user = seats[rpc.draw(|rng| rng.random_range(0..seats.len()))];
-            rpc.context.fault(&rpc.host, "reset", format!("{table} by {user}"));
+            rpc.context.fault(&rpc.host, FaultKind::Reset, format!("{table} by {user}"));
             rpc.call(&Request::Reset { user, table, emergency: false }).await;
         }
         if rpc.chance(settings.emergency_reset_probability) {
-            rpc.context.fault(&rpc.host, "emergency_reset", format!("{table}"));
+            rpc.context.fault(&rpc.host, FaultKind::EmergencyReset, format!("{table}"));
             rpc.call(&Request::Reset { user: ADMIN, table, emergency: true }).await;
         }
         let Some(stats) = rpc.stats(table).await else { continue };
@@ -307,7 +309,7 @@ async fn dealer(rpc: Arc<Rpc>, table: TableId, seats: Vec<UserId>) {
         }
         let copies = settings.start_copies;
         if copies > 1 {
-            rpc.context.fault(&rpc.host, "start_storm", format!("{table} x{copies}"));
+            rpc.context.fault(&rpc.host, FaultKind::StartStorm, format!("{table} x{copies}"));
         }
         let mut handles = Vec::new();
         for _ in 0..copies {
@@ -347,13 +349,13 @@ async fn jackpot_load(rpc: Arc<Rpc>, users: Vec<UserId>) {
                     rake: rpc.draw(|rng| rng.random_range(1..=20)),
                 }
             };
-            let duplicate = rpc.chance(rpc.context.plan.duplicate_probability);
+            let duplicate = rpc.chance(rpc.context.plan.settings.duplicate_probability);
             let rpc_task = Arc::clone(&rpc);
             tokio::spawn(async move {
                 rpc_task.context.count_request("jackpot_ops");
                 rpc_task.call(&request).await;
                 if duplicate {
-                    rpc_task.context.fault(&rpc_task.host, "duplicate", request.describe());
+                    rpc_task.context.fault(&rpc_task.host, FaultKind::Duplicate, request.describe());
                     rpc_task.call(&request).await;
                 }
             });

@@ -12,13 +12,15 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use engine::game::{ActionOutcome, GameError};
 use engine::ids::RequestId;
 use engine::locks::{LockEvent, LockManager, LockObserver};
 use engine::metrics::Metrics;
 use engine::store::MemoryStore;
 use rand_chacha::ChaCha8Rng;
 
-use crate::checkers::{At, Checkers, TxnView, Violation};
+use crate::checkers::{At, Checkers, Invariant, TxnView, Violation};
+use crate::faults::kind::FaultKind;
 use crate::faults::plan::{FaultPlan, Window};
 use crate::scenario::Scenario;
 use crate::seeds;
@@ -49,9 +51,9 @@ pub struct RunState {
     pub checkers: Checkers,
     pub violations: Vec<Violation>,
     /// Violations per invariant, including those not kept.
-    pub violation_counts: BTreeMap<String, u64>,
+    pub violation_counts: BTreeMap<Invariant, u64>,
     /// How many times each fault kind fired.
-    pub faults_fired: BTreeMap<String, u64>,
+    pub faults_fired: BTreeMap<FaultKind, u64>,
     pub phase: Phase,
     pub streams: Streams,
     /// Partitions opened at run time (after a reservation), besides the plan's.
@@ -152,11 +154,9 @@ impl SimContext {
     }
 
     /// Records that a fault fired, in the counters and the trace.
-    pub fn fault(&self, host: &str, kind: &str, detail: String) {
+    pub fn fault(&self, host: &str, kind: FaultKind, detail: String) {
         let at_us = self.now_us();
-        let mut state = self.state();
-        *state.faults_fired.entry(kind.to_string()).or_default() += 1;
-        state.record(at_us, host, "fault", format!("{kind} {detail}"));
+        self.state().fault(at_us, host, kind, detail);
     }
 
     /// Counts a client-side request event (`sent`, `replied`, `gave_up`, …).
@@ -165,12 +165,12 @@ impl SimContext {
     }
 
     /// A reply reached a client: the client-side at-most-once check.
-    pub fn client_reply(&self, request: RequestId, result: &str, is_final: bool) {
+    pub fn client_reply(&self, request: RequestId, reply: &Result<ActionOutcome, GameError>) {
         let at_us = self.now_us();
         let mut state = self.state();
         let at = At { trace_index: state.trace.len().saturating_sub(1), at_us };
         let mut found = Vec::new();
-        state.checkers.at_most_once.on_reply(request, result, is_final, at, &mut found);
+        state.checkers.at_most_once.on_reply(request, reply, at, &mut found);
         state.report(found);
     }
 }
@@ -183,10 +183,21 @@ impl RunState {
         self.trace.record(at_us, host, kind, detail)
     }
 
+    /// Counts a fault and traces it as `fault <kind> <detail>`.
+    pub fn fault(&mut self, at_us: u64, host: &str, kind: FaultKind, detail: String) {
+        self.count_fault(kind);
+        self.record(at_us, host, "fault", format!("{kind} {detail}"));
+    }
+
+    /// Counts a fault without tracing it.
+    pub fn count_fault(&mut self, kind: FaultKind) {
+        *self.faults_fired.entry(kind).or_default() += 1;
+    }
+
     /// Keeps (up to a bound per invariant) and counts violations, and traces them.
     pub fn report(&mut self, found: Vec<Violation>) {
         for violation in found {
-            let count = self.violation_counts.entry(violation.invariant.clone()).or_default();
+            let count = self.violation_counts.entry(violation.invariant).or_default();
             *count += 1;
             if *count as usize <= crate::checkers::VIOLATIONS_KEPT_COUNT {
                 let at_us = violation.at_us;

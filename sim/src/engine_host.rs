@@ -15,7 +15,7 @@ use std::sync::Arc;
 use engine::clock::SharedClock;
 use engine::dedup::Deduplicator;
 use engine::game::{GameConfig, GameEngine, GameParts};
-use engine::jackpot::{JackpotService, JackpotServiceConfig};
+use engine::jackpot::{JackpotParts, JackpotService, JackpotServiceConfig};
 use engine::locks::LockManager;
 use engine::store::Store;
 use engine::wallet::{WalletConfig, WalletService};
@@ -69,21 +69,21 @@ pub async fn run(context: Arc<SimContext>) -> turmoil::Result {
     let dedup =
         Arc::new(Deduplicator::new(Arc::clone(&store), Arc::clone(&clock), metrics.clone(), variant.dedup_mode()));
     let jackpot = scenario.engine.jackpot.then(|| {
-        Arc::new(JackpotService::new(
-            Arc::clone(&store),
-            Arc::clone(&clock),
-            metrics.clone(),
-            rng("jackpot"),
-            JackpotServiceConfig::default(),
-            variant.jackpot_variant(),
-        ))
+        let parts = JackpotParts {
+            store: Arc::clone(&store),
+            clock: Arc::clone(&clock),
+            metrics: metrics.clone(),
+            rng: rng("jackpot"),
+            wallet: Arc::clone(&wallet),
+        };
+        Arc::new(JackpotService::new(parts, JackpotServiceConfig::default(), variant.jackpot_variant()))
     });
     let parts = GameParts {
         store: Arc::clone(&store),
         metrics: metrics.clone(),
         locks,
         wallet: Arc::clone(&wallet),
-        dedup,
+        dedup: Arc::clone(&dedup),
         jackpot: jackpot.clone(),
         chat: Arc::new(Messenger::new(Arc::clone(&context))),
         rng: rng("game"),
@@ -97,6 +97,7 @@ pub async fn run(context: Arc<SimContext>) -> turmoil::Result {
     };
     let services = Arc::new(Services { engine: GameEngine::new(parts, config), jackpot });
     tokio::spawn(Arc::clone(&wallet).run_background());
+    tokio::spawn(dedup.run_background());
 
     let socket = Arc::new(UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), ENGINE_PORT)).await?);
     let mut buffer = vec![0u8; DATAGRAM_BYTES_MAX];

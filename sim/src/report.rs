@@ -11,13 +11,15 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use engine::game::{EngineVariant, LockStrategy};
+use engine::hash::Fnv1a;
 use engine::locks::LockCategory;
 use engine::metrics::{HistogramSummary, MetricsSnapshot};
 use serde::{Deserialize, Serialize};
 
-use crate::checkers::Violation;
+use crate::checkers::{Invariant, Violation};
 use crate::context::SimContext;
 use crate::exit;
+use crate::faults::kind::FaultKind;
 use crate::faults::plan::FaultPlan;
 use crate::trace::{TraceEvent, format_hash};
 
@@ -58,7 +60,7 @@ pub struct RunReport {
     pub outcome: Outcome,
     pub violations: Vec<Violation>,
     /// Violations per invariant (more than are kept).
-    pub violation_counts: BTreeMap<String, u64>,
+    pub violation_counts: BTreeMap<Invariant, u64>,
     pub trace_hash: String,
     pub trace_events: u64,
     /// Simulated time the run covered, in milliseconds.
@@ -69,7 +71,7 @@ pub struct RunReport {
     /// Wall-clock time of the run, in milliseconds (not deterministic; never compared).
     pub wall_ms: u64,
     /// How many times each fault kind fired.
-    pub faults_fired: BTreeMap<String, u64>,
+    pub faults_fired: BTreeMap<FaultKind, u64>,
     /// Client-side request counts (sent, retried, timed out, gave up).
     pub requests: BTreeMap<String, u64>,
     /// Engine boots (1 + restarts).
@@ -171,8 +173,8 @@ pub struct ScenarioSummary {
     pub trace_hash: String,
     pub sim_time_ms: u64,
     pub wall_ms: u64,
-    pub faults_fired: BTreeMap<String, u64>,
-    pub violation_counts: BTreeMap<String, u64>,
+    pub faults_fired: BTreeMap<FaultKind, u64>,
+    pub violation_counts: BTreeMap<Invariant, u64>,
     /// Merged metrics of every run.
     pub metrics: MetricsSnapshot,
     pub percentiles: BTreeMap<String, HistogramSummary>,
@@ -184,7 +186,7 @@ impl ScenarioSummary {
             scenario: runs.first().map(|r| r.scenario.clone()).unwrap_or_default(),
             ..Default::default()
         };
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut hash = Fnv1a::new();
         for run in runs {
             summary.seeds += 1;
             if run.passed {
@@ -193,20 +195,18 @@ impl ScenarioSummary {
                 summary.failed += 1;
             }
             *summary.outcomes.entry(enum_name(&run.outcome)).or_default() += 1;
-            for byte in run.trace_hash.bytes() {
-                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-            }
+            hash.write(run.trace_hash.as_bytes());
             summary.sim_time_ms += run.sim_time_ms;
             summary.wall_ms += run.wall_ms;
             for (kind, count) in &run.faults_fired {
-                *summary.faults_fired.entry(kind.clone()).or_default() += count;
+                *summary.faults_fired.entry(*kind).or_default() += count;
             }
             for (kind, count) in &run.violation_counts {
-                *summary.violation_counts.entry(kind.clone()).or_default() += count;
+                *summary.violation_counts.entry(*kind).or_default() += count;
             }
             summary.metrics.merge(&run.metrics);
         }
-        summary.trace_hash = format_hash(hash);
+        summary.trace_hash = format_hash(hash.finish());
         summary.percentiles = percentiles(&summary.metrics);
         summary
     }

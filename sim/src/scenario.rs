@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 use engine::game::{EngineVariant, LockStrategy};
 use engine::locks::LockConfig;
 use engine::rules::{Chips, RakeConfig, TableConfig};
+use engine::store::TxnKind;
 use serde::{Deserialize, Serialize};
+
+use crate::faults::kind::FaultKind;
 
 /// Where the shipped scenarios live, relative to the workspace root.
 pub const SCENARIO_DIR: &str = "scenarios";
@@ -341,7 +344,9 @@ pub struct FaultSettings {
     /// Probability that the engine crashes right after a store transaction with one of
     /// `crash_after_labels` applied (between commit and save, between reserve and commit…).
     pub crash_after_txn_probability: f64,
-    pub crash_after_labels: Vec<String>,
+    /// The kinds of transaction a crash point follows (`wallet.commit`, `game.act`, …); an
+    /// unknown kind is refused when the scenario loads.
+    pub crash_after_labels: Vec<TxnKind>,
     /// Most crashes of either kind in one run.
     pub crashes_max: u32,
     /// Downtime before a crashed engine restarts, in ms (uniform range).
@@ -372,9 +377,51 @@ impl Default for FaultSettings {
             message_loss_probability: 0.0,
             crashes: 0,
             crash_after_txn_probability: 0.0,
-            crash_after_labels: vec!["wallet.commit".into(), "wallet.reserve".into(), "game.act".into()],
+            crash_after_labels: vec![TxnKind::WalletCommit, TxnKind::WalletReserve, TxnKind::GameAct],
             crashes_max: 3,
             restart_ms: [500, 5_000],
+        }
+    }
+}
+
+impl FaultSettings {
+    /// The settings behind one dial of the fault plan — the count of scheduled faults, if the
+    /// dial has one, and the probability per opportunity. The one list of which fields make up
+    /// each dial; swarm mode scales a dial through it.
+    fn dial_mut(&mut self, dial: FaultKind) -> (Option<&mut u32>, &mut f64) {
+        match dial {
+            FaultKind::Duplicate => (None, &mut self.duplicate_probability),
+            FaultKind::DelayedDuplicate => (None, &mut self.delayed_duplicate_probability),
+            FaultKind::StaleWriter => (None, &mut self.stale_writer_probability),
+            FaultKind::RefundFailure => (None, &mut self.refund_failure_probability),
+            FaultKind::StoreFailure => (None, &mut self.store_failure_probability),
+            FaultKind::StoreTimeout => (None, &mut self.store_timeout_probability),
+            FaultKind::LostReply => (None, &mut self.lost_reply_probability),
+            FaultKind::SlowStore => (None, &mut self.slow_store_probability),
+            FaultKind::SlowChat => (None, &mut self.slow_chat_probability),
+            FaultKind::Partition => (Some(&mut self.partitions), &mut self.partition_after_reserve_probability),
+            FaultKind::MessageLoss => (None, &mut self.message_loss_probability),
+            FaultKind::Crash => (Some(&mut self.crashes), &mut self.crash_after_txn_probability),
+            other => panic!("{other} is not a dial of the fault plan"),
+        }
+    }
+
+    /// How much of `dial` the settings ask for: its count plus its probability (0 = unused).
+    pub fn dial_amount(&self, dial: FaultKind) -> f64 {
+        let mut probe = self.clone();
+        let (count, probability) = probe.dial_mut(dial);
+        count.map_or(0.0, |count| f64::from(*count)) + *probability
+    }
+
+    /// Scales `dial` by `factor` (in [0, 1]): its probability is multiplied, its count kept,
+    /// or zeroed when the factor is 0 (the dial is off).
+    pub fn scale_dial(&mut self, dial: FaultKind, factor: f64) {
+        let (count, probability) = self.dial_mut(dial);
+        *probability *= factor;
+        if let Some(count) = count
+            && factor == 0.0
+        {
+            *count = 0;
         }
     }
 }
@@ -396,8 +443,13 @@ impl Scenario {
     /// Parses a scenario from TOML text; `path` names it in errors and gives its default name.
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         let mut scenario: Scenario = toml::from_str(text).map_err(|error| {
-            let (line, column) = error.span().map_or((1, 1), |span| line_column(text, span.start));
+            let offset = error.span().map_or(0, |span| span.start);
+            let (line, column) = line_column(text, offset);
             let message = error.message().replace('\n', " ").trim().to_string();
+            let message = match field_at(text, offset) {
+                Some(field) if !message.contains(&field) => format!("{field}: {message}"),
+                _ => message,
+            };
             ScenarioError::Parse { path: path.to_path_buf(), line, column, message }
         })?;
         if scenario.name.is_empty() {
@@ -489,6 +541,12 @@ impl Scenario {
         if !(1..=2).contains(&self.world.client_hosts) {
             return Err(format!("world.client_hosts: {} is outside 1..=2", self.world.client_hosts));
         }
+        if let Some(kind) = self.faults.crash_after_labels.iter().find(|kind| !kind.is_engine_commit()) {
+            return Err(format!(
+                "faults.crash_after_labels: `{kind}` is never committed by the engine on its own, so no crash \
+                 point can follow it"
+            ));
+        }
         if self.faults.duplicate_copies_max < 2 {
             return Err("faults.duplicate_copies_max: at least 2".into());
         }
@@ -501,6 +559,33 @@ impl Scenario {
 
 /// Most tables in one scenario.
 pub const TABLES_MAX: u32 = 64;
+
+/// The dotted name of the field whose value holds byte `offset` of a TOML text (the last key
+/// assigned at or before it, under the last table header above it), for error messages.
+fn field_at(text: &str, offset: usize) -> Option<String> {
+    let before = &text[..offset.min(text.len())];
+    let mut key = None;
+    let mut table = None;
+    for line in before.lines().rev() {
+        let line = line.trim();
+        if key.is_none()
+            && let Some((name, _)) = line.split_once('=')
+            && !name.trim().is_empty()
+            && !name.contains(['"', '[', '#'])
+        {
+            key = Some(name.trim().to_string());
+        }
+        if line.starts_with('[') {
+            table = Some(line.trim_matches(['[', ']']).trim().to_string());
+            break;
+        }
+    }
+    let key = key?;
+    Some(match table {
+        Some(table) => format!("{table}.{key}"),
+        None => key,
+    })
+}
 
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -577,6 +662,18 @@ mod tests {
         let error =
             Scenario::parse(Path::new("s.toml"), "[faults]\nmessage_loss_probability = 2.0\n").unwrap_err().to_string();
         assert!(error.contains("faults.message_loss_probability"), "{error}");
+    }
+
+    #[test]
+    fn a_misspelt_crash_point_names_file_field_and_value() {
+        let text = "[faults]\ncrashes = 1\ncrash_after_labels = [\"wallet.commit\", \"wallet.reserv\"]\n";
+        let error = Scenario::parse(Path::new("s.toml"), text).unwrap_err().to_string();
+        assert!(error.starts_with("s.toml:3:"), "{error}");
+        assert!(error.contains("faults.crash_after_labels"), "{error}");
+        assert!(error.contains("wallet.reserv"), "{error}");
+        let text = "[faults]\ncrash_after_labels = [\"setup\"]\n";
+        let error = Scenario::parse(Path::new("s.toml"), text).unwrap_err().to_string();
+        assert!(error.contains("faults.crash_after_labels") && error.contains("setup"), "{error}");
     }
 
     #[test]

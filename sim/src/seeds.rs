@@ -16,9 +16,7 @@ pub fn mix64(mut z: u64) -> u64 {
 
 /// The seed of sub-stream `index` of stream `label` within a run seeded `seed`.
 pub fn derive(seed: u64, label: &str, index: u64) -> u64 {
-    let label_hash =
-        label.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3));
-    mix64(mix64(seed ^ label_hash) ^ index)
+    mix64(mix64(seed ^ engine::hash::fnv1a(label.as_bytes())) ^ index)
 }
 
 /// A deterministic RNG for sub-stream `index` of stream `label`.

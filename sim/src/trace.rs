@@ -11,13 +11,14 @@
 use std::collections::VecDeque;
 use std::fmt;
 
+use engine::hash::Fnv1a;
 use serde::{Deserialize, Serialize};
 
 /// Events kept for a failure report when the full trace is not kept.
 pub const TAIL_EVENTS_KEPT_COUNT: usize = 60;
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0100_0000_01b3;
+/// Separates the fields of one event inside the hash (ASCII unit separator).
+const FIELD_SEPARATOR: u8 = 0x1f;
 
 /// One event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,7 +42,7 @@ impl fmt::Display for TraceEvent {
 /// The trace of one run.
 #[derive(Debug)]
 pub struct Trace {
-    hash: u64,
+    hash: Fnv1a,
     count: u64,
     keep_all: bool,
     events: VecDeque<TraceEvent>,
@@ -50,7 +51,7 @@ pub struct Trace {
 impl Trace {
     /// `keep_all`: keep every event (replay) instead of the last few.
     pub fn new(keep_all: bool) -> Trace {
-        Trace { hash: FNV_OFFSET, count: 0, keep_all, events: VecDeque::new() }
+        Trace { hash: Fnv1a::new(), count: 0, keep_all, events: VecDeque::new() }
     }
 
     /// Records one event; returns its index.
@@ -58,10 +59,7 @@ impl Trace {
         let index = self.count;
         let at = at_us.to_string();
         for part in [at.as_bytes(), host.as_bytes(), kind.as_bytes(), detail.as_bytes()] {
-            for &byte in part.iter().chain(&[0x1f]) {
-                self.hash ^= u64::from(byte);
-                self.hash = self.hash.wrapping_mul(FNV_PRIME);
-            }
+            self.hash.write_part(part, FIELD_SEPARATOR);
         }
         self.count += 1;
         if !self.keep_all && self.events.len() == TAIL_EVENTS_KEPT_COUNT {
@@ -72,7 +70,7 @@ impl Trace {
     }
 
     pub fn hash(&self) -> u64 {
-        self.hash
+        self.hash.finish()
     }
 
     /// Events recorded so far.

@@ -17,12 +17,15 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, UNIX_EPOCH};
 
 use engine::jackpot::JackpotServiceConfig;
-use engine::store::{JackpotConfig, JackpotGroup, JackpotPool, Key, MemoryStore, TableRecord, Txn, Value, Wallet};
+use engine::store::{
+    JackpotConfig, JackpotGroup, JackpotPool, Key, MemoryStore, TableRecord, Txn, TxnKind, Value, Wallet,
+};
 
-use crate::checkers::{self, At, CheckerSettings, Checkers};
+use crate::checkers::{At, CheckerSettings, Checkers, Invariant};
 use crate::client;
 use crate::context::{Phase, SimContext};
 use crate::engine_host::{self, ENGINE_HOST};
+use crate::faults::kind::FaultKind;
 use crate::faults::plan::{FaultPlan, draw_range};
 use crate::faults::store_link::SimClock;
 use crate::layout::Layout;
@@ -89,21 +92,13 @@ pub struct RunSpec {
 
 /// Opens the wallets, tables, house and jackpot rows, as a deployment would before traffic.
 fn set_up(store: &MemoryStore, scenario: &Scenario, layout: &Layout) {
-    let mut txn = Txn::new("sim.setup");
+    let mut txn = Txn::new(TxnKind::Provision);
     for &user in &layout.users {
         let key = Key::Wallet(user);
         txn = txn.expect(key, None).put(key, Value::Wallet(Wallet { user, balance: scenario.tables.balance }));
     }
     for (table, seats) in &layout.tables {
-        let record = TableRecord {
-            table: *table,
-            seats: seats.clone(),
-            hand_seats: Vec::new(),
-            hand_number: 0,
-            game: None,
-            escrow: 0,
-            processing: false,
-        };
+        let record = TableRecord::empty(*table, seats.clone());
         txn = txn.put(Key::Table(*table), Value::Table(Box::new(record)));
     }
     txn = txn.put(Key::House, Value::House(scenario.tables.house_chips));
@@ -180,7 +175,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Vec<crate::trace::TraceEven
             (Err(_), None) => break driver.panicked("panic inside the simulation".into()),
             (Ok(Err(error)), _) => break driver.panicked(format!("host software failed: {error}")),
         }
-        if context.state().violation_counts.keys().any(|k| k != checkers::LIVENESS) {
+        if context.state().violation_counts.keys().any(|k| *k != Invariant::Liveness) {
             break Outcome::CorrectnessFailed;
         }
     };
@@ -203,7 +198,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Vec<crate::trace::TraceEven
     let outcome = {
         let state = context.state();
         match outcome {
-            Outcome::Passed if state.violation_counts.keys().any(|k| k != checkers::LIVENESS) => {
+            Outcome::Passed if state.violation_counts.keys().any(|k| *k != Invariant::Liveness) => {
                 Outcome::CorrectnessFailed
             }
             other => other,
@@ -249,7 +244,7 @@ impl Driver {
         state.crash_requested = false;
         state.locks = None;
         state.checkers.locks.forget_all();
-        *state.faults_fired.entry("crash".into()).or_default() += 1;
+        state.count_fault(FaultKind::Crash);
         let at_us = state.driver_now_us;
         state.record(at_us, "world", "crash", format!("engine crashed ({why}); restart in {restart_after_ms} ms"));
         drop(state);
@@ -278,13 +273,13 @@ impl Driver {
         if context.state().phase == Phase::Safety && running {
             let requested = context.state().crash_requested;
             if requested {
-                let after = draw_range(&mut self.restart_rng, plan.restart_ms);
+                let after = draw_range(&mut self.restart_rng, plan.settings.restart_ms);
                 self.crash(sim, now_ms, after, "crash point");
             } else if let Some(crash) = plan.crashes.get(self.next_scheduled_crash)
                 && now_ms >= crash.at_ms
             {
                 self.next_scheduled_crash += 1;
-                if context.state().crashes_done < plan.crashes_max {
+                if context.state().crashes_done < plan.settings.crashes_max {
                     self.crash(sim, now_ms, crash.restart_after_ms, "scheduled");
                 }
             }
@@ -332,7 +327,7 @@ impl Driver {
                         String::new()
                     }
                 );
-                state.report(vec![at.violation(checkers::LIVENESS, message)]);
+                state.report(vec![at.violation(Invariant::Liveness, message)]);
                 return Some(Outcome::LivenessFailed);
             }
         }
@@ -342,7 +337,7 @@ impl Driver {
     fn panicked(&mut self, message: String) -> Outcome {
         let mut state = self.context.state();
         let at = At { trace_index: state.trace.len(), at_us: state.driver_now_us };
-        state.report(vec![at.violation(checkers::PANIC, message)]);
+        state.report(vec![at.violation(Invariant::Panic, message)]);
         Outcome::Crashed
     }
 }

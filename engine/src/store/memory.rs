@@ -111,7 +111,7 @@ impl Store for MemoryStore {
 mod tests {
     use super::*;
     use crate::ids::UserId;
-    use crate::store::{Value, Wallet};
+    use crate::store::{TxnKind, Value, Wallet};
 
     fn wallet(user: u64, balance: Chips) -> Value {
         Value::Wallet(Wallet { user: UserId(user), balance })
@@ -121,14 +121,15 @@ mod tests {
     fn transactions_are_all_or_nothing_and_versions_rise_by_one() {
         let store = MemoryStore::new();
         let (a, b) = (Key::Wallet(UserId(1)), Key::Wallet(UserId(2)));
-        store.apply(&Txn::new("open").expect(a, None).put(a, wallet(1, 100))).unwrap();
+        store.apply(&Txn::new(TxnKind::Provision).expect(a, None).put(a, wallet(1, 100))).unwrap();
         assert_eq!(store.read(a).unwrap().version, 1);
         // A stale check fails the whole transaction, including the write to b.
-        let stale = Txn::new("move").expect(a, Some(0)).put(a, wallet(1, 50)).put(b, wallet(2, 50));
+        let stale = Txn::new(TxnKind::Provision).expect(a, Some(0)).put(a, wallet(1, 50)).put(b, wallet(2, 50));
         assert_eq!(store.apply(&stale), Err(StoreError::Conflict { key: a, expected: Some(0), actual: Some(1) }));
         assert!(store.read(b).is_none());
         assert_eq!(store.chips_total(), 100);
-        let good = Txn::new("move").expect(a, Some(1)).expect(b, None).put(a, wallet(1, 50)).put(b, wallet(2, 50));
+        let good =
+            Txn::new(TxnKind::Provision).expect(a, Some(1)).expect(b, None).put(a, wallet(1, 50)).put(b, wallet(2, 50));
         assert_eq!(store.apply(&good).unwrap(), vec![(a, 2), (b, 1)]);
         assert_eq!(store.chips_total(), 100);
     }

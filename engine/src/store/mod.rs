@@ -8,6 +8,7 @@
 //! futures so that the simulator can wrap any store in a faulty link (`Arc<dyn Store>`).
 //! This module never decides business rules; it only stores values.
 
+pub mod kind;
 pub mod memory;
 pub mod records;
 
@@ -17,6 +18,7 @@ use std::pin::Pin;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DlqId, RequestId, ReservationId, TableId, UserId};
+pub use kind::{TxnKind, UnknownTxnKind};
 pub use memory::MemoryStore;
 pub use records::{
     DlqEntry, JackpotConfig, JackpotGroup, JackpotPool, ProcessedRequest, Reservation, ReservationState, TableRecord,
@@ -88,11 +90,23 @@ pub struct Write {
     pub value: Option<Value>,
 }
 
+/// Whether a write is checked against the version its value was computed from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guard {
+    /// The write applies only if the key is still at the version read (compare-and-set).
+    Versioned,
+    /// The write applies whatever happened in between: a lost update waiting to happen, kept
+    /// for the historical designs that wrote this way.
+    Unguarded,
+}
+
 /// An atomic multi-key transaction: all checks pass and all writes apply, or nothing happens.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Txn {
-    /// What the transaction is for, for traces and fault targeting (`wallet.rollback`, …).
-    pub label: String,
+    /// What the transaction is for, for traces and fault targeting. A merged fragment's kind
+    /// is dropped: the transaction keeps the kind it was created with.
+    pub kind: TxnKind,
     pub checks: Vec<Check>,
     pub writes: Vec<Write>,
     /// If set, the store refuses the transaction once its own clock is past this instant
@@ -101,8 +115,8 @@ pub struct Txn {
 }
 
 impl Txn {
-    pub fn new(label: impl Into<String>) -> Txn {
-        Txn { label: label.into(), ..Txn::default() }
+    pub fn new(kind: TxnKind) -> Txn {
+        Txn { kind, checks: Vec::new(), writes: Vec::new(), not_after_ms: None }
     }
 
     /// Requires `key` to be at `expected` (`None`: absent) when the transaction applies.
@@ -114,6 +128,15 @@ impl Txn {
     /// Requires `key` to be at the version it was read at (`read` is what `get` returned).
     pub fn expect_read(self, key: Key, read: Option<&Versioned>) -> Txn {
         self.expect(key, read.map(|v| v.version))
+    }
+
+    /// Requires `key` to be at the version it was read at when `guard` is `Versioned`;
+    /// adds no check when it is `Unguarded`.
+    pub fn guard(self, key: Key, read: Option<&Versioned>, guard: Guard) -> Txn {
+        match guard {
+            Guard::Versioned => self.expect_read(key, read),
+            Guard::Unguarded => self,
+        }
     }
 
     pub fn put(mut self, key: Key, value: Value) -> Txn {

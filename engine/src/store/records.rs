@@ -37,6 +37,27 @@ impl ReservationState {
     }
 }
 
+impl Reservation {
+    /// The reservation after its one transition: from `Live` to the final state `to`, with
+    /// everything else unchanged. Pure; the caller writes it.
+    ///
+    /// Panics (a broken invariant) if the reservation is not live or `to` is not final: a
+    /// reservation leaves `Live` exactly once, and callers check the state they read first.
+    pub fn transition(&self, to: ReservationState) -> Reservation {
+        assert_eq!(
+            self.state,
+            ReservationState::Live,
+            "invariant reservation_leaves_live_once: {} is already {:?}, asked to become {to:?}",
+            self.id,
+            self.state
+        );
+        assert!(to.is_final(), "invariant reservation_ends_final: {} asked to become {to:?}", self.id);
+        let next = Reservation { state: to, ..self.clone() };
+        debug_assert!(next.state.is_final() && next.amount == self.amount && next.request == self.request);
+        next
+    }
+}
+
 /// Phase one of the wallet's two-phase commit: chips deducted and set aside for one action.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {
@@ -78,6 +99,13 @@ pub struct TableRecord {
     pub escrow: Chips,
     /// The `bool_flag` variant's "processing" flag (unused by the hardened engine).
     pub processing: bool,
+}
+
+impl TableRecord {
+    /// A table with its seated users and no hand yet.
+    pub fn empty(table: TableId, seats: Vec<UserId>) -> TableRecord {
+        TableRecord { table, seats, hand_seats: Vec::new(), hand_number: 0, game: None, escrow: 0, processing: false }
+    }
 }
 
 /// The three jackpot pools.
@@ -128,6 +156,17 @@ impl JackpotPool {
             last_modified_ms: now_ms,
         }
     }
+
+    /// The pool after a contribution of `share` chips at `now_ms` (amount and the
+    /// contributions' total both rise by it).
+    pub fn credited(&self, share: Chips, now_ms: TimestampMs) -> JackpotPool {
+        JackpotPool {
+            amount: self.amount + share,
+            contributed_total: self.contributed_total + share,
+            last_modified_ms: now_ms,
+            ..self.clone()
+        }
+    }
 }
 
 /// Jackpot configuration: each group's share of a pot's rake, in basis points of the rake.
@@ -166,7 +205,85 @@ pub enum Value {
     Request(ProcessedRequest),
 }
 
+/// A key held a value of another kind: a broken invariant of the store's layout.
+#[track_caller]
+fn wrong_kind(expected: &str, found: &Value) -> ! {
+    panic!("invariant key_holds_its_kind: a {expected} key holds {found:?}")
+}
+
 impl Value {
+    /// The wallet this value is. Panics (a broken invariant) if it is another kind.
+    #[track_caller]
+    pub fn as_wallet(&self) -> &Wallet {
+        match self {
+            Value::Wallet(wallet) => wallet,
+            other => wrong_kind("wallet", other),
+        }
+    }
+
+    /// The reservation this value is. Panics (a broken invariant) if it is another kind.
+    #[track_caller]
+    pub fn as_reservation(&self) -> &Reservation {
+        match self {
+            Value::Reservation(reservation) => reservation,
+            other => wrong_kind("reservation", other),
+        }
+    }
+
+    /// The table record this value is. Panics (a broken invariant) if it is another kind.
+    #[track_caller]
+    pub fn as_table(&self) -> &TableRecord {
+        match self {
+            Value::Table(table) => table,
+            other => wrong_kind("table", other),
+        }
+    }
+
+    /// The jackpot pool this value is. Panics (a broken invariant) if it is another kind.
+    #[track_caller]
+    pub fn as_pool(&self) -> &JackpotPool {
+        match self {
+            Value::Jackpot(pool) => pool,
+            other => wrong_kind("jackpot", other),
+        }
+    }
+
+    /// The jackpot config this value is. Panics (a broken invariant) if it is another kind.
+    #[track_caller]
+    pub fn as_jackpot_config(&self) -> &JackpotConfig {
+        match self {
+            Value::JackpotConfig(config) => config,
+            other => wrong_kind("jackpot config", other),
+        }
+    }
+
+    /// The dead-letter entry this value is. Panics (a broken invariant) if it is another kind.
+    #[track_caller]
+    pub fn as_dlq(&self) -> &DlqEntry {
+        match self {
+            Value::Dlq(entry) => entry,
+            other => wrong_kind("dlq", other),
+        }
+    }
+
+    /// The house's chips this value is. Panics (a broken invariant) if it is another kind.
+    #[track_caller]
+    pub fn as_house(&self) -> Chips {
+        match self {
+            Value::House(chips) => *chips,
+            other => wrong_kind("house", other),
+        }
+    }
+
+    /// The processed request this value is. Panics (a broken invariant) if it is another kind.
+    #[track_caller]
+    pub fn as_request(&self) -> &ProcessedRequest {
+        match self {
+            Value::Request(record) => record,
+            other => wrong_kind("request", other),
+        }
+    }
+
     /// Chips this record holds. Every chip of the system is held by exactly one record.
     pub fn chips_held(&self) -> Chips {
         match self {

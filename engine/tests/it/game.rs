@@ -17,7 +17,7 @@ use engine::metrics::Metrics;
 use engine::rules::random_play::random_action;
 use engine::rules::{Action, ActionError, Chips, TableConfig};
 use engine::store::{
-    Key, KeyKind, MemoryStore, ReservationState, Store, StoreError, StoreFuture, Txn, Value, Versioned,
+    Key, KeyKind, MemoryStore, ReservationState, Store, StoreError, StoreFuture, Txn, TxnKind, Value, Versioned,
 };
 use engine::wallet::{RESERVATION_TTL_MS, WalletConfig, WalletService};
 use rand::SeedableRng;
@@ -33,24 +33,24 @@ struct Link {
     inner: MemoryStore,
     conflict_next_action: AtomicBool,
     /// Transactions with these labels fail (store unavailable) this many more times.
-    fail_labels: Mutex<BTreeMap<&'static str, u32>>,
+    fail_labels: Mutex<BTreeMap<TxnKind, u32>>,
     /// Transactions with these labels take this much longer.
-    delay_labels: Mutex<BTreeMap<&'static str, Duration>>,
+    delay_labels: Mutex<BTreeMap<TxnKind, Duration>>,
     /// Labels of the transactions that applied, in order.
-    applied: Mutex<Vec<String>>,
+    applied: Mutex<Vec<TxnKind>>,
 }
 
 impl Link {
-    fn fail(&self, label: &'static str, times: u32) {
+    fn fail(&self, label: TxnKind, times: u32) {
         self.fail_labels.lock().unwrap().insert(label, times);
     }
 
-    fn delay(&self, label: &'static str, by: Duration) {
+    fn delay(&self, label: TxnKind, by: Duration) {
         self.delay_labels.lock().unwrap().insert(label, by);
     }
 
-    fn applied_count(&self, label: &str) -> usize {
-        self.applied.lock().unwrap().iter().filter(|l| *l == label).count()
+    fn applied_count(&self, label: TxnKind) -> usize {
+        self.applied.lock().unwrap().iter().filter(|l| **l == label).count()
     }
 }
 
@@ -70,22 +70,20 @@ impl Store for Link {
     fn commit(&self, txn: Txn) -> StoreFuture<'_, Vec<(Key, u64)>> {
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(1)).await;
-            let delay = self.delay_labels.lock().unwrap().get(txn.label.as_str()).copied();
+            let delay = self.delay_labels.lock().unwrap().get(&txn.kind).copied();
             if let Some(delay) = delay {
                 tokio::time::sleep(delay).await;
             }
-            if let Some(left) = self.fail_labels.lock().unwrap().get_mut(txn.label.as_str()).filter(|n| **n > 0) {
+            if let Some(left) = self.fail_labels.lock().unwrap().get_mut(&txn.kind).filter(|n| **n > 0) {
                 *left -= 1;
-                return Err(StoreError::Unavailable { reason: format!("injected failure of {}", txn.label) });
+                return Err(StoreError::Unavailable { reason: format!("injected failure of {}", txn.kind) });
             }
-            if (txn.label == "game.act" || txn.label == "game.save")
-                && self.conflict_next_action.swap(false, Ordering::SeqCst)
-            {
+            if txn.kind.is_action_save() && self.conflict_next_action.swap(false, Ordering::SeqCst) {
                 // A stale writer saves the table first (same value, new version).
                 let current = self.inner.read(Key::Table(TABLE)).unwrap();
-                self.inner.apply(&Txn::new("stale_writer").put(Key::Table(TABLE), current.value)).unwrap();
+                self.inner.apply(&Txn::new(TxnKind::StaleWriter).put(Key::Table(TABLE), current.value)).unwrap();
             }
-            let label = txn.label.clone();
+            let label = txn.kind;
             let result = self.inner.commit(txn).await;
             if result.is_ok() {
                 self.applied.lock().unwrap().push(label);
@@ -381,13 +379,13 @@ async fn first_call(w: &World, id: u64) -> ActionRequest {
 async fn seed_2pc_loses_the_bet_when_the_save_fails_after_the_separate_commit() {
     let w = world_with(3, LockStrategy::Coarse, EngineVariant::Seed2pc, Arc::new(RecordingChat::default())).await;
     let call = first_call(&w, 1).await;
-    w.link.fail("game.save", 1);
+    w.link.fail(TxnKind::GameSave, 1);
     assert!(w.engine.act(call).await.is_err());
     assert_eq!(w.link.inner.chips_total(), w.supply - 10, "the committed reservation's 10 chips are gone");
 
     let w = world(3, LockStrategy::Coarse).await;
     let call = first_call(&w, 1).await;
-    w.link.fail("game.act", 1);
+    w.link.fail(TxnKind::GameAct, 1);
     assert!(w.engine.act(call).await.is_err());
     w.assert_conserved();
 }
@@ -411,7 +409,7 @@ async fn deduct_before_lock_loses_the_bet_when_its_compensation_fails() {
         world_with(3, LockStrategy::Coarse, EngineVariant::DeductBeforeLock, Arc::new(RecordingChat::default())).await;
     let call = first_call(&w, 1).await;
     w.link.conflict_next_action.store(true, Ordering::SeqCst);
-    w.link.fail("game.compensate", 1);
+    w.link.fail(TxnKind::GameCompensate, 1);
     assert_eq!(w.engine.act(call).await.unwrap_err(), GameError::VersionConflict);
     assert_eq!(w.link.inner.chips_total(), w.supply - 10, "debited, never saved, never credited back");
 
@@ -419,7 +417,7 @@ async fn deduct_before_lock_loses_the_bet_when_its_compensation_fails() {
     let w = world(3, LockStrategy::Coarse).await;
     let call = first_call(&w, 1).await;
     w.link.conflict_next_action.store(true, Ordering::SeqCst);
-    w.link.fail("wallet.rollback", 1);
+    w.link.fail(TxnKind::WalletRollback, 1);
     assert_eq!(w.engine.act(call).await.unwrap_err(), GameError::VersionConflict);
     w.assert_conserved();
     assert_eq!(w.link.inner.read_kind(KeyKind::Dlq).len(), 1);
@@ -433,7 +431,7 @@ async fn unlocked_reset_wipes_out_the_chips_of_an_action_saved_meanwhile() {
         let w = world_with(3, LockStrategy::Coarse, variant, Arc::new(RecordingChat::default())).await;
         let call = first_call(&w, 1).await;
         // The reset reads the hand, then its write is slow; the call lands in between.
-        w.link.delay("game.reset", Duration::from_millis(50));
+        w.link.delay(TxnKind::GameReset, Duration::from_millis(50));
         let engine = w.engine.clone();
         let reset = tokio::spawn(async move { engine.reset(UserId(1), TABLE, false).await });
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -464,7 +462,7 @@ async fn bool_flag_applies_the_same_fold_more_than_once() {
         for task in tasks {
             let _ = task.await.unwrap();
         }
-        let saves = w.link.applied_count("game.act");
+        let saves = w.link.applied_count(TxnKind::GameAct);
         match variant {
             EngineVariant::BoolFlag => assert!(saves > 1, "one request saved {saves} times: at-most-once broken"),
             _ => assert_eq!(saves, 1),

@@ -13,11 +13,12 @@
 
 use std::collections::BTreeMap;
 
+use engine::game::{ActionOutcome, GameError};
 use engine::ids::RequestId;
 use engine::rules::HandEvent;
 use engine::store::{Key, ReservationState, Value};
 
-use super::{AT_MOST_ONCE, At, TxnView, Violation};
+use super::{At, Invariant, TxnView, Violation};
 
 #[derive(Default)]
 pub struct AtMostOnce {
@@ -43,7 +44,7 @@ impl AtMostOnce {
                         *count += 1;
                         if *count > 1 {
                             out.push(at.violation(
-                                AT_MOST_ONCE,
+                                Invariant::AtMostOnce,
                                 format!(
                                     "{} committed a second reservation ({id}, {} chips of {}) for one request",
                                     r.request, r.amount, r.user
@@ -56,19 +57,18 @@ impl AtMostOnce {
                     if first.outcome != second.outcome =>
                 {
                     out.push(at.violation(
-                        AT_MOST_ONCE,
+                        Invariant::AtMostOnce,
                         format!("{id}'s processed record rewritten: first {}, then {}", first.outcome, second.outcome),
                     ));
                 }
                 (Key::Table(table), Some(Value::Table(b)), Some(Value::Table(a)))
-                    if matches!(view.txn.label.as_str(), "game.act" | "game.save")
-                        && b.hand_number == a.hand_number =>
+                    if view.txn.kind.is_action_save() && b.hand_number == a.hand_number =>
                 {
                     if let (Some(bg), Some(ag)) = (&b.game, &a.game) {
                         let added = acts(ag) as i64 - acts(bg) as i64;
                         if added != 1 {
                             out.push(at.violation(
-                                AT_MOST_ONCE,
+                                Invariant::AtMostOnce,
                                 format!(
                                     "{table} hand {}: an action save added {added} actions to the history \
                                      (game version {} -> {}): a turn was applied twice",
@@ -83,18 +83,25 @@ impl AtMostOnce {
         }
     }
 
-    /// A reply the client received for `request`. `result` is the reply as canonical JSON;
-    /// `is_final` is false for transient answers.
-    pub fn on_reply(&mut self, request: RequestId, result: &str, is_final: bool, at: At, out: &mut Vec<Violation>) {
-        if !is_final {
+    /// A reply the client received for `request`. Transient answers ([`GameError::is_final`])
+    /// are skipped; every final one must equal the first.
+    pub fn on_reply(
+        &mut self,
+        request: RequestId,
+        reply: &Result<ActionOutcome, GameError>,
+        at: At,
+        out: &mut Vec<Violation>,
+    ) {
+        if reply.as_ref().is_err_and(|error| !error.is_final()) {
             return;
         }
+        let result = serde_json::to_string(reply).expect("replies serialize");
         match self.first_final.get(&request) {
             None => {
-                self.first_final.insert(request, result.to_string());
+                self.first_final.insert(request, result);
             }
-            Some(first) if first != result => out.push(at.violation(
-                AT_MOST_ONCE,
+            Some(first) if *first != result => out.push(at.violation(
+                Invariant::AtMostOnce,
                 format!("{request} answered twice differently (processed again): first {first}, then {result}"),
             )),
             Some(_) => {}

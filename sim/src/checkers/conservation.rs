@@ -12,7 +12,7 @@
 use engine::rules::Chips;
 use engine::store::{Key, MemoryStore, ReservationState, Value, Versioned};
 
-use super::{At, CONSERVATION, TxnView, Violation};
+use super::{At, Invariant, TxnView, Violation};
 
 /// The chips a record holds, as the checker counts them.
 pub fn chips_in(value: &Value) -> Chips {
@@ -68,10 +68,10 @@ impl Conservation {
                 };
                 if table.escrow != expected {
                     out.push(at.violation(
-                        CONSERVATION,
+                        Invariant::Conservation,
                         format!(
                             "{} escrow is {} but its hand holds {expected} chips of its players (txn {})",
-                            table.table, table.escrow, view.txn.label
+                            table.table, table.escrow, view.txn.kind
                         ),
                     ));
                 }
@@ -82,10 +82,10 @@ impl Conservation {
         } else if self.reported_total != Some(self.total) {
             self.reported_total = Some(self.total);
             out.push(at.violation(
-                CONSERVATION,
+                Invariant::Conservation,
                 format!(
                     "after txn {} the holders hold {} chips, the supply is {} ({:+}); moves: {}",
-                    view.txn.label,
+                    view.txn.kind,
                     self.total,
                     self.supply,
                     self.total - i128::from(self.supply),
@@ -109,7 +109,7 @@ impl Conservation {
         if total != i128::from(self.supply) {
             let parts: Vec<String> = by_kind.iter().map(|(k, v)| format!("{k} {v}")).collect();
             out.push(at.violation(
-                CONSERVATION,
+                Invariant::Conservation,
                 format!(
                     "at the end the store holds {total} chips, the supply is {}: {}",
                     self.supply,

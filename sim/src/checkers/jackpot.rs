@@ -6,7 +6,7 @@
 use engine::rules::Chips;
 use engine::store::{Key, MemoryStore, Value};
 
-use super::{At, JACKPOT, TxnView, Violation};
+use super::{At, Invariant, TxnView, Violation};
 
 pub struct Jackpot {
     supply: Chips,
@@ -21,7 +21,7 @@ impl Jackpot {
         let books = pool.contributed_total.checked_sub(pool.won_total);
         if books != Some(pool.amount) {
             out.push(at.violation(
-                JACKPOT,
+                Invariant::Jackpot,
                 format!(
                     "pool {} holds {} but contributions {} − wins {} say otherwise ({context})",
                     pool.group.name(),
@@ -32,9 +32,10 @@ impl Jackpot {
             ));
         }
         if pool.amount > self.supply {
-            out.push(
-                at.violation(JACKPOT, format!("pool {} is negative (wrapped to {})", pool.group.name(), pool.amount)),
-            );
+            out.push(at.violation(
+                Invariant::Jackpot,
+                format!("pool {} is negative (wrapped to {})", pool.group.name(), pool.amount),
+            ));
         }
     }
 
@@ -42,22 +43,24 @@ impl Jackpot {
         for (key, before, after) in view.changes {
             let Key::Jackpot(group) = key else { continue };
             let Some(after) = after else {
-                out.push(at.violation(JACKPOT, format!("pool {} deleted ({})", group.name(), view.txn.label)));
+                out.push(
+                    at.violation(Invariant::Jackpot, format!("pool {} deleted ({})", group.name(), view.txn.kind)),
+                );
                 continue;
             };
             let Value::Jackpot(a) = &after.value else { continue };
-            self.check_pool(a, &view.txn.label, at, out);
+            self.check_pool(a, view.txn.kind.as_str(), at, out);
             let Some(before) = before else { continue };
             let Value::Jackpot(b) = &before.value else { continue };
             if after.version != before.version + 1 {
                 out.push(at.violation(
-                    JACKPOT,
+                    Invariant::Jackpot,
                     format!("pool {}: version {} -> {}", group.name(), before.version, after.version),
                 ));
             }
             if a.contributed_total < b.contributed_total || a.won_total < b.won_total {
                 out.push(at.violation(
-                    JACKPOT,
+                    Invariant::Jackpot,
                     format!(
                         "pool {}: totals went down (contributed {} -> {}, won {} -> {}) in {}: an update was overwritten",
                         group.name(),
@@ -65,7 +68,7 @@ impl Jackpot {
                         a.contributed_total,
                         b.won_total,
                         a.won_total,
-                        view.txn.label
+                        view.txn.kind
                     ),
                 ));
             }

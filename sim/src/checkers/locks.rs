@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use engine::game::LockStrategy;
 use engine::locks::{DeadlockSnapshot, LockConfig, LockEvent, LockKey, OwnerId};
 
-use super::{At, LOCKS, Violation};
+use super::{At, Invariant, Violation};
 
 pub struct Locks {
     strategy: LockStrategy,
@@ -43,7 +43,7 @@ impl Locks {
                     });
                     if let Some(against) = against {
                         out.push(at.violation(
-                            LOCKS,
+                            Invariant::Locks,
                             format!("{owner} ({operation}) took {key} while holding {against}: against the hierarchy"),
                         ));
                     }
@@ -76,7 +76,7 @@ impl Locks {
     pub fn on_snapshot(&mut self, snapshot: &DeadlockSnapshot, at: At, out: &mut Vec<Violation>) {
         if let Some(cycle) = &snapshot.cycle {
             let members: Vec<String> = cycle.iter().map(|m| format!("{} ({})", m.owner, m.operation)).collect();
-            out.push(at.violation(LOCKS, format!("wait-for cycle: {}", members.join(" -> "))));
+            out.push(at.violation(Invariant::Locks, format!("wait-for cycle: {}", members.join(" -> "))));
         }
     }
 }

@@ -23,18 +23,65 @@ use engine::rules::Chips;
 use engine::store::{Key, MemoryStore, Txn, Versioned};
 use serde::{Deserialize, Serialize};
 
-/// The invariant names, as reports print them.
-pub const CONSERVATION: &str = "conservation";
-pub const NON_NEGATIVE: &str = "non_negative";
-pub const AT_MOST_ONCE: &str = "at_most_once";
-pub const VERSIONS: &str = "versions";
-pub const RESERVATIONS: &str = "reservations";
-pub const RULES: &str = "rules";
-pub const LOCKS: &str = "locks";
-pub const JACKPOT: &str = "jackpot";
-pub const LIVENESS: &str = "liveness";
-/// Not a checker: a panic inside the simulated code.
-pub const PANIC: &str = "panic";
+/// The properties a run is checked against, one checker each (DESIGN.md §5), and `Panic`.
+/// The text forms (`conservation`, `at_most_once`, …) are what reports print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Invariant {
+    Conservation,
+    NonNegative,
+    AtMostOnce,
+    Versions,
+    Reservations,
+    Rules,
+    Locks,
+    Jackpot,
+    Liveness,
+    /// Not a checker: a panic inside the simulated code.
+    Panic,
+}
+
+impl Invariant {
+    pub const ALL: [Invariant; 10] = [
+        Invariant::Conservation,
+        Invariant::NonNegative,
+        Invariant::AtMostOnce,
+        Invariant::Versions,
+        Invariant::Reservations,
+        Invariant::Rules,
+        Invariant::Locks,
+        Invariant::Jackpot,
+        Invariant::Liveness,
+        Invariant::Panic,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Invariant::Conservation => "conservation",
+            Invariant::NonNegative => "non_negative",
+            Invariant::AtMostOnce => "at_most_once",
+            Invariant::Versions => "versions",
+            Invariant::Reservations => "reservations",
+            Invariant::Rules => "rules",
+            Invariant::Locks => "locks",
+            Invariant::Jackpot => "jackpot",
+            Invariant::Liveness => "liveness",
+            Invariant::Panic => "panic",
+        }
+    }
+
+    /// Whether a violation of this invariant is a correctness failure (a safety property),
+    /// as opposed to a liveness failure or a crash.
+    pub fn is_safety(self) -> bool {
+        !matches!(self, Invariant::Liveness | Invariant::Panic)
+    }
+}
+
+impl std::fmt::Display for Invariant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Violations of one checker kept per run; more are counted, not kept.
 pub const VIOLATIONS_KEPT_COUNT: usize = 20;
@@ -42,7 +89,7 @@ pub const VIOLATIONS_KEPT_COUNT: usize = 20;
 /// One broken invariant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
-    pub invariant: String,
+    pub invariant: Invariant,
     pub message: String,
     /// Index of the trace event at (or just before) which it was seen.
     pub trace_index: u64,
@@ -67,8 +114,8 @@ pub struct At {
 }
 
 impl At {
-    pub fn violation(self, invariant: &str, message: String) -> Violation {
-        Violation { invariant: invariant.to_string(), message, trace_index: self.trace_index, at_us: self.at_us }
+    pub fn violation(self, invariant: Invariant, message: String) -> Violation {
+        Violation { invariant, message, trace_index: self.trace_index, at_us: self.at_us }
     }
 }
 

@@ -9,7 +9,7 @@
 use engine::rules::Chips;
 use engine::store::{MemoryStore, Value};
 
-use super::{At, NON_NEGATIVE, TxnView, Violation};
+use super::{At, Invariant, TxnView, Violation};
 use crate::checkers::conservation::holder_name;
 
 pub struct NonNegative {
@@ -47,7 +47,7 @@ impl NonNegative {
         for (what, amount) in Self::amounts(value) {
             if amount > self.supply {
                 out.push(at.violation(
-                    NON_NEGATIVE,
+                    Invariant::NonNegative,
                     format!("{name}: {what} is {amount}, more than the supply {}: it went below zero", self.supply),
                 ));
             }
@@ -57,7 +57,7 @@ impl NonNegative {
     pub fn after_txn(&mut self, view: &TxnView<'_>, at: At, out: &mut Vec<Violation>) {
         for (key, _, after) in view.changes {
             if let Some(after) = after {
-                self.check(format!("{} (txn {})", holder_name(key), view.txn.label), &after.value, at, out);
+                self.check(format!("{} (txn {})", holder_name(key), view.txn.kind), &after.value, at, out);
             }
         }
     }

@@ -5,7 +5,7 @@
 
 use engine::store::{Key, ReservationState, Value};
 
-use super::{At, RESERVATIONS, TxnView, Violation};
+use super::{At, Invariant, TxnView, Violation};
 
 #[derive(Default)]
 pub struct Reservations;
@@ -16,14 +16,16 @@ impl Reservations {
             let Key::Reservation(id) = key else { continue };
             let before = before.as_ref().map(|v| &v.value);
             let after = after.as_ref().map(|v| &v.value);
-            let label = &view.txn.label;
+            let label = &view.txn.kind;
             match (before, after) {
-                (None, Some(Value::Reservation(r))) if r.state != ReservationState::Live => out
-                    .push(at.violation(RESERVATIONS, format!("{id} created {:?} instead of live ({label})", r.state))),
+                (None, Some(Value::Reservation(r))) if r.state != ReservationState::Live => out.push(at.violation(
+                    Invariant::Reservations,
+                    format!("{id} created {:?} instead of live ({label})", r.state),
+                )),
                 (Some(Value::Reservation(b)), Some(Value::Reservation(a))) => {
                     if b.state.is_final() && a != b {
                         out.push(at.violation(
-                            RESERVATIONS,
+                            Invariant::Reservations,
                             format!(
                                 "{id} of {} changed after it was final: {:?} -> {:?} ({label})",
                                 b.user, b.state, a.state
@@ -31,14 +33,16 @@ impl Reservations {
                         ));
                     }
                     if a.amount != b.amount || a.user != b.user || a.request != b.request {
-                        out.push(at.violation(RESERVATIONS, format!("{id}: amount or owner rewritten ({label})")));
+                        out.push(
+                            at.violation(Invariant::Reservations, format!("{id}: amount or owner rewritten ({label})")),
+                        );
                     }
                     if b.state == ReservationState::Live
                         && a.state == ReservationState::Committed
                         && view.now_ms > a.deadline_ms
                     {
                         out.push(at.violation(
-                            RESERVATIONS,
+                            Invariant::Reservations,
                             format!(
                                 "{id} of {} ({} chips) committed at {} ms, after its deadline {} ms ({label})",
                                 a.user, a.amount, view.now_ms, a.deadline_ms
@@ -47,11 +51,11 @@ impl Reservations {
                     }
                 }
                 (Some(Value::Reservation(b)), None) if b.state == ReservationState::Live => out.push(at.violation(
-                    RESERVATIONS,
+                    Invariant::Reservations,
                     format!("live {id} of {} ({} chips) deleted ({label})", b.user, b.amount),
                 )),
                 (_, Some(other)) if !matches!(other, Value::Reservation(_)) => {
-                    out.push(at.violation(RESERVATIONS, format!("{id} key holds a {other:?} ({label})")))
+                    out.push(at.violation(Invariant::Reservations, format!("{id} key holds a {other:?} ({label})")))
                 }
                 _ => {}
             }

@@ -7,7 +7,7 @@ use engine::eval::evaluate;
 use engine::rules::{Chips, GameState, validate_game_state};
 use engine::store::Value;
 
-use super::{At, RULES, TxnView, Violation};
+use super::{At, Invariant, TxnView, Violation};
 
 #[derive(Default)]
 pub struct Rules;
@@ -19,8 +19,8 @@ impl Rules {
             let Some(game) = &table.game else { continue };
             if let Err(violation) = validate_game_state(game) {
                 out.push(at.violation(
-                    RULES,
-                    format!("{} hand {}: {violation} ({})", table.table, table.hand_number, view.txn.label),
+                    Invariant::Rules,
+                    format!("{} hand {}: {violation} ({})", table.table, table.hand_number, view.txn.kind),
                 ));
                 continue;
             }
@@ -32,7 +32,9 @@ impl Rules {
                 && !was_complete
                 && let Err(message) = check_payouts(game)
             {
-                out.push(at.violation(RULES, format!("{} hand {}: {message}", table.table, table.hand_number)));
+                out.push(
+                    at.violation(Invariant::Rules, format!("{} hand {}: {message}", table.table, table.hand_number)),
+                );
             }
         }
     }

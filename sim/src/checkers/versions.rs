@@ -5,7 +5,7 @@
 
 use engine::store::Value;
 
-use super::{At, TxnView, VERSIONS, Violation};
+use super::{At, Invariant, TxnView, Violation};
 
 #[derive(Default)]
 pub struct Versions;
@@ -16,17 +16,17 @@ impl Versions {
             let (Some(before), Some(after)) = (before, after) else { continue };
             if after.version != before.version + 1 {
                 out.push(at.violation(
-                    VERSIONS,
-                    format!("{key:?}: version {} -> {} in txn {}", before.version, after.version, view.txn.label),
+                    Invariant::Versions,
+                    format!("{key:?}: version {} -> {} in txn {}", before.version, after.version, view.txn.kind),
                 ));
             }
             let (Value::Table(b), Value::Table(a)) = (&before.value, &after.value) else { continue };
             if a.hand_number < b.hand_number {
                 out.push(at.violation(
-                    VERSIONS,
+                    Invariant::Versions,
                     format!(
                         "{}: hand number went back {} -> {} ({})",
-                        a.table, b.hand_number, a.hand_number, view.txn.label
+                        a.table, b.hand_number, a.hand_number, view.txn.kind
                     ),
                 ));
             }
@@ -36,23 +36,23 @@ impl Versions {
             let (Some(bg), Some(ag)) = (&b.game, &a.game) else { continue };
             if ag.version < bg.version {
                 out.push(at.violation(
-                    VERSIONS,
+                    Invariant::Versions,
                     format!(
                         "{} hand {}: game version went back {} -> {} ({})",
-                        a.table, a.hand_number, bg.version, ag.version, view.txn.label
+                        a.table, a.hand_number, bg.version, ag.version, view.txn.kind
                     ),
                 ));
             }
             if !ag.history.starts_with(&bg.history) {
                 let kept = bg.history.iter().zip(&ag.history).take_while(|(x, y)| x == y).count();
                 out.push(at.violation(
-                    VERSIONS,
+                    Invariant::Versions,
                     format!(
                         "{} hand {}: txn {} replaced a history of {} events with one that keeps only the first {kept}: \
                          an acknowledged action was lost",
                         a.table,
                         a.hand_number,
-                        view.txn.label,
+                        view.txn.kind,
                         bg.history.len(),
                     ),
                 ));

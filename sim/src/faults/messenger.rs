@@ -13,6 +13,7 @@ use engine::ids::TableId;
 use rand::Rng;
 
 use crate::context::SimContext;
+use crate::faults::kind::FaultKind;
 use crate::faults::plan::draw_range;
 
 const HOST: &str = "engine";
@@ -28,7 +29,7 @@ impl Messenger {
 
     async fn call(&self, what: String) -> Result<MessageId, ChatError> {
         let settings = &self.context.scenario.chat;
-        let plan = &self.context.plan;
+        let plan = &self.context.plan.settings;
         let faults_on = self.context.faults_on();
         let (latency_ms, slow_ms, answer, id) = {
             let mut state = self.context.state();
@@ -49,7 +50,7 @@ impl Messenger {
             (latency_ms, slow_ms, answer, MessageId(rng.random()))
         };
         if slow_ms > 0 {
-            self.context.fault(HOST, "slow_chat", format!("{what} +{slow_ms} ms"));
+            self.context.fault(HOST, FaultKind::SlowChat, format!("{what} +{slow_ms} ms"));
         }
         tokio::time::sleep(Duration::from_millis(latency_ms + slow_ms)).await;
         match answer {
@@ -58,7 +59,11 @@ impl Messenger {
                 Ok(id)
             }
             Err(error) => {
-                let kind = if matches!(error, ChatError::RetryAfter { .. }) { "chat_429" } else { "chat_failure" };
+                let kind = if matches!(error, ChatError::RetryAfter { .. }) {
+                    FaultKind::Chat429
+                } else {
+                    FaultKind::ChatFailure
+                };
                 self.context.fault(HOST, kind, format!("{what}: {error}"));
                 Err(error)
             }

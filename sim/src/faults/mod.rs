@@ -3,6 +3,7 @@
 //! loss (`network`). Crashes and scheduled partitions are applied by the world from the plan;
 //! duplicates, delayed duplicates, stale and out-of-turn actions are client behaviour.
 
+pub mod kind;
 pub mod messenger;
 pub mod network;
 pub mod plan;

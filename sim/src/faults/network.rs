@@ -8,15 +8,16 @@ use std::sync::Arc;
 use rand::Rng;
 
 use crate::context::SimContext;
+use crate::faults::kind::FaultKind;
 
 /// Whether to drop the datagram `what` that `host` is about to send.
 pub fn lose(context: &Arc<SimContext>, host: &str, what: &str) -> bool {
-    if !context.faults_on() || context.plan.message_loss_probability == 0.0 {
+    if !context.faults_on() || context.plan.settings.message_loss_probability == 0.0 {
         return false;
     }
-    let lost = context.state().streams.network.random_bool(context.plan.message_loss_probability);
+    let lost = context.state().streams.network.random_bool(context.plan.settings.message_loss_probability);
     if lost {
-        context.fault(host, "message_loss", what.to_string());
+        context.fault(host, FaultKind::MessageLoss, what.to_string());
     }
     lost
 }

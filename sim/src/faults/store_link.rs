@@ -21,17 +21,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::clock::{Clock, TimestampMs};
-use engine::store::{Key, KeyKind, Store, StoreError, StoreFuture, Txn, Versioned};
+use engine::store::{Key, KeyKind, Store, StoreError, StoreFuture, Txn, TxnKind, Versioned};
 use rand::Rng;
 
 use crate::checkers::{At, TxnView};
 use crate::context::SimContext;
+use crate::faults::kind::FaultKind;
 use crate::faults::plan::{Window, draw_range};
-
-/// Labels of the transactions that refund chips: the targets of refund failures.
-pub const REFUND_LABELS: [&str; 4] = ["wallet.rollback", "wallet.expire", "wallet.dlq_refund", "game.compensate"];
-/// Labels of the transactions a stale writer races.
-pub const STALE_WRITER_LABELS: [&str; 4] = ["game.act", "game.save", "game.reset", "game.start"];
 
 const HOST: &str = "engine";
 
@@ -78,8 +74,8 @@ impl StoreLink {
     }
 
     /// Draws latency, slowness and the call's fault.
-    fn draw(&self, label: Option<&str>) -> (u64, u64, CallFault, bool) {
-        let plan = &self.context.plan;
+    fn draw(&self, kind: Option<TxnKind>) -> (u64, u64, CallFault, bool) {
+        let plan = &self.context.plan.settings;
         let faults_on = self.context.faults_on();
         let latency_us = self.context.scenario.store.latency_us;
         let mut state = self.context.state();
@@ -90,20 +86,19 @@ impl StoreLink {
         }
         let slow_ms =
             if rng.random_bool(plan.slow_store_probability) { draw_range(rng, plan.slow_store_ms) } else { 0 };
-        let refund = label.is_some_and(|l| REFUND_LABELS.contains(&l));
+        let refund = kind.is_some_and(TxnKind::is_refund);
         let fault = if refund && rng.random_bool(plan.refund_failure_probability) {
             CallFault::RefundFailure
         } else if rng.random_bool(plan.store_failure_probability) {
             CallFault::Failure
         } else if rng.random_bool(plan.store_timeout_probability) {
             CallFault::TimeoutBefore
-        } else if label.is_some() && rng.random_bool(plan.lost_reply_probability) {
+        } else if kind.is_some() && rng.random_bool(plan.lost_reply_probability) {
             CallFault::LostReply
         } else {
             CallFault::None
         };
-        let stale_writer =
-            label.is_some_and(|l| STALE_WRITER_LABELS.contains(&l)) && rng.random_bool(plan.stale_writer_probability);
+        let stale_writer = kind.is_some_and(TxnKind::is_hand_save) && rng.random_bool(plan.stale_writer_probability);
         (latency, slow_ms, fault, stale_writer)
     }
 
@@ -116,28 +111,28 @@ impl StoreLink {
     /// faults that stop a call before it arrives.
     async fn outbound(&self, what: &str, latency_us: u64, slow_ms: u64, fault: CallFault) -> Result<(), StoreError> {
         if slow_ms > 0 {
-            self.context.fault(HOST, "slow_store", format!("{what} +{slow_ms} ms"));
+            self.context.fault(HOST, FaultKind::SlowStore, format!("{what} +{slow_ms} ms"));
         }
         tokio::time::sleep(Duration::from_micros(latency_us / 2) + Duration::from_millis(slow_ms)).await;
         if self.crashing() {
             std::future::pending::<()>().await;
         }
         if self.partitioned() {
-            self.context.fault(HOST, "partition_refused", what.to_string());
+            self.context.fault(HOST, FaultKind::PartitionRefused, what.to_string());
             tokio::time::sleep(self.call_timeout()).await;
             return Err(StoreError::TimedOut);
         }
         match fault {
             CallFault::Failure => {
-                self.context.fault(HOST, "store_failure", what.to_string());
+                self.context.fault(HOST, FaultKind::StoreFailure, what.to_string());
                 Err(StoreError::Unavailable { reason: "injected store failure".into() })
             }
             CallFault::RefundFailure => {
-                self.context.fault(HOST, "refund_failure", what.to_string());
+                self.context.fault(HOST, FaultKind::RefundFailure, what.to_string());
                 Err(StoreError::Unavailable { reason: "injected refund failure".into() })
             }
             CallFault::TimeoutBefore => {
-                self.context.fault(HOST, "store_timeout", what.to_string());
+                self.context.fault(HOST, FaultKind::StoreTimeout, what.to_string());
                 tokio::time::sleep(self.call_timeout()).await;
                 Err(StoreError::TimedOut)
             }
@@ -154,7 +149,7 @@ impl StoreLink {
         }
         let partitioned = self.partitioned();
         if fault == CallFault::LostReply || partitioned {
-            let kind = if partitioned { "partition_lost_reply" } else { "lost_reply" };
+            let kind = if partitioned { FaultKind::PartitionLostReply } else { FaultKind::LostReply };
             self.context.fault(HOST, kind, what.to_string());
             tokio::time::sleep(self.call_timeout()).await;
             return Err(StoreError::TimedOut);
@@ -167,9 +162,9 @@ impl StoreLink {
     fn stale_write(&self, txn: &Txn) {
         let Some(key) = txn.writes.iter().map(|w| w.key).find(|k| matches!(k, Key::Table(_))) else { return };
         let Some(current) = self.context.store.read(key) else { return };
-        let bump = Txn::new("sim.stale_writer").expect(key, Some(current.version)).put(key, current.value);
+        let bump = Txn::new(TxnKind::StaleWriter).expect(key, Some(current.version)).put(key, current.value);
         let _ = self.apply_and_check(&bump);
-        self.context.fault(HOST, "stale_writer", format!("bumped {key:?} before {}", txn.label));
+        self.context.fault(HOST, FaultKind::StaleWriter, format!("bumped {key:?} before {}", txn.kind));
     }
 
     /// Applies `txn` to the store and runs the checkers on it, with nothing in between.
@@ -182,7 +177,7 @@ impl StoreLink {
         let keys: Vec<String> = txn.writes.iter().map(|w| format!("{:?}", w.key)).collect();
         match &result {
             Ok(versions) => {
-                let detail = format!("{} ok {}", txn.label, describe_versions(versions));
+                let detail = format!("{} ok {}", txn.kind, describe_versions(versions));
                 let index = state.record(now_us, HOST, "txn", detail);
                 let changes: Vec<(Key, Option<Versioned>, Option<Versioned>)> =
                     before.into_iter().map(|(key, b)| (key, b, self.context.store.read(key))).collect();
@@ -190,7 +185,7 @@ impl StoreLink {
                 state.check_txn(&view, At { trace_index: index, at_us: now_us });
             }
             Err(error) => {
-                state.record(now_us, HOST, "txn", format!("{} refused [{}]: {error}", txn.label, keys.join(" ")));
+                state.record(now_us, HOST, "txn", format!("{} refused [{}]: {error}", txn.kind, keys.join(" ")));
             }
         }
         result
@@ -198,29 +193,29 @@ impl StoreLink {
 
     /// After an applied transaction: the crash points and the partitions that open mid-2PC.
     fn after_apply(&self, txn: &Txn) {
-        let plan = &self.context.plan;
+        let plan = &self.context.plan.settings;
         if !self.context.faults_on() {
             return;
         }
         let now_us = self.context.now_us();
         let now_ms = now_us / 1_000;
         let mut state = self.context.state();
-        let crash_target = plan.crash_after_labels.contains(&txn.label);
+        let crash_target = plan.crash_after_labels.contains(&txn.kind);
         if crash_target
             && state.crashes_done < plan.crashes_max
             && !state.crash_requested
             && state.streams.store.random_bool(plan.crash_after_txn_probability)
         {
             state.crash_requested = true;
-            state.record(now_us, HOST, "fault", format!("crash_after_txn {}", txn.label));
-            *state.faults_fired.entry("crash_after_txn".into()).or_default() += 1;
-            *state.faults_fired.entry(format!("crash_after:{}", txn.label)).or_default() += 1;
+            state.fault(now_us, HOST, FaultKind::CrashAfterTxn, txn.kind.to_string());
+            state.count_fault(FaultKind::CrashAfter(txn.kind));
         }
-        if txn.label == "wallet.reserve" && state.streams.store.random_bool(plan.partition_after_reserve_probability) {
+        if txn.kind == TxnKind::WalletReserve
+            && state.streams.store.random_bool(plan.partition_after_reserve_probability)
+        {
             let length_ms = draw_range(&mut state.streams.store, plan.partition_ms);
             state.extra_partitions.push(Window { start_ms: now_ms, end_ms: now_ms + length_ms });
-            state.record(now_us, HOST, "fault", format!("partition_mid_2pc {length_ms} ms"));
-            *state.faults_fired.entry("partition_mid_2pc".into()).or_default() += 1;
+            state.fault(now_us, HOST, FaultKind::PartitionMid2pc, format!("{length_ms} ms"));
         }
     }
 
@@ -228,8 +223,9 @@ impl StoreLink {
         if self.crashing() {
             std::future::pending::<()>().await;
         }
-        let (latency_us, slow_ms, fault, stale_writer) = self.draw(Some(&txn.label));
-        self.outbound(&txn.label, latency_us, slow_ms, fault).await?;
+        let (latency_us, slow_ms, fault, stale_writer) = self.draw(Some(txn.kind));
+        let what = txn.kind.as_str();
+        self.outbound(what, latency_us, slow_ms, fault).await?;
         if stale_writer {
             self.stale_write(&txn);
         }
@@ -237,7 +233,7 @@ impl StoreLink {
         if result.is_ok() {
             self.after_apply(&txn);
         }
-        self.inbound(&txn.label, latency_us, fault).await?;
+        self.inbound(what, latency_us, fault).await?;
         result
     }
 

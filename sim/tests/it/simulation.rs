@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use engine::game::EngineVariant;
+use sim::checkers::Invariant;
+use sim::faults::kind::FaultKind;
 use sim::report::Outcome;
 use sim::scenario::{self, Scenario};
 use sim::world::{self, RunSpec};
@@ -79,7 +81,7 @@ fn the_bool_flag_double_fold_is_caught() {
     let caught = scenario.default_seeds().into_iter().any(|seed| {
         let run = world::run(&RunSpec { scenario: scenario.clone(), seed, keep_trace: false });
         run.outcome == Outcome::CorrectnessFailed
-            && run.violations.iter().any(|v| v.invariant == "at_most_once" || v.invariant == "conservation")
+            && run.violations.iter().any(|v| matches!(v.invariant, Invariant::AtMostOnce | Invariant::Conservation))
     });
     assert!(caught, "no seed of double_fold caught the bool_flag double fold");
 }
@@ -90,7 +92,7 @@ fn the_first_2pc_design_loses_chips_between_commit_and_save() {
     scenario.engine.variant = EngineVariant::Seed2pc;
     let run = world::run(&RunSpec { scenario, seed: 1, keep_trace: false });
     assert_eq!(run.outcome, Outcome::CorrectnessFailed);
-    assert!(run.violations.iter().any(|v| v.invariant == "conservation"), "{:?}", run.violations);
+    assert!(run.violations.iter().any(|v| v.invariant == Invariant::Conservation), "{:?}", run.violations);
     assert!(run.replay.contains("--variant seed_2pc"), "{}", run.replay);
 }
 
@@ -132,7 +134,7 @@ fn each_scenario_fires_the_fault_it_is_built_for() {
             .into_iter()
             .take(3)
             .map(|seed| world::run(&RunSpec { scenario: scenario.clone(), seed, keep_trace: false }))
-            .map(|run| run.faults_fired.get(fault).copied().unwrap_or(0))
+            .map(|run| run.faults_fired.get(&fault.parse::<FaultKind>().unwrap()).copied().unwrap_or(0))
             .sum();
         assert!(fired > 0, "{name}: fault {fault} never fired");
     }

@@ -1,0 +1,245 @@
+//! The betting handler, hardened: dedup → size the bet from a read → reserve (outside the
+//! table lock) → lock → reload, revalidate, and one store transaction that commits the
+//! reservation, saves the new state with a version check, settles wallets and records the
+//! request → release → the work after a hand. A hand that completes inside an action is
+//! finalized in that same transaction (payouts, rake to the house); only the chat
+//! announcements and the jackpot contribution run after the lock is released.
+//!
+//! The steps where the historical designs differ are [`Design`] hooks; this file never asks
+//! which design runs.
+
+use tokio::time::Instant;
+
+use super::design::Escrowed;
+use super::{
+    ActionOutcome, ActionRequest, GameEngine, GameError, LockStrategy, METRIC_ACTION_DURATION, METRIC_ACTIONS_TOTAL,
+    table_of,
+};
+use crate::dedup::{Admission, DedupError, Ticket, payload_hash};
+use crate::locks::{LockCategory, LockGuard, LockKey, LockMode, LockOwner};
+use crate::rules::{Applied, Chips};
+use crate::store::{Key, StoreError, Txn, Value, Versioned};
+
+#[cfg(doc)]
+use super::design::Design;
+
+/// What the deduplicator made of a request.
+enum Admitted {
+    /// Process it (the ticket records its outcome; none when the design does not dedup).
+    Proceed(Ticket),
+    /// Answer at once: the first outcome of a duplicate, or why it cannot be admitted.
+    Answer(Result<ActionOutcome, GameError>),
+}
+
+impl GameEngine {
+    /// A player action through the betting handler.
+    pub async fn act(&self, request: ActionRequest) -> Result<ActionOutcome, GameError> {
+        let started = Instant::now();
+        let result = self.act_inner(request).await;
+        let status = match &result {
+            Ok(_) => "success",
+            Err(GameError::VersionConflict) => "conflict",
+            Err(GameError::Lock(_)) => "lock_timeout",
+            Err(_) => "rejected",
+        };
+        self.metrics.increment(METRIC_ACTIONS_TOTAL, &[("status", status)]);
+        self.metrics.record(METRIC_ACTION_DURATION, &[], started.elapsed());
+        result
+    }
+
+    async fn act_inner(&self, request: ActionRequest) -> Result<ActionOutcome, GameError> {
+        let ticket = match self.admit(&request).await {
+            Admitted::Proceed(ticket) => ticket,
+            Admitted::Answer(answer) => return answer,
+        };
+        // Size the bet from a read outside the lock; it is checked again inside.
+        let read = self.read_table(request.table).await?;
+        let chips = match self.validate(&request, &read) {
+            Ok((_, chips)) => chips,
+            Err(error) => return self.finish_with_error(ticket, error).await,
+        };
+        let escrowed = match self.design.escrow(self, &request, chips).await {
+            Ok(escrowed) => escrowed,
+            Err(error) => return self.finish_with_error(ticket, error).await,
+        };
+        let owner = self.locks.owner("game.act");
+        let guards = self.design.exclude(self, &owner, &request, &escrowed).await?;
+        let commit_started = Instant::now();
+        let result = self.commit_action(&request, &ticket, &escrowed, chips).await;
+        // Release before any chat or jackpot work. (An explicit release: a guard moved in one
+        // branch only would live to the end of this function, through the chat announcements
+        // — a bug the simulator's lock-hold histogram found.)
+        let held = self.design.release(guards);
+        let outcome = match result {
+            Ok((outcome, rake)) => self.acted(&request, ticket, &escrowed, commit_started, outcome, rake).await,
+            Err(error) => {
+                self.abort(&request, &escrowed, commit_started).await;
+                if error == GameError::Store(StoreError::TimedOut) {
+                    // Outcome unknown: record nothing (a retry finds the durable record if it
+                    // applied); the copies waiting on the ticket wake once the locks are gone.
+                    drop(held);
+                    return Err(error);
+                }
+                self.finish_with_error(ticket, error).await
+            }
+        };
+        drop(held);
+        outcome
+    }
+
+    /// Admits the request: new, a duplicate answered with its first outcome, or refused.
+    async fn admit(&self, request: &ActionRequest) -> Admitted {
+        let answer = match self.dedup.admit(request.request, request.user, payload_hash(request), true).await {
+            Ok(Admission::New(ticket)) => return Admitted::Proceed(ticket),
+            Ok(Admission::Duplicate(first)) => serde_json::from_value::<Result<ActionOutcome, GameError>>(first)
+                .expect("invariant dedup_outcome_decodes"),
+            Ok(Admission::InProgress) => Err(GameError::InProgress),
+            Err(DedupError::PayloadMismatch { .. }) => Err(GameError::RequestReused),
+            Err(DedupError::Store(error)) => Err(error.into()),
+        };
+        Admitted::Answer(answer)
+    }
+
+    /// After the save applied: the commit's metrics, the outcome released to waiting copies,
+    /// and the work after a completed hand.
+    async fn acted(
+        &self,
+        request: &ActionRequest,
+        ticket: Ticket,
+        escrowed: &Escrowed,
+        commit_started: Instant,
+        outcome: ActionOutcome,
+        rake: Chips,
+    ) -> Result<ActionOutcome, GameError> {
+        if let Escrowed::Reserved(_) = escrowed {
+            self.wallet.record_commit("success", commit_started.elapsed());
+        }
+        let value = serde_json::to_value(Ok::<_, GameError>(outcome)).expect("outcomes serialize");
+        self.dedup.finish(ticket, &value);
+        if outcome.hand_complete {
+            self.after_hand(request.table, request.hand_number, true, rake).await;
+        }
+        Ok(outcome)
+    }
+
+    /// After the critical section failed: the commit's metrics and the compensation.
+    async fn abort(&self, request: &ActionRequest, escrowed: &Escrowed, commit_started: Instant) {
+        if let Escrowed::Reserved(_) = escrowed {
+            self.wallet.record_commit("error", commit_started.elapsed());
+        }
+        self.design.after_failed_action(self, request.table).await;
+        self.design.compensate(self, request, escrowed).await;
+    }
+
+    /// Records a failed request's error so duplicates get the same answer.
+    async fn finish_with_error(&self, ticket: Ticket, error: GameError) -> Result<ActionOutcome, GameError> {
+        let value = serde_json::to_value(Err::<ActionOutcome, _>(error.clone())).expect("errors serialize");
+        if let Err(record_error) = self.dedup.record_alone(ticket, &value).await {
+            tracing::debug!(%record_error, "could not record a failed request");
+        }
+        Err(error)
+    }
+
+    /// Checks the request against a table read: hand, identity, turn, legality. Returns the
+    /// player's position and the chips the action puts in.
+    fn validate(&self, request: &ActionRequest, read: &Versioned) -> Result<(usize, Chips), GameError> {
+        let record = table_of(read);
+        let game = record.game.as_ref().filter(|g| !g.complete).ok_or(GameError::NoHand { table: request.table })?;
+        if request.hand_number != record.hand_number {
+            return Err(GameError::StaleHand { requested: request.hand_number, current: record.hand_number });
+        }
+        let position = record
+            .hand_seats
+            .iter()
+            .position(|&u| u == request.user)
+            .ok_or(GameError::NotSeated { user: request.user, table: request.table })?;
+        if game.actor() != Some(position) {
+            return Err(GameError::NotYourTurn { user: request.user });
+        }
+        let mut trial = game.clone();
+        let before = trial.players[position].stack;
+        let applied = trial.apply(position, request.action).map_err(GameError::Illegal)?;
+        let chips = match applied {
+            Applied::Fold => 0,
+            Applied::CheckOrCall { amount } => amount,
+            Applied::RaiseTo { to } => to - game.players[position].bet,
+        };
+        debug_assert!(chips <= before);
+        Ok((position, chips))
+    }
+
+    /// The locks of one action under the engine's lock strategy, in hierarchy order.
+    pub(super) async fn action_locks(
+        &self,
+        owner: &LockOwner,
+        request: &ActionRequest,
+    ) -> Result<Vec<LockGuard>, GameError> {
+        let name = request.table.to_string();
+        let keys: Vec<(LockKey, LockMode)> = match self.config.lock_strategy {
+            LockStrategy::Coarse => vec![(LockKey::new(LockCategory::Table, name), LockMode::Write)],
+            LockStrategy::Fine => vec![
+                (LockKey::new(LockCategory::Table, name.clone()), LockMode::Read),
+                (LockKey::new(LockCategory::BettingRound, name.clone()), LockMode::Write),
+                (LockKey::new(LockCategory::Pot, name.clone()), LockMode::Write),
+                (LockKey::new(LockCategory::Player, format!("{name}/{}", request.user)), LockMode::Write),
+            ],
+        };
+        let mut guards = Vec::with_capacity(keys.len());
+        for (key, mode) in keys {
+            guards.push(owner.acquire(key, mode).await?);
+        }
+        Ok(guards)
+    }
+
+    /// Inside the lock: reload, revalidate, and save the action with its settlement in one
+    /// transaction. Returns the outcome and the hand's rake (if it completed).
+    async fn commit_action(
+        &self,
+        request: &ActionRequest,
+        ticket: &Ticket,
+        escrowed: &Escrowed,
+        reserved: Chips,
+    ) -> Result<(ActionOutcome, Chips), GameError> {
+        let read = self.read_table(request.table).await?;
+        let (position, chips) = self.validate(request, &read)?;
+        if chips != reserved {
+            return Err(GameError::StaleAction);
+        }
+        let record = table_of(&read);
+        let mut next = record.clone();
+        self.design.on_save(&mut next);
+        let game = next.game.as_mut().expect("validated");
+        let before: Vec<Chips> = game.players.iter().map(|p| p.stack).collect();
+        let applied = game.apply(position, request.action).map_err(GameError::Illegal)?;
+        let after: Vec<Chips> = game.players.iter().map(|p| p.stack).collect();
+        let hand_complete = game.complete;
+        let rake = game.rake;
+        next.escrow = game.chips_supply() - after.iter().sum::<Chips>();
+
+        let guard = self.design.save_guard();
+        let mut txn = Txn::new(self.design.action_save_kind()).guard(Key::Table(request.table), Some(&read), guard);
+        if let Escrowed::Reserved(reservation) = escrowed {
+            txn = self.design.commit_reservation(self, txn, reservation).await?;
+        }
+        // Chips coming back to players (uncalled bets, pots) go to their wallets now; the
+        // actor's own chips are already out of the wallet.
+        for (p, user) in record.hand_seats.iter().enumerate() {
+            let put_in = if p == position { chips } else { 0 };
+            let credit = (after[p] + put_in).checked_sub(before[p]).expect("invariant stacks_only_grow_for_others");
+            if credit > 0 {
+                txn = txn.merge(self.wallet.credit_txn(*user, credit, guard).await?);
+            }
+        }
+        txn = self.settle_if_complete(txn, &mut next).await?;
+        let outcome = ActionOutcome { applied, chips, table_version: read.version + 1, hand_complete };
+        txn = txn.put(Key::Table(request.table), Value::Table(Box::new(next)));
+        let recorded = serde_json::to_value(Ok::<_, GameError>(outcome)).expect("outcomes serialize");
+        txn = txn.merge(self.dedup.record_txn(ticket, &recorded));
+        match self.store.commit(txn).await {
+            Ok(_) => Ok((outcome, rake)),
+            Err(StoreError::Conflict { key: Key::Table(_), .. }) => Err(GameError::VersionConflict),
+            Err(StoreError::Conflict { .. }) => Err(GameError::StaleAction),
+            Err(error) => Err(error.into()),
+        }
+    }
+}

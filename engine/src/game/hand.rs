@@ -1,0 +1,140 @@
+//! Hands: creating a table, `/start` (under the stage lock, forced bets posted from the
+//! wallets in the same transaction that saves the new hand), the settlement of a finished
+//! hand inside its saving transaction, and the work after a hand that runs outside every lock
+//! (the jackpot's share of the rake, the chat announcements).
+
+use super::{GameEngine, GameError, START_CONFLICT_RETRIES_MAX, table_of};
+use crate::cards::Deck;
+use crate::chat::ChatPlan;
+use crate::ids::TableId;
+use crate::locks::{LockCategory, LockGuard, LockKey, LockMode, LockOwner};
+use crate::rules::config::{SEATS_MAX, SEATS_MIN};
+use crate::rules::{Chips, GameState, StartError};
+use crate::store::{Guard, Key, StoreError, TableRecord, Txn, TxnKind, Value};
+use crate::wallet::WalletRead;
+
+impl GameEngine {
+    /// Creates a table with its seated users.
+    pub async fn create_table(&self, table: TableId, seats: Vec<crate::ids::UserId>) -> Result<(), GameError> {
+        let key = Key::Table(table);
+        let record = TableRecord::empty(table, seats);
+        let txn = Txn::new(TxnKind::GameCreateTable).expect(key, None).put(key, Value::Table(Box::new(record)));
+        match self.store.commit(txn).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::Conflict { .. }) => Err(GameError::TableExists { table }),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The stage lock of `table`, then its table write lock (the order of the hierarchy).
+    pub(super) async fn stage_lock(&self, owner: &LockOwner, table: TableId) -> Result<Vec<LockGuard>, GameError> {
+        let stage = owner.acquire(LockKey::new(LockCategory::Stage, table.to_string()), LockMode::Write).await?;
+        let write = owner.acquire(LockKey::new(LockCategory::Table, table.to_string()), LockMode::Write).await?;
+        Ok(vec![stage, write])
+    }
+
+    /// `/start`: deals a new hand to the seated players who have chips, posting forced bets
+    /// from their wallets in the same transaction that saves the hand. Under the stage lock.
+    pub async fn start_hand(&self, table: TableId) -> Result<u64, GameError> {
+        let owner = self.locks.owner("game.start");
+        let guards = self.stage_lock(&owner, table).await?;
+        let mut attempt = 0;
+        loop {
+            let read = self.read_table(table).await?;
+            let record = table_of(&read);
+            if record.game.as_ref().is_some_and(|g| !g.complete) {
+                return Err(GameError::HandInProgress { table });
+            }
+            let players = self.players_with_chips(record).await?;
+            let state = self.deal(record, &players)?;
+            let mut txn = Txn::new(TxnKind::GameStart).expect_read(Key::Table(table), Some(&read));
+            for (wallet, player) in players.iter().zip(&state.players) {
+                // Forced bets out (or, if the hand already ended, winnings in).
+                if player.stack < player.starting_stack {
+                    txn = txn.merge(wallet.debit_txn(player.starting_stack - player.stack, Guard::Versioned));
+                } else if player.stack > player.starting_stack {
+                    txn = txn.merge(wallet.credit_txn(player.stack - player.starting_stack, Guard::Versioned));
+                }
+            }
+            let mut next = record.clone();
+            next.hand_number += 1;
+            next.hand_seats = players.iter().map(|wallet| wallet.user).collect();
+            next.escrow = state.chips_supply() - state.players.iter().map(|p| p.stack).sum::<Chips>();
+            let (hand_number, complete, rake) = (next.hand_number, state.complete, state.rake);
+            next.game = Some(state);
+            txn = self.settle_if_complete(txn, &mut next).await?;
+            txn = txn.put(Key::Table(table), Value::Table(Box::new(next)));
+            match self.store.commit(txn).await {
+                Ok(_) => {
+                    let _held = self.design.release(guards);
+                    self.after_hand(table, hand_number, complete, rake).await;
+                    return Ok(hand_number);
+                }
+                Err(StoreError::Conflict { .. }) if attempt < START_CONFLICT_RETRIES_MAX => attempt += 1,
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// The wallets of the seated users who have chips, in seat order, the button moved one
+    /// seat per hand (position 0 rotates), at most `SEATS_MAX`.
+    async fn players_with_chips(&self, record: &TableRecord) -> Result<Vec<WalletRead>, GameError> {
+        let mut players = Vec::new();
+        for &user in &record.seats {
+            let wallet = self.wallet.read(user).await?;
+            if wallet.exists() && wallet.balance > 0 {
+                players.push(wallet);
+            }
+        }
+        if players.len() < SEATS_MIN {
+            return Err(GameError::NotEnoughPlayers);
+        }
+        players.truncate(SEATS_MAX);
+        let shift = (record.hand_number as usize) % players.len();
+        players.rotate_left(shift);
+        Ok(players)
+    }
+
+    /// A new hand for `players`, each bringing at most the stack cap, from a seeded deck.
+    fn deal(&self, record: &TableRecord, players: &[WalletRead]) -> Result<GameState, GameError> {
+        let stacks: Vec<Chips> = players.iter().map(|wallet| wallet.balance.min(self.config.stack_cap)).collect();
+        let deck = Deck::shuffled(&mut *self.rng.lock().expect("game rng"));
+        GameState::start(self.config.table, &stacks, deck).map_err(|error| match error {
+            StartError::PlayerCount { .. } | StartError::EmptyStack { .. } => GameError::NotEnoughPlayers,
+            other => panic!("invariant start_inputs_valid: {other} (table {})", record.table),
+        })
+    }
+
+    /// When the hand in `next` is complete: its rake leaves the escrow for the house, in the
+    /// same transaction. Wallet credits are merged by the caller.
+    pub(super) async fn settle_if_complete(&self, txn: Txn, next: &mut TableRecord) -> Result<Txn, GameError> {
+        let Some(game) = next.game.as_ref().filter(|g| g.complete) else { return Ok(txn) };
+        // The escrow held the wallets' share (already credited by the caller) and the rake.
+        assert_eq!(next.escrow, game.rake, "invariant escrow_is_rake_at_settlement");
+        next.escrow = 0;
+        if game.rake == 0 {
+            return Ok(txn);
+        }
+        let rake = game.rake;
+        let house = self.wallet.read_house().await?;
+        Ok(txn.merge(house.credit_txn(rake)))
+    }
+
+    /// Work after a hand ends or starts, outside every lock: the jackpot's share of the rake
+    /// and the chat announcements.
+    pub(super) async fn after_hand(&self, table: TableId, hand_number: u64, complete: bool, rake: Chips) {
+        let mut plan = ChatPlan::for_table(table);
+        if complete {
+            plan.announcements.push(format!("hand {hand_number} complete"));
+            if let (Some(jackpot), true) = (&self.jackpot, rake > 0) {
+                let operation = format!("{table}-hand-{hand_number}");
+                if let Err(error) = jackpot.contribute(&operation, rake).await {
+                    tracing::warn!(%error, %operation, "jackpot contribution failed");
+                }
+            }
+        } else {
+            plan.announcements.push(format!("hand {hand_number} started"));
+        }
+        plan.execute(&*self.chat, &self.metrics).await;
+    }
+}

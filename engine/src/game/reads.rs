@@ -1,0 +1,46 @@
+//! Reads: `/stats` and a seated player's balance, each under the table read lock, so under
+//! the fine strategy they run beside actions and never see a half-applied one.
+
+use super::{GameEngine, GameError, TableStats, table_of};
+use crate::ids::{TableId, UserId};
+use crate::locks::{LockCategory, LockKey, LockMode};
+use crate::rules::{Chips, GameState};
+
+impl GameEngine {
+    /// `/stats`: the table's state under a table read lock.
+    pub async fn stats(&self, table: TableId) -> Result<TableStats, GameError> {
+        let owner = self.locks.owner("game.stats");
+        let _read = owner.acquire(LockKey::new(LockCategory::Table, table.to_string()), LockMode::Read).await?;
+        let read = self.read_table(table).await?;
+        let record = table_of(&read);
+        let stacks = match &record.game {
+            Some(game) => record.hand_seats.iter().zip(&game.players).map(|(u, p)| (*u, p.stack)).collect(),
+            None => Vec::new(),
+        };
+        let live = record.game.as_ref().filter(|g| !g.complete);
+        let actor = live.and_then(GameState::actor).map(|position| record.hand_seats[position]);
+        let legal = live.and_then(GameState::legal_actions);
+        Ok(TableStats {
+            table,
+            version: read.version,
+            hand_number: record.hand_number,
+            in_progress: live.is_some(),
+            escrow: record.escrow,
+            stacks,
+            actor,
+            legal,
+        })
+    }
+
+    /// A seated player's wallet balance, read under the table read lock (so it never sees a
+    /// half-applied action of this table).
+    pub async fn balance(&self, user: UserId, table: TableId) -> Result<Chips, GameError> {
+        let owner = self.locks.owner("game.balance");
+        let _read = owner.acquire(LockKey::new(LockCategory::Table, table.to_string()), LockMode::Read).await?;
+        let record = self.read_table(table).await?;
+        if !table_of(&record).seats.contains(&user) {
+            return Err(GameError::NotSeated { user, table });
+        }
+        Ok(self.wallet.balance(user).await?)
+    }
+}

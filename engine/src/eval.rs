@@ -91,6 +91,42 @@ fn top_ranks(mask: u16, n: usize, out: &mut [u8; 5], start: usize) -> usize {
     written
 }
 
+/// The ranks that come more than once, by multiplicity, highest rank first within each group
+/// (at most three pairs are kept: seven cards hold no more).
+struct RankGroups {
+    quads: [u8; 1],
+    trips: [u8; 2],
+    pairs: [u8; 3],
+    quad_count: usize,
+    trip_count: usize,
+    pair_count: usize,
+}
+
+impl RankGroups {
+    fn of(counts: &[u8; 13]) -> RankGroups {
+        let mut groups =
+            RankGroups { quads: [0; 1], trips: [0; 2], pairs: [0; 3], quad_count: 0, trip_count: 0, pair_count: 0 };
+        for rank in (0..13u8).rev() {
+            match counts[rank as usize] {
+                4 => {
+                    groups.quads[groups.quad_count] = rank;
+                    groups.quad_count += 1;
+                }
+                3 => {
+                    groups.trips[groups.trip_count] = rank;
+                    groups.trip_count += 1;
+                }
+                2 if groups.pair_count < 3 => {
+                    groups.pairs[groups.pair_count] = rank;
+                    groups.pair_count += 1;
+                }
+                _ => {}
+            }
+        }
+        groups
+    }
+}
+
 /// Evaluates the best five-card hand among `cards` (5 to 7 distinct cards).
 ///
 /// Panics if fewer than five or more than seven cards are given: that is a caller bug.
@@ -113,26 +149,7 @@ pub fn evaluate(cards: &[Card]) -> HandValue {
     }
 
     let rank_mask = suit_masks.iter().fold(0, |acc, m| acc | m);
-    // Ranks by multiplicity, highest rank first within each group.
-    let (mut quads, mut trips, mut pairs) = ([0u8; 1], [0u8; 2], [0u8; 3]);
-    let (mut quad_count, mut trip_count, mut pair_count) = (0, 0, 0);
-    for rank in (0..13u8).rev() {
-        match counts[rank as usize] {
-            4 => {
-                quads[quad_count] = rank;
-                quad_count += 1;
-            }
-            3 => {
-                trips[trip_count] = rank;
-                trip_count += 1;
-            }
-            2 if pair_count < 3 => {
-                pairs[pair_count] = rank;
-                pair_count += 1;
-            }
-            _ => {}
-        }
-    }
+    let RankGroups { quads, trips, pairs, quad_count, trip_count, pair_count } = RankGroups::of(&counts);
 
     let mut kickers = [0u8; 5];
     if quad_count == 1 {

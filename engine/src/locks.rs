@@ -736,16 +736,41 @@ impl LockOwner {
             return Err(LockError::ReadNotSupported { key });
         }
         let started = Instant::now();
+        let lock = self.register(&key, mode, started)?;
+        let mut registration =
+            WaitRegistration { inner: Arc::clone(inner), key: key.clone(), owner: self.id, armed: true };
+        let budget = inner.config.timeout(category);
+        let outcome = match mode {
+            LockMode::Read => timeout(budget, lock.read_owned()).await.map(Permit::Read),
+            LockMode::Write => timeout(budget, lock.write_owned()).await.map(Permit::Write),
+        };
+        let now = Instant::now();
+        let waited = now.saturating_duration_since(started);
+        inner.metrics.record(METRIC_LOCK_WAIT, &[("category", category.as_str())], waited);
+        // Either way the waiter entry is settled below, under the bookkeeping mutex.
+        registration.armed = false;
+        match outcome {
+            Ok(permit) => Ok(self.granted(key, mode, permit, waited, now)),
+            Err(_elapsed) => Err(self.timed_out(key, mode, waited, now)),
+        }
+    }
+
+    /// Registers this owner as a waiter of `key` and returns the key's lock. Refuses a
+    /// re-entrant request, and an out-of-order one when the hierarchy is enforced; a
+    /// hierarchy violation is recorded, counted and logged either way.
+    fn register(&self, key: &LockKey, mode: LockMode, started: Instant) -> Result<Arc<RwLock<()>>, LockError> {
+        let inner = &self.inner;
+        let category = key.category;
         let refused = inner.config.enforce_hierarchy;
         let (lock, violation) = {
             let mut state = inner.state();
-            if state.holds_or_awaits(&key, self.id) {
+            if state.holds_or_awaits(key, self.id) {
                 drop(state);
                 inner.count_acquire(category, STATUS_REENTRANT);
                 tracing::warn!(key = %key, owner = self.id.0, operation = %self.operation, "re-entrant lock request");
-                return Err(LockError::Reentrant { key });
+                return Err(LockError::Reentrant { key: key.clone() });
             }
-            let violation = state.hierarchy_conflict(self.id, &key).map(|held| HierarchyViolation {
+            let violation = state.hierarchy_conflict(self.id, key).map(|held| HierarchyViolation {
                 owner: self.id,
                 operation: self.operation.clone(),
                 requested: key.clone(),
@@ -759,7 +784,7 @@ impl LockOwner {
             let lock = match (&violation, refused) {
                 (Some(_), true) => None,
                 _ => Some(state.add_waiter(
-                    &key,
+                    key,
                     self.id,
                     Waiting { operation: self.operation.clone(), mode, since: started },
                 )),
@@ -781,73 +806,63 @@ impl LockOwner {
                 return Err(LockError::HierarchyViolation { requested: violation.requested, held: violation.held });
             }
         }
-        let lock = lock.expect("a lock is registered unless the acquire was refused");
-        let mut registration =
-            WaitRegistration { inner: Arc::clone(inner), key: key.clone(), owner: self.id, armed: true };
+        Ok(lock.expect("a lock is registered unless the acquire was refused"))
+    }
 
-        let budget = inner.config.timeout(category);
-        let outcome = match mode {
-            LockMode::Read => timeout(budget, lock.read_owned()).await.map(Permit::Read),
-            LockMode::Write => timeout(budget, lock.write_owned()).await.map(Permit::Write),
-        };
-        let now = Instant::now();
-        let waited = now.saturating_duration_since(started);
-        let labels = [("category", category.as_str())];
-        inner.metrics.record(METRIC_LOCK_WAIT, &labels, waited);
-        match outcome {
-            Ok(permit) => {
-                {
-                    let mut state = inner.state();
-                    state.remove_waiter(&key, self.id);
-                    state.add_holder(&key, self.id, Holding { operation: self.operation.clone(), mode, since: now });
-                    registration.armed = false;
-                }
-                inner.count_acquire(category, STATUS_SUCCESS);
-                inner.notify(|| LockEvent::Acquired {
-                    key: key.clone(),
-                    mode,
-                    owner: self.id,
-                    operation: self.operation.clone(),
-                    waited_us: micros(waited),
-                });
-                Ok(LockGuard {
-                    inner: Arc::clone(inner),
-                    key,
-                    owner: self.id,
-                    operation: self.operation.clone(),
-                    mode,
-                    acquired_at: now,
-                    permit: Some(permit),
-                })
-            }
-            Err(_elapsed) => {
-                let holders = {
-                    let mut state = inner.state();
-                    state.remove_waiter(&key, self.id);
-                    state.prune(&key);
-                    registration.armed = false;
-                    state.holders_of(&key, now)
-                };
-                inner.count_acquire(category, STATUS_TIMEOUT);
-                inner.notify(|| LockEvent::TimedOut {
-                    key: key.clone(),
-                    mode,
-                    owner: self.id,
-                    operation: self.operation.clone(),
-                    waited_us: micros(waited),
-                });
-                let waited_ms = millis(waited);
-                tracing::warn!(
-                    key = %key,
-                    owner = self.id.0,
-                    operation = %self.operation,
-                    waited_ms,
-                    holders = %describe_holders(&holders),
-                    "lock acquire timed out"
-                );
-                Err(LockError::Timeout { key, waited_ms, holders })
-            }
+    /// The wait ended with the lock: this owner moves from the waiters to the holders.
+    fn granted(&self, key: LockKey, mode: LockMode, permit: Permit, waited: Duration, now: Instant) -> LockGuard {
+        let inner = &self.inner;
+        {
+            let mut state = inner.state();
+            state.remove_waiter(&key, self.id);
+            state.add_holder(&key, self.id, Holding { operation: self.operation.clone(), mode, since: now });
         }
+        inner.count_acquire(key.category, STATUS_SUCCESS);
+        inner.notify(|| LockEvent::Acquired {
+            key: key.clone(),
+            mode,
+            owner: self.id,
+            operation: self.operation.clone(),
+            waited_us: micros(waited),
+        });
+        LockGuard {
+            inner: Arc::clone(inner),
+            key,
+            owner: self.id,
+            operation: self.operation.clone(),
+            mode,
+            acquired_at: now,
+            permit: Some(permit),
+        }
+    }
+
+    /// The wait ran out: this owner leaves the waiters, and the error names the holders.
+    fn timed_out(&self, key: LockKey, mode: LockMode, waited: Duration, now: Instant) -> LockError {
+        let inner = &self.inner;
+        let holders = {
+            let mut state = inner.state();
+            state.remove_waiter(&key, self.id);
+            state.prune(&key);
+            state.holders_of(&key, now)
+        };
+        inner.count_acquire(key.category, STATUS_TIMEOUT);
+        inner.notify(|| LockEvent::TimedOut {
+            key: key.clone(),
+            mode,
+            owner: self.id,
+            operation: self.operation.clone(),
+            waited_us: micros(waited),
+        });
+        let waited_ms = millis(waited);
+        tracing::warn!(
+            key = %key,
+            owner = self.id.0,
+            operation = %self.operation,
+            waited_ms,
+            holders = %describe_holders(&holders),
+            "lock acquire timed out"
+        );
+        LockError::Timeout { key, waited_ms, holders }
     }
 }
 

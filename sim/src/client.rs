@@ -24,7 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::oneshot;
 use turmoil::net::UdpSocket;
 
-use crate::context::{Phase, SimContext};
+use crate::context::{Phase, SimContext, Stream};
 use crate::engine_host::ENGINE_HOST;
 use crate::faults::kind::FaultKind;
 use crate::faults::network;
@@ -38,7 +38,7 @@ const JACKPOT_BURST_MS: u64 = 10;
 const RETRY_BACKOFF_MS: [u64; 2] = [100, 500];
 
 /// The name of client host `index`.
-pub fn host_name(index: u32) -> String {
+pub(crate) fn host_name(index: u32) -> String {
     format!("players-{index}")
 }
 
@@ -54,7 +54,7 @@ struct Rpc {
 
 impl Rpc {
     fn draw<T>(&self, f: impl FnOnce(&mut ChaCha8Rng) -> T) -> T {
-        f(&mut self.context.state().streams.clients)
+        self.context.draw(Stream::Clients, f)
     }
 
     fn chance(&self, probability: f64) -> bool {
@@ -62,7 +62,7 @@ impl Rpc {
     }
 
     fn safety(&self) -> bool {
-        self.context.state().phase == Phase::Safety
+        self.context.state().phase() == Phase::Safety
     }
 
     fn fresh_request_id(&self) -> RequestId {
@@ -157,7 +157,7 @@ impl Rpc {
 }
 
 /// A client host's software: spawns its share of dealers, players and load, then waits.
-pub async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result {
+pub(crate) async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result {
     let hosts = context.scenario.world.client_hosts;
     let socket = UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), CLIENT_PORT)).await?;
     let engine = SocketAddr::new(turmoil::lookup(ENGINE_HOST), ENGINE_PORT);
@@ -210,7 +210,6 @@ fn choose(rpc: &Rpc, legal: &LegalActions) -> Action {
 
 async fn player(rpc: Arc<Rpc>, table: TableId, user: UserId) {
     let settings = rpc.context.scenario.clients.clone();
-    let plan = rpc.context.plan.settings.clone();
     loop {
         rpc.sleep_ms(settings.think_ms).await;
         let Some(stats) = rpc.stats(table).await else { continue };
@@ -219,58 +218,7 @@ async fn player(rpc: Arc<Rpc>, table: TableId, user: UserId) {
         if stats.actor == Some(user) {
             let Some(legal) = stats.legal else { continue };
             let action = choose(&rpc, &legal);
-            if faults && stats.hand_number > 1 && rpc.chance(settings.stale_probability) {
-                rpc.context.fault(
-                    &rpc.host,
-                    FaultKind::StaleAction,
-                    format!("{user} {table} hand {}", stats.hand_number - 1),
-                );
-                let stale = ActionRequest {
-                    request: rpc.fresh_request_id(),
-                    user,
-                    table,
-                    hand_number: stats.hand_number - 1,
-                    action,
-                };
-                rpc.send_action(stale).await;
-            }
-            let request =
-                ActionRequest { request: rpc.fresh_request_id(), user, table, hand_number: stats.hand_number, action };
-            if faults && rpc.chance(plan.duplicate_probability) {
-                let copies = rpc.draw(|rng| rng.random_range(2..=plan.duplicate_copies_max));
-                let mut handles = Vec::new();
-                for copy in 0..copies {
-                    let mut sent = request;
-                    if copy > 0 && rpc.chance(plan.duplicate_fresh_id_probability) {
-                        sent.request = rpc.fresh_request_id();
-                    }
-                    rpc.context.fault(
-                        &rpc.host,
-                        FaultKind::Duplicate,
-                        format!("copy {} of {copies} {} as {}", copy + 1, request.request, sent.request),
-                    );
-                    let rpc = Arc::clone(&rpc);
-                    handles.push(tokio::spawn(async move { rpc.send_action(sent).await }));
-                }
-                for handle in handles {
-                    let _ = handle.await;
-                }
-            } else {
-                rpc.send_action(request).await;
-            }
-            if faults && rpc.chance(plan.delayed_duplicate_probability) {
-                let rpc = Arc::clone(&rpc);
-                let delay = Duration::from_millis(plan.delayed_duplicate_ms);
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    rpc.context.fault(
-                        &rpc.host,
-                        FaultKind::DelayedDuplicate,
-                        format!("{} after {} ms", request.request, delay.as_millis()),
-                    );
-                    rpc.send_action(request).await;
-                });
-            }
+            take_turn(&rpc, &stats, user, action, faults).await;
         } else if faults && stats.in_progress && seated && rpc.chance(settings.out_of_turn_probability) {
             rpc.context.fault(&rpc.host, FaultKind::OutOfTurn, format!("{user} {table}"));
             let request = ActionRequest {
@@ -282,6 +230,58 @@ async fn player(rpc: Arc<Rpc>, table: TableId, user: UserId) {
             };
             rpc.send_action(request).await;
         }
+    }
+}
+
+/// A player's turn: maybe a stale action first, then the action — as concurrent copies when
+/// the dice say so — and maybe a delayed duplicate of it. Faulty behaviour only while `faults`.
+async fn take_turn(rpc: &Arc<Rpc>, stats: &TableStats, user: UserId, action: Action, faults: bool) {
+    let settings = &rpc.context.scenario.clients;
+    let plan = &rpc.context.plan.settings;
+    let table = stats.table;
+    if faults && stats.hand_number > 1 && rpc.chance(settings.stale_probability) {
+        let stale_hand = stats.hand_number - 1;
+        rpc.context.fault(&rpc.host, FaultKind::StaleAction, format!("{user} {table} hand {stale_hand}"));
+        let stale = ActionRequest { request: rpc.fresh_request_id(), user, table, hand_number: stale_hand, action };
+        rpc.send_action(stale).await;
+    }
+    let request =
+        ActionRequest { request: rpc.fresh_request_id(), user, table, hand_number: stats.hand_number, action };
+    if faults && rpc.chance(plan.duplicate_probability) {
+        send_copies(rpc, request).await;
+    } else {
+        rpc.send_action(request).await;
+    }
+    if faults && rpc.chance(plan.delayed_duplicate_probability) {
+        let rpc = Arc::clone(rpc);
+        let delay = Duration::from_millis(plan.delayed_duplicate_ms);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let detail = format!("{} after {} ms", request.request, delay.as_millis());
+            rpc.context.fault(&rpc.host, FaultKind::DelayedDuplicate, detail);
+            rpc.send_action(request).await;
+        });
+    }
+}
+
+/// The double click: 2..=`duplicate_copies_max` concurrent copies of one action, each but the
+/// first with a fresh request ID when the dice say so.
+async fn send_copies(rpc: &Arc<Rpc>, request: ActionRequest) {
+    let plan = &rpc.context.plan.settings;
+    let copies = rpc.draw(|rng| rng.random_range(2..=plan.duplicate_copies_max));
+    let mut handles = Vec::new();
+    for copy in 0..copies {
+        let mut sent = request;
+        if copy > 0 && rpc.chance(plan.duplicate_fresh_id_probability) {
+            sent.request = rpc.fresh_request_id();
+        }
+        let detail = format!("copy {} of {copies} {} as {}", copy + 1, request.request, sent.request);
+        rpc.context.fault(&rpc.host, FaultKind::Duplicate, detail);
+        let rpc = Arc::clone(rpc);
+        handles.push(tokio::spawn(async move { rpc.send_action(sent).await }));
+    }
+    for handle in handles {
+        let _ = handle.await;
     }
 }
 

@@ -1,8 +1,10 @@
 //! The run's one shared handle (`SimContext`): the scenario, the fault plan, the durable
-//! store, the metrics sink, and — behind one mutex — the trace, the checkers, the fault
-//! counters, the phase and the per-component random streams. The simulated components (the
-//! store link, the messenger, the network, the engine host and the clients) receive it and
-//! nothing else from the world, as neon's desim hands its code one handle.
+//! store, the metrics sink, and — behind one mutex — the run state: the trace, the checkers,
+//! the fault counters, the phase, the crash bookkeeping and the per-component random streams.
+//! The simulated components (the store link, the messenger, the network, the engine host and
+//! the clients) receive it and nothing else from the world, as neon's desim hands its code
+//! one handle. The run state's fields are private: components change it only through the
+//! methods below, each named for what happened in the run.
 //!
 //! Everything here runs on one thread (turmoil runs hosts one after another), so the mutex
 //! is never contended; it exists so the handle can be shared with the engine's `Send` tasks.
@@ -14,12 +16,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use engine::game::{ActionOutcome, GameError};
 use engine::ids::RequestId;
-use engine::locks::{LockEvent, LockManager, LockObserver};
+use engine::locks::{DeadlockSnapshot, LockEvent, LockManager, LockObserver};
 use engine::metrics::Metrics;
-use engine::store::MemoryStore;
+use engine::store::{Key, MemoryStore, StoreError, Txn, Versioned};
 use rand_chacha::ChaCha8Rng;
 
-use crate::checkers::{At, Checkers, Invariant, TxnView, Violation};
+use crate::checkers::{At, Checkers, Invariant, TxnView, VIOLATIONS_KEPT_COUNT, Violation};
 use crate::faults::kind::FaultKind;
 use crate::faults::plan::{FaultPlan, Window};
 use crate::scenario::Scenario;
@@ -28,7 +30,7 @@ use crate::trace::{Trace, TraceEvent};
 
 /// The two phases of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// Faults on; safety is checked.
     Safety,
     /// Faults off, the engine restarted, the sweeper and DLQ processor draining; the run
@@ -38,46 +40,68 @@ pub enum Phase {
 
 /// The random streams, one per component, so that a change in one component's draws does
 /// not shift every other component's.
-pub struct Streams {
-    pub store: ChaCha8Rng,
-    pub chat: ChaCha8Rng,
-    pub network: ChaCha8Rng,
-    pub clients: ChaCha8Rng,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stream {
+    Store,
+    Chat,
+    Network,
+    Clients,
 }
 
-/// The mutable part of the run.
-pub struct RunState {
-    pub trace: Trace,
-    pub checkers: Checkers,
+struct Streams {
+    store: ChaCha8Rng,
+    chat: ChaCha8Rng,
+    network: ChaCha8Rng,
+    clients: ChaCha8Rng,
+}
+
+/// What a run found, read once when it ends (for its report).
+pub(crate) struct RunFindings {
     pub violations: Vec<Violation>,
-    /// Violations per invariant, including those not kept.
     pub violation_counts: BTreeMap<Invariant, u64>,
-    /// How many times each fault kind fired.
     pub faults_fired: BTreeMap<FaultKind, u64>,
-    pub phase: Phase,
-    pub streams: Streams,
-    /// Partitions opened at run time (after a reservation), besides the plan's.
-    pub extra_partitions: Vec<Window>,
-    /// The engine asked to crash now (a crash point after a store transaction).
-    pub crash_requested: bool,
-    /// Crashes so far, of either kind.
-    pub crashes_done: u32,
-    /// The lock manager of the engine process now running.
-    pub locks: Option<LockManager>,
-    /// Simulated time as the driver last saw it, in µs (used outside any host).
-    pub driver_now_us: u64,
-    /// Engine starts so far (1 after the first boot).
-    pub engine_starts: u64,
-    /// Client-side count of requests sent, replies received, requests given up.
     pub requests: BTreeMap<String, u64>,
+    pub engine_starts: u64,
+    pub lock_holds_over_timeout: u64,
+    pub trace_hash: u64,
+    pub trace_events: u64,
+    /// The kept trace events (all of them when replaying).
+    pub events: Vec<TraceEvent>,
+}
+
+/// The mutable part of the run. Its fields are private: see the methods.
+pub(crate) struct RunState {
+    trace: Trace,
+    checkers: Checkers,
+    violations: Vec<Violation>,
+    /// Violations per invariant, including those not kept.
+    violation_counts: BTreeMap<Invariant, u64>,
+    /// How many times each fault kind fired.
+    faults_fired: BTreeMap<FaultKind, u64>,
+    phase: Phase,
+    streams: Streams,
+    /// Partitions opened at run time (after a reservation), besides the plan's.
+    extra_partitions: Vec<Window>,
+    /// The engine asked to crash now (a crash point after a store transaction).
+    crash_requested: bool,
+    /// Crashes so far, of either kind.
+    crashes_done: u32,
+    /// The lock manager of the engine process now running.
+    locks: Option<LockManager>,
+    /// Simulated time as the driver last saw it, in µs (used outside any host).
+    driver_now_us: u64,
+    /// Engine starts so far (1 after the first boot).
+    engine_starts: u64,
+    /// Client-side count of requests sent, replies received, requests given up.
+    requests: BTreeMap<String, u64>,
     /// The engine process is being torn down (a crash, or the end of the run): its tasks are
     /// dropped in an order tokio derives from process-global task IDs, so what they report
     /// while dying is not traced (their locks die with the process).
-    pub engine_dying: bool,
+    engine_dying: bool,
 }
 
 /// The run's shared handle.
-pub struct SimContext {
+pub(crate) struct SimContext {
     pub seed: u64,
     pub scenario: Scenario,
     pub plan: FaultPlan,
@@ -147,6 +171,11 @@ impl SimContext {
         self.state().phase == Phase::Safety
     }
 
+    /// Draws from one component's random stream.
+    pub fn draw<T>(&self, stream: Stream, f: impl FnOnce(&mut ChaCha8Rng) -> T) -> T {
+        f(self.state().stream(stream))
+    }
+
     /// Records a trace event.
     pub fn trace(&self, host: &str, kind: &str, detail: String) {
         let at_us = self.now_us();
@@ -173,6 +202,55 @@ impl SimContext {
         state.checkers.at_most_once.on_reply(request, reply, at, &mut found);
         state.report(found);
     }
+
+    /// Applies `txn` to the store and runs the checkers on it, with nothing in between: the
+    /// simulation is single-threaded and there is no await between the two. Traced by
+    /// `host` as `txn <kind> ok <versions>` or `txn <kind> refused [<keys>]: <error>`.
+    pub fn apply_txn(&self, host: &str, txn: &Txn) -> Result<Vec<(Key, u64)>, StoreError> {
+        let now_us = self.now_us();
+        let mut state = self.state();
+        let before: Vec<(Key, Option<Versioned>)> =
+            txn.writes.iter().map(|w| (w.key, self.store.read(w.key))).collect();
+        let result = self.store.apply(txn);
+        match &result {
+            Ok(versions) => {
+                let detail = format!("{} ok {}", txn.kind, describe_versions(versions));
+                let index = state.record(now_us, host, "txn", detail);
+                let changes: Vec<(Key, Option<Versioned>, Option<Versioned>)> =
+                    before.into_iter().map(|(key, b)| (key, b, self.store.read(key))).collect();
+                let view = TxnView { txn, changes: &changes, now_ms: now_us / 1_000 };
+                let mut found = Vec::new();
+                state.checkers.after_txn(&view, At { trace_index: index, at_us: now_us }, &mut found);
+                state.report(found);
+            }
+            Err(error) => {
+                let keys: Vec<String> = txn.writes.iter().map(|w| format!("{:?}", w.key)).collect();
+                state.record(now_us, host, "txn", format!("{} refused [{}]: {error}", txn.kind, keys.join(" ")));
+            }
+        }
+        result
+    }
+
+    /// What the run found, for its report.
+    pub fn findings(&self) -> RunFindings {
+        let state = self.state();
+        RunFindings {
+            violations: state.violations.clone(),
+            violation_counts: state.violation_counts.clone(),
+            faults_fired: state.faults_fired.clone(),
+            requests: state.requests.clone(),
+            engine_starts: state.engine_starts,
+            lock_holds_over_timeout: state.checkers.locks.holds_over_timeout_count,
+            trace_hash: state.trace.hash(),
+            trace_events: state.trace.len(),
+            events: state.trace.events().cloned().collect(),
+        }
+    }
+}
+
+fn describe_versions(versions: &[(Key, u64)]) -> String {
+    let parts: Vec<String> = versions.iter().map(|(k, v)| format!("{k:?}@{v}")).collect();
+    parts.join(" ")
 }
 
 impl RunState {
@@ -194,12 +272,22 @@ impl RunState {
         *self.faults_fired.entry(kind).or_default() += 1;
     }
 
+    /// One component's random stream.
+    pub fn stream(&mut self, stream: Stream) -> &mut ChaCha8Rng {
+        match stream {
+            Stream::Store => &mut self.streams.store,
+            Stream::Chat => &mut self.streams.chat,
+            Stream::Network => &mut self.streams.network,
+            Stream::Clients => &mut self.streams.clients,
+        }
+    }
+
     /// Keeps (up to a bound per invariant) and counts violations, and traces them.
     pub fn report(&mut self, found: Vec<Violation>) {
         for violation in found {
             let count = self.violation_counts.entry(violation.invariant).or_default();
             *count += 1;
-            if *count as usize <= crate::checkers::VIOLATIONS_KEPT_COUNT {
+            if *count as usize <= VIOLATIONS_KEPT_COUNT {
                 let at_us = violation.at_us;
                 self.record(at_us, "checker", "violation", format!("{}: {}", violation.invariant, violation.message));
                 self.violations.push(violation);
@@ -207,25 +295,117 @@ impl RunState {
         }
     }
 
-    /// Runs the transaction checkers on one applied transaction.
-    pub fn check_txn(&mut self, view: &TxnView<'_>, at: At) {
-        let mut found = Vec::new();
-        self.checkers.after_txn(view, at, &mut found);
-        self.report(found);
+    /// Where a check outside any host happens: the end of the trace, at the driver's time.
+    pub fn driver_at(&self) -> At {
+        At { trace_index: self.trace.len(), at_us: self.driver_now_us }
+    }
+
+    /// A violation found by the world itself (liveness, a panic), at the driver's time.
+    pub fn report_at_driver(&mut self, invariant: Invariant, message: String) {
+        let violation = self.driver_at().violation(invariant, message);
+        self.report(vec![violation]);
+    }
+
+    /// Whether a safety property has been violated (anything but liveness).
+    pub fn safety_violated(&self) -> bool {
+        self.violation_counts.keys().any(|invariant| *invariant != Invariant::Liveness)
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Faults stop: the heal phase begins.
+    pub fn enter_heal(&mut self) {
+        self.phase = Phase::Heal;
+    }
+
+    /// Simulated time as the driver sees it between steps, in µs.
+    pub fn set_driver_now(&mut self, now_us: u64) {
+        self.driver_now_us = now_us;
+    }
+
+    pub fn driver_now_us(&self) -> u64 {
+        self.driver_now_us
+    }
+
+    pub fn crash_requested(&self) -> bool {
+        self.crash_requested
+    }
+
+    pub fn crashes_done(&self) -> u32 {
+        self.crashes_done
+    }
+
+    /// A crash point fired after a transaction of `kind`: the engine hangs until the world
+    /// crashes it.
+    pub fn request_crash(&mut self, at_us: u64, host: &str, kind: engine::store::TxnKind) {
+        self.crash_requested = true;
+        self.fault(at_us, host, FaultKind::CrashAfterTxn, kind.to_string());
+        self.count_fault(FaultKind::CrashAfter(kind));
+    }
+
+    /// The engine process is dying (or died): what its tasks report is not traced.
+    pub fn set_engine_dying(&mut self, dying: bool) {
+        self.engine_dying = dying;
+    }
+
+    /// The engine crashed: its locks died with its memory.
+    pub fn engine_crashed(&mut self) {
+        self.engine_dying = false;
+        self.crashes_done += 1;
+        self.crash_requested = false;
+        self.locks = None;
+        self.checkers.locks.forget_all();
+        self.count_fault(FaultKind::Crash);
+    }
+
+    /// An engine process booted with `locks`; returns its boot number (1 for the first).
+    pub fn engine_booted(&mut self, locks: LockManager) -> u64 {
+        self.engine_starts += 1;
+        self.crash_requested = false;
+        self.locks = Some(locks);
+        self.engine_starts
+    }
+
+    /// The lock manager of the engine process now running.
+    pub fn locks(&self) -> Option<LockManager> {
+        self.locks.clone()
+    }
+
+    /// A partition opened at run time, besides the plan's.
+    pub fn open_partition(&mut self, window: Window) {
+        self.extra_partitions.push(window);
     }
 
     pub fn is_partitioned(&self, plan: &FaultPlan, at_ms: u64) -> bool {
         plan.partitions.iter().chain(&self.extra_partitions).any(|w| w.contains(at_ms))
     }
 
-    /// The kept trace events (all of them when replaying).
-    pub fn events(&self) -> Vec<TraceEvent> {
-        self.trace.events().cloned().collect()
+    /// The lock checker's look at a sampled wait-for graph.
+    pub fn check_deadlock_snapshot(&mut self, snapshot: &DeadlockSnapshot) {
+        let at = self.driver_at();
+        let mut found = Vec::new();
+        self.checkers.on_deadlock_snapshot(snapshot, at, &mut found);
+        self.report(found);
+    }
+
+    /// What has not converged yet (empty when everything has).
+    pub fn liveness_pending(&self, store: &MemoryStore, locks_held: usize) -> Vec<String> {
+        self.checkers.liveness.pending(store, locks_held)
+    }
+
+    /// The end-of-run checks of the safety properties.
+    pub fn check_at_end(&mut self, store: &MemoryStore, at_us: u64) {
+        let at = At { trace_index: self.trace.len(), at_us };
+        let mut found = Vec::new();
+        self.checkers.at_end(store, at, &mut found);
+        self.report(found);
     }
 }
 
 /// Feeds the engine's lock events into the trace and the lock checker.
-pub struct LockTap {
+pub(crate) struct LockTap {
     pub context: Arc<SimContext>,
 }
 

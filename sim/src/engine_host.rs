@@ -30,7 +30,7 @@ use crate::protocol::{self, DATAGRAM_BYTES_MAX, ENGINE_PORT, Frame, Reply, Reque
 use crate::seeds;
 
 /// The engine host's name in turmoil and in the trace.
-pub const ENGINE_HOST: &str = "engine";
+pub(crate) const ENGINE_HOST: &str = "engine";
 
 struct Services {
     engine: GameEngine,
@@ -38,67 +38,8 @@ struct Services {
 }
 
 /// The host's software: boots the engine and serves requests until the host crashes.
-pub async fn run(context: Arc<SimContext>) -> turmoil::Result {
-    let boot = {
-        let mut state = context.state();
-        state.engine_starts += 1;
-        state.crash_requested = false;
-        state.engine_starts
-    };
-    context.trace(ENGINE_HOST, "engine.boot", format!("boot {boot}"));
-    let scenario = &context.scenario;
-    let store: Arc<dyn Store> = Arc::new(StoreLink::new(Arc::clone(&context)));
-    let clock: SharedClock = Arc::new(SimClock);
-    let metrics = context.metrics.clone();
-    let rng = |label: &str| seeds::rng(context.seed, label, boot);
-    let observer = Arc::new(LockTap { context: Arc::clone(&context) });
-    let locks = LockManager::with_observer(scenario.engine.locks.clone(), metrics.clone(), observer);
-    context.state().locks = Some(locks.clone());
-    let wallet_config = WalletConfig {
-        reservation_ttl_ms: scenario.engine.reservation_ttl_ms,
-        sweep_interval_ms: scenario.engine.sweep_interval_ms,
-    };
-    let wallet = Arc::new(WalletService::new(
-        Arc::clone(&store),
-        Arc::clone(&clock),
-        metrics.clone(),
-        rng("wallet"),
-        wallet_config,
-    ));
-    let variant = scenario.engine.variant;
-    let dedup =
-        Arc::new(Deduplicator::new(Arc::clone(&store), Arc::clone(&clock), metrics.clone(), variant.dedup_mode()));
-    let jackpot = scenario.engine.jackpot.then(|| {
-        let parts = JackpotParts {
-            store: Arc::clone(&store),
-            clock: Arc::clone(&clock),
-            metrics: metrics.clone(),
-            rng: rng("jackpot"),
-            wallet: Arc::clone(&wallet),
-        };
-        Arc::new(JackpotService::new(parts, JackpotServiceConfig::default(), variant.jackpot_variant()))
-    });
-    let parts = GameParts {
-        store: Arc::clone(&store),
-        metrics: metrics.clone(),
-        locks,
-        wallet: Arc::clone(&wallet),
-        dedup: Arc::clone(&dedup),
-        jackpot: jackpot.clone(),
-        chat: Arc::new(Messenger::new(Arc::clone(&context))),
-        rng: rng("game"),
-    };
-    let config = GameConfig {
-        table: scenario.tables.table_config(),
-        stack_cap: scenario.tables.stack_cap,
-        admins: BTreeSet::from([ADMIN]),
-        lock_strategy: scenario.engine.lock_strategy,
-        variant,
-    };
-    let services = Arc::new(Services { engine: GameEngine::new(parts, config), jackpot });
-    tokio::spawn(Arc::clone(&wallet).run_background());
-    tokio::spawn(dedup.run_background());
-
+pub(crate) async fn run(context: Arc<SimContext>) -> turmoil::Result {
+    let services = Arc::new(boot(&context));
     let socket = Arc::new(UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), ENGINE_PORT)).await?);
     let mut buffer = vec![0u8; DATAGRAM_BYTES_MAX];
     loop {
@@ -124,6 +65,64 @@ pub async fn run(context: Arc<SimContext>) -> turmoil::Result {
             let _ = socket.send_to(&bytes, from).await;
         });
     }
+}
+
+/// Builds one engine process — every service anew, its random streams drawn for this boot —
+/// and starts its background work (the expiry sweeper and DLQ processor, the dedup purge).
+fn boot(context: &Arc<SimContext>) -> Services {
+    let scenario = &context.scenario;
+    let store: Arc<dyn Store> = Arc::new(StoreLink::new(Arc::clone(context)));
+    let clock: SharedClock = Arc::new(SimClock);
+    let metrics = context.metrics.clone();
+    let observer = Arc::new(LockTap { context: Arc::clone(context) });
+    let locks = LockManager::with_observer(scenario.engine.locks.clone(), metrics.clone(), observer);
+    let boot = context.state().engine_booted(locks.clone());
+    context.trace(ENGINE_HOST, "engine.boot", format!("boot {boot}"));
+    let rng = |label: &str| seeds::rng(context.seed, label, boot);
+    let wallet_config = WalletConfig {
+        reservation_ttl_ms: scenario.engine.reservation_ttl_ms,
+        sweep_interval_ms: scenario.engine.sweep_interval_ms,
+    };
+    let wallet = Arc::new(WalletService::new(
+        Arc::clone(&store),
+        Arc::clone(&clock),
+        metrics.clone(),
+        rng("wallet"),
+        wallet_config,
+    ));
+    let variant = scenario.engine.variant;
+    let dedup =
+        Arc::new(Deduplicator::new(Arc::clone(&store), Arc::clone(&clock), metrics.clone(), variant.dedup_mode()));
+    let jackpot = scenario.engine.jackpot.then(|| {
+        let parts = JackpotParts {
+            store: Arc::clone(&store),
+            clock: Arc::clone(&clock),
+            metrics: metrics.clone(),
+            rng: rng("jackpot"),
+            wallet: Arc::clone(&wallet),
+        };
+        Arc::new(JackpotService::new(parts, JackpotServiceConfig::default(), variant.jackpot_variant()))
+    });
+    let parts = GameParts {
+        store,
+        metrics,
+        locks,
+        wallet: Arc::clone(&wallet),
+        dedup: Arc::clone(&dedup),
+        jackpot: jackpot.clone(),
+        chat: Arc::new(Messenger::new(Arc::clone(context))),
+        rng: rng("game"),
+    };
+    let config = GameConfig {
+        table: scenario.tables.table_config(),
+        stack_cap: scenario.tables.stack_cap,
+        admins: BTreeSet::from([ADMIN]),
+        lock_strategy: scenario.engine.lock_strategy,
+        variant,
+    };
+    tokio::spawn(wallet.run_background());
+    tokio::spawn(dedup.run_background());
+    Services { engine: GameEngine::new(parts, config), jackpot }
 }
 
 async fn handle(services: &Services, request: Request) -> Reply {

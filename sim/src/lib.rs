@@ -11,18 +11,25 @@
 //!
 //! The hand-history tools that cross-check the rules against PokerKit live in `hands`.
 
-pub mod checkers;
-pub mod client;
-pub mod context;
-pub mod engine_host;
+pub mod cli;
 pub mod exit;
-pub mod faults;
 pub mod hands;
-pub mod layout;
-pub mod protocol;
 pub mod report;
-pub mod runner;
 pub mod scenario;
-pub mod seeds;
-pub mod trace;
 pub mod world;
+
+pub(crate) mod checkers;
+pub(crate) mod client;
+pub(crate) mod context;
+pub(crate) mod engine_host;
+pub(crate) mod faults;
+pub(crate) mod layout;
+pub(crate) mod protocol;
+pub(crate) mod runner;
+pub(crate) mod seeds;
+pub(crate) mod trace;
+
+pub use checkers::{Invariant, Violation};
+pub use faults::kind::FaultKind;
+pub use faults::plan::{CrashAt, FaultPlan, Window};
+pub use trace::TraceEvent;

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use engine::game::{EngineVariant, LockStrategy};
@@ -17,7 +18,7 @@ use engine::metrics::{HistogramSummary, MetricsSnapshot};
 use serde::{Deserialize, Serialize};
 
 use crate::checkers::{Invariant, Violation};
-use crate::context::SimContext;
+use crate::context::{RunFindings, SimContext};
 use crate::exit;
 use crate::faults::kind::FaultKind;
 use crate::faults::plan::FaultPlan;
@@ -89,17 +90,21 @@ pub struct RunReport {
     pub replay: String,
 }
 
+/// The times of one run, for its report.
+pub(crate) struct RunTiming {
+    /// When the heal phase began, in simulated ms (none if the run ended before).
+    pub heal_started_ms: Option<u64>,
+    /// Simulated time the run covered, in ms.
+    pub sim_time_ms: u64,
+    /// Wall-clock time of the run (never hashed or compared).
+    pub wall: Duration,
+}
+
 impl RunReport {
-    pub(crate) fn build(
-        context: &SimContext,
-        outcome: Outcome,
-        heal_started_ms: Option<u64>,
-        sim_time_ms: u64,
-        wall: Duration,
-    ) -> RunReport {
-        let state = context.state();
+    pub(crate) fn build(context: &SimContext, findings: RunFindings, outcome: Outcome, timing: RunTiming) -> RunReport {
         let metrics = context.metrics.snapshot();
         let scenario = &context.scenario;
+        let RunTiming { heal_started_ms, sim_time_ms, wall } = timing;
         RunReport {
             scenario: scenario.name.clone(),
             seed: context.seed,
@@ -107,22 +112,22 @@ impl RunReport {
             lock_strategy: scenario.engine.lock_strategy,
             passed: outcome == Outcome::Passed,
             outcome,
-            violations: state.violations.clone(),
-            violation_counts: state.violation_counts.clone(),
-            trace_hash: format_hash(state.trace.hash()),
-            trace_events: state.trace.len(),
+            violations: findings.violations,
+            violation_counts: findings.violation_counts,
+            trace_hash: format_hash(findings.trace_hash),
+            trace_events: findings.trace_events,
             sim_time_ms,
             heal_started_ms,
             heal_ms: heal_started_ms.filter(|_| outcome == Outcome::Passed).map(|start| sim_time_ms - start),
             wall_ms: wall.as_millis() as u64,
-            faults_fired: state.faults_fired.clone(),
-            requests: state.requests.clone(),
-            engine_boots: state.engine_starts,
-            lock_holds_over_timeout: state.checkers.locks.holds_over_timeout_count,
+            faults_fired: findings.faults_fired,
+            requests: findings.requests,
+            engine_boots: findings.engine_starts,
+            lock_holds_over_timeout: findings.lock_holds_over_timeout,
             percentiles: percentiles(&metrics),
             metrics,
             plan: context.plan.clone(),
-            trace_tail: if outcome == Outcome::Passed { Vec::new() } else { state.events() },
+            trace_tail: if outcome == Outcome::Passed { Vec::new() } else { findings.events },
             replay: replay_command(
                 &scenario.name,
                 context.seed,
@@ -212,6 +217,16 @@ impl ScenarioSummary {
     }
 }
 
+/// The name of the report file a run writes in its report directory.
+pub const LATEST_REPORT_FILE: &str = "latest.json";
+
+/// A report file could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
 /// The report file a `chipsim run` writes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReportFile {
@@ -223,6 +238,27 @@ pub struct ReportFile {
 }
 
 impl ReportFile {
+    /// The report file of `runs` (in the order given), with its per-scenario summaries.
+    pub fn of_runs(git_commit: Option<String>, runs: Vec<RunReport>) -> ReportFile {
+        let mut file = ReportFile {
+            chipsim_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_commit,
+            scenarios: Vec::new(),
+            runs,
+        };
+        file.summarize();
+        file
+    }
+
+    /// Writes the file as `dir/latest.json` (creating `dir`); returns the path written.
+    pub fn write_latest(&self, dir: &Path) -> Result<PathBuf, ReportError> {
+        std::fs::create_dir_all(dir).map_err(|source| ReportError::Write { path: dir.to_path_buf(), source })?;
+        let path = dir.join(LATEST_REPORT_FILE);
+        let bytes = serde_json::to_vec_pretty(self).expect("reports serialize");
+        std::fs::write(&path, bytes).map_err(|source| ReportError::Write { path: path.clone(), source })?;
+        Ok(path)
+    }
+
     /// Adds another report's runs (shards of one sweep) and recomputes the summaries.
     pub fn merge(&mut self, other: ReportFile) {
         self.runs.extend(other.runs);

@@ -27,7 +27,7 @@ pub fn run_all(jobs: &[Job], threads: usize, on_done: &(dyn Fn(&RunReport) + Syn
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(index) else { break };
-                    let spec = RunSpec { scenario: job.scenario.clone(), seed: job.seed, keep_trace: false };
+                    let spec = RunSpec::new(job.scenario.clone(), job.seed);
                     let report = world::run(&spec);
                     on_done(&report);
                     results.lock().expect("results")[index] = Some(report);

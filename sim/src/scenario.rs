@@ -13,7 +13,8 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use engine::game::{EngineVariant, LockStrategy};
-use engine::locks::LockConfig;
+use engine::locks::{LockCategory, LockConfig};
+use engine::rules::config::{SEATS_MAX, SEATS_MIN};
 use engine::rules::{Chips, RakeConfig, TableConfig};
 use engine::store::TxnKind;
 use serde::{Deserialize, Serialize};
@@ -70,6 +71,15 @@ impl SeedList {
             SeedList::List(seeds) if seeds.is_empty() => Err("the seed list is empty".into()),
             SeedList::List(seeds) => Ok(seeds.clone()),
             SeedList::Range(text) => parse_seed_range(text).map(|r| r.collect()),
+        }
+    }
+
+    /// How many seeds, without listing them.
+    pub fn count(&self) -> Result<u64, String> {
+        match self {
+            SeedList::List(seeds) if seeds.is_empty() => Err("the seed list is empty".into()),
+            SeedList::List(seeds) => Ok(seeds.len() as u64),
+            SeedList::Range(text) => parse_seed_range(text).map(|r| (r.end() - r.start()).saturating_add(1)),
         }
     }
 }
@@ -471,10 +481,73 @@ impl Scenario {
         self.seeds.seeds().expect("validated on load")
     }
 
-    /// Checks what serde cannot: ranges, probabilities, sizes.
+    /// Checks what serde cannot: sizes, ranges, probabilities, durations, the supply. Every
+    /// bound is a named constant below; every sum the run will compute is checked here, so a
+    /// scenario that loads never overflows.
     fn validate(&self) -> Result<(), String> {
-        self.seeds.seeds().map_err(|e| format!("seeds: {e}"))?;
-        let ranges = [
+        let seeds = self.seeds.count().map_err(|e| format!("seeds: {e}"))?;
+        if seeds > SEEDS_PER_SCENARIO_MAX {
+            return Err(format!("seeds: {seeds} seeds, more than {SEEDS_PER_SCENARIO_MAX}"));
+        }
+        self.validate_sizes()?;
+        self.validate_ranges()?;
+        self.validate_probabilities()?;
+        self.validate_durations()?;
+        self.validate_supply()?;
+        if let Some(kind) = self.faults.crash_after_labels.iter().find(|kind| !kind.is_engine_commit()) {
+            return Err(format!(
+                "faults.crash_after_labels: `{kind}` is never committed by the engine on its own, so no crash \
+                 point can follow it"
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_sizes(&self) -> Result<(), String> {
+        let t = &self.tables;
+        let seats_max = SEATS_MAX as u32;
+        let counts = [
+            ("tables.tables", u64::from(t.tables), 1, u64::from(TABLES_MAX)),
+            ("tables.players_per_table", u64::from(t.players_per_table), SEATS_MIN as u64, u64::from(seats_max)),
+            ("tables.shared_players", u64::from(t.shared_players), 0, u64::from(t.players_per_table)),
+            ("world.tick_ms", self.world.tick_ms, TICK_MS_MIN, TICK_MS_MAX),
+            ("world.client_hosts", u64::from(self.world.client_hosts), 1, u64::from(CLIENT_HOSTS_MAX)),
+            ("faults.duplicate_copies_max", u64::from(self.faults.duplicate_copies_max), 2, DUPLICATE_COPIES_MAX),
+            ("clients.start_copies", u64::from(self.clients.start_copies), 1, START_COPIES_MAX),
+            (
+                "clients.jackpot_ops_per_second",
+                u64::from(self.clients.jackpot_ops_per_second),
+                0,
+                JACKPOT_OPS_PER_SECOND_MAX,
+            ),
+            ("engine.sweep_interval_ms", self.engine.sweep_interval_ms, 1, DURATION_MS_MAX),
+            ("store.call_timeout_ms", self.store.call_timeout_ms, 1, DURATION_MS_MAX),
+            ("clients.request_timeout_ms", self.clients.request_timeout_ms, 1, DURATION_MS_MAX),
+        ];
+        for (field, value, low, high) in counts {
+            if !(low..=high).contains(&value) {
+                return Err(format!("{field}: {value} is outside {low}..={high}"));
+            }
+        }
+        t.table_config().validate().map_err(|e| format!("tables: {e}"))?;
+        if t.stack_cap < t.big_blind {
+            return Err("tables.stack_cap: below the big blind".into());
+        }
+        Ok(())
+    }
+
+    fn validate_ranges(&self) -> Result<(), String> {
+        for (field, [low, high]) in self.ranges() {
+            if low > high {
+                return Err(format!("{field}: the range [{low}, {high}] is empty"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every `[low, high]` range of the scenario, by field.
+    fn ranges(&self) -> [(&'static str, [u64; 2]); 9] {
+        [
             ("world.network_latency_ms", self.world.network_latency_ms),
             ("store.latency_us", self.store.latency_us),
             ("chat.latency_ms", self.chat.latency_ms),
@@ -484,79 +557,128 @@ impl Scenario {
             ("faults.slow_chat_ms", self.faults.slow_chat_ms),
             ("faults.partition_ms", self.faults.partition_ms),
             ("faults.restart_ms", self.faults.restart_ms),
-        ];
-        for (field, [low, high]) in ranges {
-            if low > high {
-                return Err(format!("{field}: the range [{low}, {high}] is empty"));
-            }
-        }
+        ]
+    }
+
+    fn validate_probabilities(&self) -> Result<(), String> {
+        let (c, f) = (&self.clients, &self.faults);
         let probabilities = [
             ("chat.retry_after_probability", self.chat.retry_after_probability),
             ("chat.failure_probability", self.chat.failure_probability),
-            ("clients.out_of_turn_probability", self.clients.out_of_turn_probability),
-            ("clients.stale_probability", self.clients.stale_probability),
-            ("clients.reset_probability", self.clients.reset_probability),
-            ("clients.emergency_reset_probability", self.clients.emergency_reset_probability),
-            ("clients.jackpot_win_share", self.clients.jackpot_win_share),
-            ("clients.fold_probability", self.clients.fold_probability),
-            ("clients.raise_probability", self.clients.raise_probability),
-            ("clients.all_in_probability", self.clients.all_in_probability),
-            ("faults.duplicate_probability", self.faults.duplicate_probability),
-            ("faults.duplicate_fresh_id_probability", self.faults.duplicate_fresh_id_probability),
-            ("faults.delayed_duplicate_probability", self.faults.delayed_duplicate_probability),
-            ("faults.stale_writer_probability", self.faults.stale_writer_probability),
-            ("faults.refund_failure_probability", self.faults.refund_failure_probability),
-            ("faults.store_failure_probability", self.faults.store_failure_probability),
-            ("faults.store_timeout_probability", self.faults.store_timeout_probability),
-            ("faults.lost_reply_probability", self.faults.lost_reply_probability),
-            ("faults.slow_store_probability", self.faults.slow_store_probability),
-            ("faults.slow_chat_probability", self.faults.slow_chat_probability),
-            ("faults.partition_after_reserve_probability", self.faults.partition_after_reserve_probability),
-            ("faults.message_loss_probability", self.faults.message_loss_probability),
-            ("faults.crash_after_txn_probability", self.faults.crash_after_txn_probability),
+            ("clients.out_of_turn_probability", c.out_of_turn_probability),
+            ("clients.stale_probability", c.stale_probability),
+            ("clients.reset_probability", c.reset_probability),
+            ("clients.emergency_reset_probability", c.emergency_reset_probability),
+            ("clients.jackpot_win_share", c.jackpot_win_share),
+            ("clients.fold_probability", c.fold_probability),
+            ("clients.raise_probability", c.raise_probability),
+            ("clients.all_in_probability", c.all_in_probability),
+            ("faults.duplicate_probability", f.duplicate_probability),
+            ("faults.duplicate_fresh_id_probability", f.duplicate_fresh_id_probability),
+            ("faults.delayed_duplicate_probability", f.delayed_duplicate_probability),
+            ("faults.stale_writer_probability", f.stale_writer_probability),
+            ("faults.refund_failure_probability", f.refund_failure_probability),
+            ("faults.store_failure_probability", f.store_failure_probability),
+            ("faults.store_timeout_probability", f.store_timeout_probability),
+            ("faults.lost_reply_probability", f.lost_reply_probability),
+            ("faults.slow_store_probability", f.slow_store_probability),
+            ("faults.slow_chat_probability", f.slow_chat_probability),
+            ("faults.partition_after_reserve_probability", f.partition_after_reserve_probability),
+            ("faults.message_loss_probability", f.message_loss_probability),
+            ("faults.crash_after_txn_probability", f.crash_after_txn_probability),
         ];
         for (field, p) in probabilities {
             if !(0.0..=1.0).contains(&p) {
                 return Err(format!("{field}: {p} is not a probability (0 to 1)"));
             }
         }
-        let t = &self.tables;
-        if t.tables == 0 || t.tables > TABLES_MAX {
-            return Err(format!("tables.tables: {} is outside 1..={TABLES_MAX}", t.tables));
+        Ok(())
+    }
+
+    /// Every duration is at most `DURATION_MS_MAX`, and the run as a whole at most
+    /// `RUN_DURATION_MS_MAX`, so no deadline or timer the run computes can overflow.
+    fn validate_durations(&self) -> Result<(), String> {
+        let (w, e) = (&self.world, &self.engine);
+        let mut durations_ms = vec![
+            ("world.safety_ms", w.safety_ms),
+            ("world.heal_deadline_ms", w.heal_deadline_ms),
+            ("engine.reservation_ttl_ms", e.reservation_ttl_ms),
+            ("faults.delayed_duplicate_ms", self.faults.delayed_duplicate_ms),
+        ];
+        durations_ms
+            .extend(LockCategory::ALL.map(|category| (lock_timeout_field(category), e.locks.timeout_ms(category))));
+        durations_ms.push(("engine.locks.long_hold_warn_ms", e.locks.long_hold_warn_ms));
+        for (field, [_, high]) in self.ranges() {
+            let high_ms = if field.ends_with("_us") { high / 1_000 } else { high };
+            durations_ms.push((field, high_ms));
         }
-        let seats = engine::rules::config::SEATS_MAX as u32;
-        if t.players_per_table < 2 || t.players_per_table > seats {
-            return Err(format!("tables.players_per_table: {} is outside 2..={seats}", t.players_per_table));
+        for (field, value) in durations_ms {
+            if value > DURATION_MS_MAX {
+                return Err(format!("{field}: {value} is more than {DURATION_MS_MAX} ms"));
+            }
         }
-        if t.shared_players > t.players_per_table {
-            return Err("tables.shared_players: more than players_per_table".into());
-        }
-        t.table_config().validate().map_err(|e| format!("tables: {e}"))?;
-        if t.stack_cap < t.big_blind {
-            return Err("tables.stack_cap: below the big blind".into());
-        }
-        if self.world.tick_ms == 0 || self.world.tick_ms > 1_000 {
-            return Err(format!("world.tick_ms: {} is outside 1..=1000", self.world.tick_ms));
-        }
-        if !(1..=2).contains(&self.world.client_hosts) {
-            return Err(format!("world.client_hosts: {} is outside 1..=2", self.world.client_hosts));
-        }
-        if let Some(kind) = self.faults.crash_after_labels.iter().find(|kind| !kind.is_engine_commit()) {
+        let run_ms = w.safety_ms + w.heal_deadline_ms;
+        if run_ms > RUN_DURATION_MS_MAX {
             return Err(format!(
-                "faults.crash_after_labels: `{kind}` is never committed by the engine on its own, so no crash \
-                 point can follow it"
+                "world.safety_ms + world.heal_deadline_ms: {run_ms} ms, more than {RUN_DURATION_MS_MAX} ms"
             ));
-        }
-        if self.faults.duplicate_copies_max < 2 {
-            return Err("faults.duplicate_copies_max: at least 2".into());
-        }
-        if self.clients.start_copies == 0 {
-            return Err("clients.start_copies: at least 1".into());
         }
         Ok(())
     }
+
+    /// The supply — every opening balance plus the house's chips — fits the chip arithmetic.
+    fn validate_supply(&self) -> Result<(), String> {
+        let t = &self.tables;
+        let users =
+            u64::from(t.tables) * u64::from(t.players_per_table - t.shared_players) + u64::from(t.shared_players);
+        let supply = users.checked_mul(t.balance).and_then(|wallets| wallets.checked_add(t.house_chips));
+        match supply {
+            Some(supply) if supply <= CHIPS_SUPPLY_MAX => Ok(()),
+            _ => Err(format!(
+                "tables.balance × {users} players + tables.house_chips: more than {CHIPS_SUPPLY_MAX} chips in all"
+            )),
+        }
+    }
 }
 
+/// The scenario field of a lock category's acquire timeout.
+fn lock_timeout_field(category: LockCategory) -> &'static str {
+    match category {
+        LockCategory::Stage => "engine.locks.stage_timeout_ms",
+        LockCategory::EngineStage => "engine.locks.engine_stage_timeout_ms",
+        LockCategory::Chat => "engine.locks.chat_timeout_ms",
+        LockCategory::Table => "engine.locks.table_timeout_ms",
+        LockCategory::Deck => "engine.locks.deck_timeout_ms",
+        LockCategory::BettingRound => "engine.locks.betting_round_timeout_ms",
+        LockCategory::Pot => "engine.locks.pot_timeout_ms",
+        LockCategory::Player => "engine.locks.player_timeout_ms",
+        LockCategory::Jackpot => "engine.locks.jackpot_timeout_ms",
+    }
+}
+
+/// Most seeds one scenario lists (and one `run` takes per scenario: each report stays in
+/// memory for the report file).
+pub const SEEDS_PER_SCENARIO_MAX: u64 = 100_000;
+/// turmoil's tick, in ms: at least 1, at most 1,000.
+pub const TICK_MS_MIN: u64 = 1;
+pub const TICK_MS_MAX: u64 = 1_000;
+/// Most client hosts: each host costs time every tick.
+pub const CLIENT_HOSTS_MAX: u32 = 2;
+/// Most concurrent copies of one duplicated action.
+pub const DUPLICATE_COPIES_MAX: u64 = 16;
+/// Most `/start` requests a dealer sends at once.
+pub const START_COPIES_MAX: u64 = 64;
+/// Most jackpot operations per simulated second.
+pub const JACKPOT_OPS_PER_SECOND_MAX: u64 = 100_000;
+/// Longest single duration a scenario may give (a timeout, a TTL, a latency, a phase), in
+/// ms: one week.
+pub const DURATION_MS_MAX: u64 = 7 * 24 * 3_600 * 1_000;
+/// Longest run (safety phase plus heal deadline), in simulated ms: one week.
+pub const RUN_DURATION_MS_MAX: u64 = DURATION_MS_MAX;
+/// Most chips in one scenario (Σ opening balances + the house's chips): far below `u64::MAX`,
+/// so that sums of stacks, pots and balances never overflow, and a chip count that went
+/// below zero (wrapping near `u64::MAX`) always shows as more than the supply.
+pub const CHIPS_SUPPLY_MAX: Chips = 1 << 50;
 /// Most tables in one scenario.
 pub const TABLES_MAX: u32 = 64;
 

@@ -21,15 +21,14 @@ use engine::store::{
     JackpotConfig, JackpotGroup, JackpotPool, Key, MemoryStore, TableRecord, Txn, TxnKind, Value, Wallet,
 };
 
-use crate::checkers::{At, CheckerSettings, Checkers, Invariant};
+use crate::checkers::{CheckerSettings, Checkers, Invariant};
 use crate::client;
 use crate::context::{Phase, SimContext};
 use crate::engine_host::{self, ENGINE_HOST};
-use crate::faults::kind::FaultKind;
 use crate::faults::plan::{FaultPlan, draw_range};
 use crate::faults::store_link::SimClock;
 use crate::layout::Layout;
-use crate::report::{Outcome, RunReport};
+use crate::report::{Outcome, RunReport, RunTiming};
 use crate::scenario::Scenario;
 use crate::seeds;
 
@@ -88,6 +87,17 @@ pub struct RunSpec {
     pub seed: u64,
     /// Keep every trace event (replay), not only the tail.
     pub keep_trace: bool,
+    /// Run this fault plan as given instead of drawing one from the scenario and seed (the
+    /// plan of a report, or one a shrinker edited). Every other random choice still comes
+    /// from the seed.
+    pub plan: Option<FaultPlan>,
+}
+
+impl RunSpec {
+    /// A run of `scenario` under `seed`, its faults drawn from both, keeping the trace's tail.
+    pub fn new(scenario: Scenario, seed: u64) -> RunSpec {
+        RunSpec { scenario, seed, keep_trace: false, plan: None }
+    }
 }
 
 /// Opens the wallets, tables, house and jackpot rows, as a deployment would before traffic.
@@ -127,9 +137,30 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Vec<crate::trace::TraceEven
     // The only wall clock of a run: the report's `wall_ms`, never hashed or compared.
     #[allow(clippy::disallowed_methods)]
     let wall_started = std::time::Instant::now();
+    let context = build_context(spec);
+    let mut sim = build_sim(&context);
+    let mut driver = Driver::new(&context);
+    let outcome = driver.drive(&mut sim);
+    let end_us = sim.elapsed().as_micros() as u64;
+    context.state().set_driver_now(end_us);
+    let outcome = finish(&context, sim, outcome, end_us);
+    context.trace("world", "run.end", format!("{outcome:?}"));
+    IN_SIM.with(|flag| *flag.borrow_mut() = false);
+    let findings = context.findings();
+    let events = findings.events.clone();
+    let timing = RunTiming {
+        heal_started_ms: driver.heal_started_ms,
+        sim_time_ms: end_us / 1_000,
+        wall: wall_started.elapsed(),
+    };
+    (RunReport::build(&context, findings, outcome, timing), events)
+}
+
+/// The run's shared handle, with the store provisioned and the checkers armed.
+fn build_context(spec: &RunSpec) -> Arc<SimContext> {
     let scenario = &spec.scenario;
     let seed = spec.seed;
-    let plan = FaultPlan::draw(scenario, seed);
+    let plan = spec.plan.clone().unwrap_or_else(|| FaultPlan::draw(scenario, seed));
     let layout = Layout::of(scenario);
     let supply = layout.supply(scenario);
     let store = MemoryStore::with_clock(Arc::new(SimClock));
@@ -141,12 +172,16 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Vec<crate::trace::TraceEven
     });
     let context = SimContext::new(seed, scenario.clone(), plan, store, checkers, spec.keep_trace);
     context.trace("world", "run.start", format!("{} seed {seed} supply {supply}", scenario.name));
+    context
+}
 
-    let world = &scenario.world;
+/// The turmoil world: the `engine` host and the client hosts, seeded and pinned to the epoch.
+fn build_sim(context: &Arc<SimContext>) -> turmoil::Sim<'static> {
+    let world = &context.scenario.world;
     let tick = Duration::from_millis(world.tick_ms);
     let total_ms = world.safety_ms + world.heal_deadline_ms;
     let mut sim = turmoil::Builder::new()
-        .rng_seed(seeds::derive(seed, "turmoil", 0))
+        .rng_seed(seeds::derive(context.seed, "turmoil", 0))
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_UNIX_S))
         .tick_duration(tick)
         .simulation_duration(Duration::from_millis(total_ms) + tick * 10)
@@ -154,61 +189,32 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Vec<crate::trace::TraceEven
         .max_message_latency(Duration::from_millis(world.network_latency_ms[1]))
         .udp_capacity(UDP_QUEUE_MAX)
         .build();
-    let host_context = Arc::clone(&context);
+    let host_context = Arc::clone(context);
     sim.host(ENGINE_HOST, move || engine_host::run(Arc::clone(&host_context)));
     for index in 0..world.client_hosts {
-        sim.client(client::host_name(index), client::run(Arc::clone(&context), index));
+        sim.client(client::host_name(index), client::run(Arc::clone(context), index));
     }
+    sim
+}
 
-    let mut driver = Driver::new(&context);
-    let outcome = loop {
-        let now_ms = sim.elapsed().as_millis() as u64;
-        context.state().driver_now_us = sim.elapsed().as_micros() as u64;
-        if let Some(outcome) = driver.before_step(&mut sim, now_ms) {
-            break outcome;
-        }
-        let stepped = catch_unwind(AssertUnwindSafe(|| sim.step()));
-        let panic = take_panic();
-        match (stepped, panic) {
-            (Ok(Ok(_)), None) => {}
-            (Ok(Ok(_)), Some(message)) | (Err(_), Some(message)) => break driver.panicked(message),
-            (Err(_), None) => break driver.panicked("panic inside the simulation".into()),
-            (Ok(Err(error)), _) => break driver.panicked(format!("host software failed: {error}")),
-        }
-        if context.state().violation_counts.keys().any(|k| *k != Invariant::Liveness) {
-            break Outcome::CorrectnessFailed;
-        }
-    };
-    let end_us = sim.elapsed().as_micros() as u64;
-    context.state().driver_now_us = end_us;
-    if outcome != Outcome::Crashed {
-        // Dropping the simulation drops the engine's tasks, whose lock guards report their
-        // release: never while holding the run state.
-        context.state().engine_dying = true;
-        drop(sim);
-        let mut state = context.state();
-        let index = state.trace.len();
-        let mut found = Vec::new();
-        state.checkers.at_end(&context.store, At { trace_index: index, at_us: end_us }, &mut found);
-        state.report(found);
-    } else {
+/// After the last step: the end-of-run checks (unless the simulation panicked and may be
+/// torn), and the outcome they decide.
+fn finish(context: &SimContext, sim: turmoil::Sim<'_>, outcome: Outcome, end_us: u64) -> Outcome {
+    if outcome == Outcome::Crashed {
         // A simulation that panicked mid-step may be torn; never run its destructors.
         std::mem::forget(sim);
+        return outcome;
     }
-    let outcome = {
-        let state = context.state();
-        match outcome {
-            Outcome::Passed if state.violation_counts.keys().any(|k| *k != Invariant::Liveness) => {
-                Outcome::CorrectnessFailed
-            }
-            other => other,
-        }
-    };
-    context.trace("world", "run.end", format!("{outcome:?}"));
-    IN_SIM.with(|flag| *flag.borrow_mut() = false);
-    let report = RunReport::build(&context, outcome, driver.heal_started_ms, end_us / 1_000, wall_started.elapsed());
-    let events = context.state().events();
-    (report, events)
+    // Dropping the simulation drops the engine's tasks, whose lock guards report their
+    // release: never while holding the run state.
+    context.state().set_engine_dying(true);
+    drop(sim);
+    let mut state = context.state();
+    state.check_at_end(&context.store, end_us);
+    match outcome {
+        Outcome::Passed if state.safety_violated() => Outcome::CorrectnessFailed,
+        other => other,
+    }
 }
 
 /// The driver's own bookkeeping between steps.
@@ -235,109 +241,140 @@ impl Driver {
         }
     }
 
+    /// Steps the world until the run ends: converged, out of time, a safety violation, or a
+    /// panic in the code under test.
+    fn drive(&mut self, sim: &mut turmoil::Sim<'_>) -> Outcome {
+        loop {
+            let now_ms = sim.elapsed().as_millis() as u64;
+            self.context.state().set_driver_now(sim.elapsed().as_micros() as u64);
+            if let Some(outcome) = self.before_step(sim, now_ms) {
+                return outcome;
+            }
+            let stepped = catch_unwind(AssertUnwindSafe(|| sim.step()));
+            let panic = take_panic();
+            match (stepped, panic) {
+                (Ok(Ok(_)), None) => {}
+                (Ok(Ok(_)), Some(message)) | (Err(_), Some(message)) => return self.panicked(message),
+                (Err(_), None) => return self.panicked("panic inside the simulation".into()),
+                (Ok(Err(error)), _) => return self.panicked(format!("host software failed: {error}")),
+            }
+            if self.context.state().safety_violated() {
+                return Outcome::CorrectnessFailed;
+            }
+        }
+    }
+
+    /// The driver's tick, before each step of the world.
+    fn before_step(&mut self, sim: &mut turmoil::Sim<'_>, now_ms: u64) -> Option<Outcome> {
+        self.enter_heal_when_due(now_ms);
+        self.crash_when_due(sim, now_ms);
+        self.restart_when_due(sim, now_ms);
+        self.sample_wait_for_graph(now_ms);
+        self.check_convergence(sim, now_ms)
+    }
+
+    /// At `safety_ms` faults stop and the heal phase begins.
+    fn enter_heal_when_due(&mut self, now_ms: u64) {
+        let mut state = self.context.state();
+        if state.phase() == Phase::Safety && now_ms >= self.context.scenario.world.safety_ms {
+            state.enter_heal();
+            drop(state);
+            self.heal_started_ms = Some(now_ms);
+            self.context.trace("world", "phase", "heal: faults off".into());
+        }
+    }
+
+    /// In the safety phase: a crash point the store link raised, else the plan's next
+    /// scheduled crash, within the run's crash budget.
+    fn crash_when_due(&mut self, sim: &mut turmoil::Sim<'_>, now_ms: u64) {
+        let plan = &self.context.plan;
+        let (safety, requested, crashes_done) = {
+            let state = self.context.state();
+            (state.phase() == Phase::Safety, state.crash_requested(), state.crashes_done())
+        };
+        if !safety || !sim.is_host_running(ENGINE_HOST) {
+            return;
+        }
+        if requested {
+            let after = draw_range(&mut self.restart_rng, plan.settings.restart_ms);
+            self.crash(sim, now_ms, after, "crash point");
+        } else if let Some(crash) = plan.crashes.get(self.next_scheduled_crash).copied()
+            && now_ms >= crash.at_ms
+        {
+            self.next_scheduled_crash += 1;
+            if crashes_done < plan.settings.crashes_max {
+                self.crash(sim, now_ms, crash.restart_after_ms, "scheduled");
+            }
+        }
+    }
+
     fn crash(&mut self, sim: &mut turmoil::Sim<'_>, now_ms: u64, restart_after_ms: u64, why: &str) {
-        self.context.state().engine_dying = true;
+        self.context.state().set_engine_dying(true);
         sim.crash(ENGINE_HOST);
         let mut state = self.context.state();
-        state.engine_dying = false;
-        state.crashes_done += 1;
-        state.crash_requested = false;
-        state.locks = None;
-        state.checkers.locks.forget_all();
-        state.count_fault(FaultKind::Crash);
-        let at_us = state.driver_now_us;
+        state.engine_crashed();
+        let at_us = state.driver_now_us();
         state.record(at_us, "world", "crash", format!("engine crashed ({why}); restart in {restart_after_ms} ms"));
         drop(state);
         self.restart_at_ms = Some(now_ms + restart_after_ms);
     }
 
-    fn restart(&mut self, sim: &mut turmoil::Sim<'_>) {
-        sim.bounce(ENGINE_HOST);
-        self.restart_at_ms = None;
-        self.context.trace("world", "restart", "engine restarted".into());
+    /// A crashed engine restarts after its downtime, or at once in the heal phase.
+    fn restart_when_due(&mut self, sim: &mut turmoil::Sim<'_>, now_ms: u64) {
+        let heal = self.context.state().phase() == Phase::Heal;
+        if !sim.is_host_running(ENGINE_HOST) && (heal || self.restart_at_ms.is_some_and(|at| now_ms >= at)) {
+            sim.bounce(ENGINE_HOST);
+            self.restart_at_ms = None;
+            self.context.trace("world", "restart", "engine restarted".into());
+        }
     }
 
-    /// Applies the plan's crashes, crash points, restarts and the phase change; samples the
-    /// wait-for graph; in the heal phase, decides whether the run has converged.
-    fn before_step(&mut self, sim: &mut turmoil::Sim<'_>, now_ms: u64) -> Option<Outcome> {
-        let context = Arc::clone(&self.context);
-        let scenario = &context.scenario;
-        let plan = &context.plan;
-        let safety = context.state().phase == Phase::Safety;
-        if safety && now_ms >= scenario.world.safety_ms {
-            context.state().phase = Phase::Heal;
-            self.heal_started_ms = Some(now_ms);
-            context.trace("world", "phase", "heal: faults off".into());
+    /// Every `DEADLOCK_SAMPLE_MS`, the running engine's wait-for graph goes to the lock checker.
+    fn sample_wait_for_graph(&mut self, now_ms: u64) {
+        if now_ms < self.next_deadlock_sample_ms {
+            return;
         }
-        let running = sim.is_host_running(ENGINE_HOST);
-        if context.state().phase == Phase::Safety && running {
-            let requested = context.state().crash_requested;
-            if requested {
-                let after = draw_range(&mut self.restart_rng, plan.settings.restart_ms);
-                self.crash(sim, now_ms, after, "crash point");
-            } else if let Some(crash) = plan.crashes.get(self.next_scheduled_crash)
-                && now_ms >= crash.at_ms
-            {
-                self.next_scheduled_crash += 1;
-                if context.state().crashes_done < plan.settings.crashes_max {
-                    self.crash(sim, now_ms, crash.restart_after_ms, "scheduled");
-                }
-            }
+        self.next_deadlock_sample_ms = now_ms + DEADLOCK_SAMPLE_MS;
+        let locks = self.context.state().locks();
+        if let Some(locks) = locks {
+            let snapshot = locks.deadlock_snapshot();
+            self.context.state().check_deadlock_snapshot(&snapshot);
         }
-        let heal = context.state().phase == Phase::Heal;
-        if !sim.is_host_running(ENGINE_HOST) && (heal || self.restart_at_ms.is_some_and(|at| now_ms >= at)) {
-            self.restart(sim);
+    }
+
+    /// In the heal phase, every `CONVERGENCE_SAMPLE_MS`: passed once nothing is pending and
+    /// the engine is up; a liveness failure at the heal deadline.
+    fn check_convergence(&mut self, sim: &mut turmoil::Sim<'_>, now_ms: u64) -> Option<Outcome> {
+        let heal = self.context.state().phase() == Phase::Heal;
+        if !heal || now_ms < self.next_convergence_sample_ms {
+            return None;
         }
-        if now_ms >= self.next_deadlock_sample_ms {
-            self.next_deadlock_sample_ms = now_ms + DEADLOCK_SAMPLE_MS;
-            let locks = context.state().locks.clone();
-            if let Some(locks) = locks {
-                let snapshot = locks.deadlock_snapshot();
-                let mut state = context.state();
-                let at = At { trace_index: state.trace.len(), at_us: state.driver_now_us };
-                let mut found = Vec::new();
-                state.checkers.on_deadlock_snapshot(&snapshot, at, &mut found);
-                state.report(found);
-            }
+        self.next_convergence_sample_ms = now_ms + CONVERGENCE_SAMPLE_MS;
+        let world = &self.context.scenario.world;
+        let locks_held = self.context.state().locks().map_or(0, |l| l.held_locks().len());
+        let pending = self.context.state().liveness_pending(&self.context.store, locks_held);
+        if pending.is_empty() && sim.is_host_running(ENGINE_HOST) {
+            let healed_ms = now_ms - self.heal_started_ms.unwrap_or(now_ms);
+            self.context.trace("world", "converged", format!("after {healed_ms} ms of heal"));
+            return Some(Outcome::Passed);
         }
-        if heal && now_ms >= self.next_convergence_sample_ms {
-            self.next_convergence_sample_ms = now_ms + CONVERGENCE_SAMPLE_MS;
-            let locks_held = context.state().locks.as_ref().map_or(0, |l| l.held_locks().len());
-            let engine_up = sim.is_host_running(ENGINE_HOST);
-            let pending = context.state().checkers.liveness.pending(&context.store, locks_held);
-            if pending.is_empty() && engine_up {
-                context.trace(
-                    "world",
-                    "converged",
-                    format!("after {} ms of heal", now_ms - self.heal_started_ms.unwrap_or(now_ms)),
-                );
-                return Some(Outcome::Passed);
-            }
-            if now_ms >= scenario.world.safety_ms + scenario.world.heal_deadline_ms {
-                let mut state = context.state();
-                let at = At { trace_index: state.trace.len(), at_us: state.driver_now_us };
-                let shown: Vec<String> = pending.iter().take(5).cloned().collect();
-                let message = format!(
-                    "not converged {} ms after faults stopped: {}{}",
-                    scenario.world.heal_deadline_ms,
-                    shown.join("; "),
-                    if pending.len() > shown.len() {
-                        format!(" (+{} more)", pending.len() - shown.len())
-                    } else {
-                        String::new()
-                    }
-                );
-                state.report(vec![at.violation(Invariant::Liveness, message)]);
-                return Some(Outcome::LivenessFailed);
-            }
+        if now_ms < world.safety_ms + world.heal_deadline_ms {
+            return None;
         }
-        None
+        let shown: Vec<String> = pending.iter().take(5).cloned().collect();
+        let more = pending.len() - shown.len();
+        let message = format!(
+            "not converged {} ms after faults stopped: {}{}",
+            world.heal_deadline_ms,
+            shown.join("; "),
+            if more > 0 { format!(" (+{more} more)") } else { String::new() }
+        );
+        self.context.state().report_at_driver(Invariant::Liveness, message);
+        Some(Outcome::LivenessFailed)
     }
 
     fn panicked(&mut self, message: String) -> Outcome {
-        let mut state = self.context.state();
-        let at = At { trace_index: state.trace.len(), at_us: state.driver_now_us };
-        state.report(vec![at.violation(Invariant::Panic, message)]);
+        self.context.state().report_at_driver(Invariant::Panic, message);
         Outcome::Crashed
     }
 }

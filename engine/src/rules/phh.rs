@@ -150,44 +150,9 @@ impl HandHistory {
     /// dealt. Returns the finished state; the caller compares its stacks with
     /// `final_stacks`.
     pub fn replay(&self, options: RuleOptions) -> Result<GameState, ReplayError> {
-        let count = self.stacks.len();
-        let parsed: Vec<PhhAction> = self
-            .actions
-            .iter()
-            .enumerate()
-            .map(|(index, text)| {
-                PhhAction::parse(text, count).map_err(|why| ReplayError::Malformed { index, text: text.clone(), why })
-            })
-            .collect::<Result<_, _>>()?;
-
-        // The deck in draw order: hole cards round by round, then burns and board cards as
-        // the history deals them.
-        let mut holes: Vec<Option<Vec<Card>>> = vec![None; count];
-        let mut later = Vec::new();
-        for (index, action) in parsed.iter().enumerate() {
-            match action {
-                PhhAction::DealHole { position, cards } => {
-                    if cards.len() != HOLE_CARDS_PER_PLAYER || holes[*position].is_some() {
-                        let why = "two hole cards, once per player".to_string();
-                        return Err(ReplayError::Malformed { index, text: self.actions[index].clone(), why });
-                    }
-                    holes[*position] = Some(cards.clone());
-                }
-                PhhAction::Burn { card } => later.push(*card),
-                PhhAction::DealBoard { cards } => later.extend(cards.iter().copied()),
-                _ => {}
-            }
-        }
-        let mut prefix = Vec::with_capacity(2 * count + later.len());
-        for round in 0..HOLE_CARDS_PER_PLAYER {
-            for (position, hole) in holes.iter().enumerate() {
-                prefix.push(hole.as_ref().ok_or(ReplayError::MissingHoleCards { position })?[round]);
-            }
-        }
-        prefix.extend(later);
-        let deck = Deck::with_prefix(&prefix).map_err(StartError::from)?;
+        let parsed = self.parse_actions()?;
+        let deck = self.scripted_deck(&parsed)?;
         let mut state = GameState::start(self.config(options), &self.stacks, deck)?;
-
         let (mut burns_seen, mut board_seen) = (0usize, 0usize);
         for (index, action) in parsed.iter().enumerate() {
             let text = || self.actions[index].clone();
@@ -229,5 +194,46 @@ impl HandHistory {
             });
         }
         Ok(state)
+    }
+
+    fn parse_actions(&self) -> Result<Vec<PhhAction>, ReplayError> {
+        let count = self.stacks.len();
+        self.actions
+            .iter()
+            .enumerate()
+            .map(|(index, text)| {
+                PhhAction::parse(text, count).map_err(|why| ReplayError::Malformed { index, text: text.clone(), why })
+            })
+            .collect()
+    }
+
+    /// The deck in draw order: hole cards round by round, then burns and board cards as the
+    /// history deals them.
+    fn scripted_deck(&self, parsed: &[PhhAction]) -> Result<Deck, ReplayError> {
+        let count = self.stacks.len();
+        let mut holes: Vec<Option<Vec<Card>>> = vec![None; count];
+        let mut later = Vec::new();
+        for (index, action) in parsed.iter().enumerate() {
+            match action {
+                PhhAction::DealHole { position, cards } => {
+                    if cards.len() != HOLE_CARDS_PER_PLAYER || holes[*position].is_some() {
+                        let why = "two hole cards, once per player".to_string();
+                        return Err(ReplayError::Malformed { index, text: self.actions[index].clone(), why });
+                    }
+                    holes[*position] = Some(cards.clone());
+                }
+                PhhAction::Burn { card } => later.push(*card),
+                PhhAction::DealBoard { cards } => later.extend(cards.iter().copied()),
+                _ => {}
+            }
+        }
+        let mut prefix = Vec::with_capacity(2 * count + later.len());
+        for round in 0..HOLE_CARDS_PER_PLAYER {
+            for (position, hole) in holes.iter().enumerate() {
+                prefix.push(hole.as_ref().ok_or(ReplayError::MissingHoleCards { position })?[round]);
+            }
+        }
+        prefix.extend(later);
+        Ok(Deck::with_prefix(&prefix).map_err(StartError::from)?)
     }
 }

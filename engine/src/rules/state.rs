@@ -198,7 +198,6 @@ impl GameState {
         stacks.iter().try_fold(0u64, |acc, &s| acc.checked_add(s)).ok_or(StartError::Overflow)?;
         assert!(deck.is_complete(), "invariant deck_complete: the deck must hold 52 distinct cards");
 
-        let count = stacks.len();
         let placeholder = deck.card(0);
         let mut state = GameState {
             version: 0,
@@ -229,46 +228,56 @@ impl GameState {
             betting: Betting::default(),
         };
 
+        state.post_forced_bets(stacks);
+        state.deal_hole_cards();
+        state.begin_street();
+        state.assert_valid("start");
+        Ok(state)
+    }
+
+    /// Antes, then blinds, from the stacks the hand started with (part of `start`).
+    fn post_forced_bets(&mut self, stacks: &[Chips]) {
+        let count = stacks.len();
+        let config = self.config;
         // Antes go in first and are collected at once; an ante that no one else matched is
         // returned like any uncalled bet (PokerKit's "ante trimming").
         let mut antes = vec![0; count];
         for (position, ante) in antes.iter_mut().enumerate() {
             *ante = config.ante.min(stacks[position]);
             if *ante > 0 {
-                state.put_in(position, *ante, MoveReason::Ante);
-                state.history.push(HandEvent::Ante { position, amount: *ante });
+                self.put_in(position, *ante, MoveReason::Ante);
+                self.history.push(HandEvent::Ante { position, amount: *ante });
             }
         }
-        state.collect_bets();
+        self.collect_bets();
 
         // Blinds: positions 0 and 1; heads-up the button (position 1) posts the small blind.
         // A blind is capped at what the stack held after its full ante.
-        let blinds = state.blind_amounts();
+        let blinds = self.blind_amounts();
         for (position, &blind) in blinds.iter().enumerate() {
-            let amount = blind.min(stacks[position] - antes[position]).min(state.players[position].stack);
+            let amount = blind.min(stacks[position] - antes[position]).min(self.players[position].stack);
             if amount > 0 {
                 let big_blind_position = if count == 2 { 0 } else { 1 };
                 let reason = if position == big_blind_position { MoveReason::BigBlind } else { MoveReason::SmallBlind };
-                state.put_in(position, amount, reason);
-                state.history.push(HandEvent::Blind { position, amount });
+                self.put_in(position, amount, reason);
+                self.history.push(HandEvent::Blind { position, amount });
             }
         }
+    }
 
-        // Hole cards, one at a time around the table starting left of the button.
+    /// Hole cards, one at a time around the table starting left of the button (part of `start`).
+    fn deal_hole_cards(&mut self) {
+        let count = self.players.len();
         for round in 0..HOLE_CARDS_PER_PLAYER {
             for position in 0..count {
-                state.players[position].hole[round] = state.deck.card(round * count + position);
+                self.players[position].hole[round] = self.deck.card(round * count + position);
             }
         }
-        state.deck_drawn = HOLE_CARDS_PER_PLAYER * count;
+        self.deck_drawn = HOLE_CARDS_PER_PLAYER * count;
         for position in 0..count {
-            let cards = state.players[position].hole;
-            state.history.push(HandEvent::HoleCards { position, cards });
+            let cards = self.players[position].hole;
+            self.history.push(HandEvent::HoleCards { position, cards });
         }
-
-        state.begin_street();
-        state.assert_valid("start");
-        Ok(state)
     }
 
     /// Number of players dealt in.

@@ -12,13 +12,13 @@ use engine::chat::{ChatApi, ChatError, ChatFuture, MessageId};
 use engine::ids::TableId;
 use rand::Rng;
 
-use crate::context::SimContext;
+use crate::context::{SimContext, Stream};
 use crate::faults::kind::FaultKind;
 use crate::faults::plan::draw_range;
 
 const HOST: &str = "engine";
 
-pub struct Messenger {
+pub(crate) struct Messenger {
     context: Arc<SimContext>,
 }
 
@@ -33,7 +33,7 @@ impl Messenger {
         let faults_on = self.context.faults_on();
         let (latency_ms, slow_ms, answer, id) = {
             let mut state = self.context.state();
-            let rng = &mut state.streams.chat;
+            let rng = state.stream(Stream::Chat);
             let latency_ms = draw_range(rng, settings.latency_ms);
             let slow_ms = if faults_on && rng.random_bool(plan.slow_chat_probability) {
                 draw_range(rng, plan.slow_chat_ms)

@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use rand::Rng;
 
-use crate::context::SimContext;
+use crate::context::{SimContext, Stream};
 use crate::faults::kind::FaultKind;
 
 /// Whether to drop the datagram `what` that `host` is about to send.
-pub fn lose(context: &Arc<SimContext>, host: &str, what: &str) -> bool {
+pub(crate) fn lose(context: &Arc<SimContext>, host: &str, what: &str) -> bool {
     if !context.faults_on() || context.plan.settings.message_loss_probability == 0.0 {
         return false;
     }
-    let lost = context.state().streams.network.random_bool(context.plan.settings.message_loss_probability);
+    let lost = context.draw(Stream::Network, |rng| rng.random_bool(context.plan.settings.message_loss_probability));
     if lost {
         context.fault(host, FaultKind::MessageLoss, what.to_string());
     }

@@ -13,8 +13,8 @@
 //! crash points (the engine process dies right after a transaction with a chosen label
 //! applied: every later call of that process hangs until the world crashes the host).
 //!
-//! Every applied transaction runs the checkers, atomically with the apply (nothing can run in
-//! between: the simulation is single-threaded and there is no await between the two).
+//! Every applied transaction runs the checkers, atomically with the apply
+//! ([`SimContext::apply_txn`]: nothing can run in between).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,8 +24,7 @@ use engine::clock::{Clock, TimestampMs};
 use engine::store::{Key, KeyKind, Store, StoreError, StoreFuture, Txn, TxnKind, Versioned};
 use rand::Rng;
 
-use crate::checkers::{At, TxnView};
-use crate::context::SimContext;
+use crate::context::{SimContext, Stream};
 use crate::faults::kind::FaultKind;
 use crate::faults::plan::{Window, draw_range};
 
@@ -33,7 +32,7 @@ const HOST: &str = "engine";
 
 /// The store's clock: simulated time since the start of the run, in milliseconds.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct SimClock;
+pub(crate) struct SimClock;
 
 impl Clock for SimClock {
     fn now_ms(&self) -> TimestampMs {
@@ -52,7 +51,7 @@ enum CallFault {
 }
 
 /// The link, as the engine's `Store`.
-pub struct StoreLink {
+pub(crate) struct StoreLink {
     context: Arc<SimContext>,
 }
 
@@ -66,7 +65,7 @@ impl StoreLink {
     }
 
     fn crashing(&self) -> bool {
-        self.context.state().crash_requested
+        self.context.state().crash_requested()
     }
 
     fn call_timeout(&self) -> Duration {
@@ -79,7 +78,7 @@ impl StoreLink {
         let faults_on = self.context.faults_on();
         let latency_us = self.context.scenario.store.latency_us;
         let mut state = self.context.state();
-        let rng = &mut state.streams.store;
+        let rng = state.stream(Stream::Store);
         let latency = draw_range(rng, latency_us);
         if !faults_on {
             return (latency, 0, CallFault::None, false);
@@ -163,32 +162,8 @@ impl StoreLink {
         let Some(key) = txn.writes.iter().map(|w| w.key).find(|k| matches!(k, Key::Table(_))) else { return };
         let Some(current) = self.context.store.read(key) else { return };
         let bump = Txn::new(TxnKind::StaleWriter).expect(key, Some(current.version)).put(key, current.value);
-        let _ = self.apply_and_check(&bump);
+        let _ = self.context.apply_txn(HOST, &bump);
         self.context.fault(HOST, FaultKind::StaleWriter, format!("bumped {key:?} before {}", txn.kind));
-    }
-
-    /// Applies `txn` to the store and runs the checkers on it, with nothing in between.
-    fn apply_and_check(&self, txn: &Txn) -> Result<Vec<(Key, u64)>, StoreError> {
-        let now_us = self.context.now_us();
-        let mut state = self.context.state();
-        let before: Vec<(Key, Option<Versioned>)> =
-            txn.writes.iter().map(|w| (w.key, self.context.store.read(w.key))).collect();
-        let result = self.context.store.apply(txn);
-        let keys: Vec<String> = txn.writes.iter().map(|w| format!("{:?}", w.key)).collect();
-        match &result {
-            Ok(versions) => {
-                let detail = format!("{} ok {}", txn.kind, describe_versions(versions));
-                let index = state.record(now_us, HOST, "txn", detail);
-                let changes: Vec<(Key, Option<Versioned>, Option<Versioned>)> =
-                    before.into_iter().map(|(key, b)| (key, b, self.context.store.read(key))).collect();
-                let view = TxnView { txn, changes: &changes, now_ms: now_us / 1_000 };
-                state.check_txn(&view, At { trace_index: index, at_us: now_us });
-            }
-            Err(error) => {
-                state.record(now_us, HOST, "txn", format!("{} refused [{}]: {error}", txn.kind, keys.join(" ")));
-            }
-        }
-        result
     }
 
     /// After an applied transaction: the crash points and the partitions that open mid-2PC.
@@ -202,19 +177,17 @@ impl StoreLink {
         let mut state = self.context.state();
         let crash_target = plan.crash_after_labels.contains(&txn.kind);
         if crash_target
-            && state.crashes_done < plan.crashes_max
-            && !state.crash_requested
-            && state.streams.store.random_bool(plan.crash_after_txn_probability)
+            && state.crashes_done() < plan.crashes_max
+            && !state.crash_requested()
+            && state.stream(Stream::Store).random_bool(plan.crash_after_txn_probability)
         {
-            state.crash_requested = true;
-            state.fault(now_us, HOST, FaultKind::CrashAfterTxn, txn.kind.to_string());
-            state.count_fault(FaultKind::CrashAfter(txn.kind));
+            state.request_crash(now_us, HOST, txn.kind);
         }
         if txn.kind == TxnKind::WalletReserve
-            && state.streams.store.random_bool(plan.partition_after_reserve_probability)
+            && state.stream(Stream::Store).random_bool(plan.partition_after_reserve_probability)
         {
-            let length_ms = draw_range(&mut state.streams.store, plan.partition_ms);
-            state.extra_partitions.push(Window { start_ms: now_ms, end_ms: now_ms + length_ms });
+            let length_ms = draw_range(state.stream(Stream::Store), plan.partition_ms);
+            state.open_partition(Window { start_ms: now_ms, end_ms: now_ms + length_ms });
             state.fault(now_us, HOST, FaultKind::PartitionMid2pc, format!("{length_ms} ms"));
         }
     }
@@ -229,7 +202,7 @@ impl StoreLink {
         if stale_writer {
             self.stale_write(&txn);
         }
-        let result = self.apply_and_check(&txn);
+        let result = self.context.apply_txn(HOST, &txn);
         if result.is_ok() {
             self.after_apply(&txn);
         }
@@ -247,11 +220,6 @@ impl StoreLink {
         self.inbound(&what, latency_us, fault).await?;
         Ok(value)
     }
-}
-
-fn describe_versions(versions: &[(Key, u64)]) -> String {
-    let parts: Vec<String> = versions.iter().map(|(k, v)| format!("{k:?}@{v}")).collect();
-    parts.join(" ")
 }
 
 fn boxed<'a, T: Send + 'a>(future: impl Future<Output = Result<T, StoreError>> + Send + 'a) -> StoreFuture<'a, T> {

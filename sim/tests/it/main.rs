@@ -2,6 +2,7 @@
 //! PokerKit fixture, the `chipsim` command line, the crate boundary, and whole simulation
 //! runs (determinism, planted bugs, scenario errors).
 
+mod bad_input;
 mod boundary;
 mod hands;
 mod simulation;

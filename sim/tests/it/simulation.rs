@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use engine::game::EngineVariant;
-use sim::checkers::Invariant;
-use sim::faults::kind::FaultKind;
+use sim::FaultKind;
+use sim::Invariant;
 use sim::report::Outcome;
 use sim::scenario::{self, Scenario};
 use sim::world::{self, RunSpec};
@@ -53,7 +53,7 @@ fn the_twelve_named_scenarios_ship() {
 fn every_shipped_scenario_passes_and_replays_to_the_same_hash() {
     for scenario in shipped() {
         let seed = scenario.default_seeds()[0];
-        let spec = RunSpec { scenario: scenario.clone(), seed, keep_trace: false };
+        let spec = RunSpec::new(scenario.clone(), seed);
         let mut first = world::run(&spec);
         let mut second = world::run(&spec);
         assert!(first.passed, "{} seed {seed} failed: {:?}", scenario.name, first.violations);
@@ -65,10 +65,24 @@ fn every_shipped_scenario_passes_and_replays_to_the_same_hash() {
     }
 }
 
+/// A report's fault plan, given back to the run as it is, replays the run exactly: the plan is
+/// the explicit schedule a shrinker edits.
+#[test]
+fn a_run_given_its_own_fault_plan_replays_exactly() {
+    let scenario = scenario::resolve(&scenario_dir(), "standard").unwrap().1;
+    for seed in [3, 7] {
+        let drawn = world::run(&RunSpec::new(scenario.clone(), seed));
+        let given = RunSpec { plan: Some(drawn.plan.clone()), ..RunSpec::new(scenario.clone(), seed) };
+        let replayed = world::run(&given);
+        assert_eq!(drawn.trace_hash, replayed.trace_hash, "seed {seed}");
+        assert_eq!(drawn.faults_fired, replayed.faults_fired, "seed {seed}");
+    }
+}
+
 #[test]
 fn different_seeds_give_different_runs() {
     let scenario = scenario::resolve(&scenario_dir(), "smoke").unwrap().1;
-    let hash = |seed| world::run(&RunSpec { scenario: scenario.clone(), seed, keep_trace: false }).trace_hash;
+    let hash = |seed| world::run(&RunSpec::new(scenario.clone(), seed)).trace_hash;
     assert_ne!(hash(1), hash(2));
 }
 
@@ -79,7 +93,7 @@ fn the_bool_flag_double_fold_is_caught() {
     let mut scenario = scenario::resolve(&scenario_dir(), "double_fold").unwrap().1;
     scenario.engine.variant = EngineVariant::BoolFlag;
     let caught = scenario.default_seeds().into_iter().any(|seed| {
-        let run = world::run(&RunSpec { scenario: scenario.clone(), seed, keep_trace: false });
+        let run = world::run(&RunSpec::new(scenario.clone(), seed));
         run.outcome == Outcome::CorrectnessFailed
             && run.violations.iter().any(|v| matches!(v.invariant, Invariant::AtMostOnce | Invariant::Conservation))
     });
@@ -90,7 +104,7 @@ fn the_bool_flag_double_fold_is_caught() {
 fn the_first_2pc_design_loses_chips_between_commit_and_save() {
     let mut scenario = scenario::resolve(&scenario_dir(), "crash_recovery").unwrap().1;
     scenario.engine.variant = EngineVariant::Seed2pc;
-    let run = world::run(&RunSpec { scenario, seed: 1, keep_trace: false });
+    let run = world::run(&RunSpec::new(scenario, 1));
     assert_eq!(run.outcome, Outcome::CorrectnessFailed);
     assert!(run.violations.iter().any(|v| v.invariant == Invariant::Conservation), "{:?}", run.violations);
     assert!(run.replay.contains("--variant seed_2pc"), "{}", run.replay);
@@ -100,7 +114,7 @@ fn the_first_2pc_design_loses_chips_between_commit_and_save() {
 fn the_unversioned_jackpot_is_caught() {
     let mut scenario = scenario::resolve(&scenario_dir(), "jackpot_contention").unwrap().1;
     scenario.engine.variant = EngineVariant::UnversionedJackpot;
-    let run = world::run(&RunSpec { scenario, seed: 1, keep_trace: false });
+    let run = world::run(&RunSpec::new(scenario, 1));
     assert_eq!(run.outcome, Outcome::CorrectnessFailed, "{:?}", run.violations);
 }
 
@@ -108,7 +122,7 @@ fn the_unversioned_jackpot_is_caught() {
 fn a_refund_that_cannot_fail_over_to_the_dlq_loses_chips() {
     let mut scenario = scenario::resolve(&scenario_dir(), "refund_failure").unwrap().1;
     scenario.engine.variant = EngineVariant::DeductBeforeLock;
-    let run = world::run(&RunSpec { scenario, seed: 1, keep_trace: false });
+    let run = world::run(&RunSpec::new(scenario, 1));
     assert_eq!(run.outcome, Outcome::CorrectnessFailed, "{:?}", run.violations);
 }
 
@@ -133,7 +147,7 @@ fn each_scenario_fires_the_fault_it_is_built_for() {
             .default_seeds()
             .into_iter()
             .take(3)
-            .map(|seed| world::run(&RunSpec { scenario: scenario.clone(), seed, keep_trace: false }))
+            .map(|seed| world::run(&RunSpec::new(scenario.clone(), seed)))
             .map(|run| run.faults_fired.get(&fault.parse::<FaultKind>().unwrap()).copied().unwrap_or(0))
             .sum();
         assert!(fired > 0, "{name}: fault {fault} never fired");
@@ -202,9 +216,7 @@ fn a_seed_hash_does_not_depend_on_what_ran_before_it() {
         let hashes = |order: &[u64]| -> Vec<(u64, String)> {
             let mut runs: Vec<(u64, String)> = order
                 .iter()
-                .map(|&seed| {
-                    (seed, world::run(&RunSpec { scenario: scenario.clone(), seed, keep_trace: false }).trace_hash)
-                })
+                .map(|&seed| (seed, world::run(&RunSpec::new(scenario.clone(), seed)).trace_hash))
                 .collect();
             runs.sort();
             runs
@@ -219,7 +231,7 @@ fn a_seed_hash_does_not_depend_on_what_ran_before_it() {
 fn jackpot_contention_runs_over_a_thousand_jackpot_operations_per_simulated_second() {
     let scenario = scenario::resolve(&scenario_dir(), "jackpot_contention").unwrap().1;
     let safety_s = scenario.world.safety_ms / 1_000;
-    let run = world::run(&RunSpec { scenario, seed: 1, keep_trace: false });
+    let run = world::run(&RunSpec::new(scenario, 1));
     assert!(run.passed, "{:?}", run.violations);
     let operations: u64 = run
         .metrics

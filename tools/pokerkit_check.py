@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Replay chipsim hand histories through PokerKit 0.7.7 and compare final stacks exactly.
 
-Reads JSON lines (the format of `chipsim hands`, and of shared/fixtures/pokerkit-hands.jsonl):
+Reads JSON lines (the format of `chipsim hands`, of tools/fixtures/pokerkit-hands.jsonl and of
+tools/make_pokerkit_fixture.py):
   {"stacks":[...], "blinds":[sb,bb], "ante":a, "min_bet":bb,
    "actions":["d dh p1 AhKd", "d burn 5c", "d db 3d8c9s", "p3 cbr 10", "p1 f", "p2 cc", ...],
    "final_stacks":[...]}
@@ -44,7 +45,7 @@ def new_state(hand):
     stacks = hand["stacks"]
     return NoLimitTexasHoldem.create_state(
         AUTOMATIONS,
-        True,  # ante trimming off: antes go to the main pot whole (PokerKit's default reading)
+        True,  # ante trimming on: antes form side pots like bets; an excess nobody matched is returned
         hand["ante"],
         (sb, bb),
         hand["min_bet"],

@@ -11,7 +11,7 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import pokerkit_check
 
-FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "fixtures", "pokerkit-hands.jsonl")
+FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "pokerkit-hands.jsonl")
 
 GOOD = {
     "stacks": [17, 568, 1448, 16], "blinds": [5, 10], "ante": 0, "min_bet": 10,
@@ -88,7 +88,6 @@ class Main(unittest.TestCase):
         bad = json.dumps(variant(final_stacks=[0, 0, 0, 0]))
         self.assertEqual(self.run_main([good, bad, "not json"]), (1, "3 hands, 2 mismatches"))
 
-    @unittest.skipUnless(os.path.exists(FIXTURE), "shared fixture not beside the checkout")
     def test_pokerkit_agrees_with_its_own_fixture(self):
         with open(FIXTURE, encoding="utf-8") as stream:
             for number, line in enumerate(stream, 1):

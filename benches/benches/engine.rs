@@ -2,7 +2,7 @@
 //! measures; `cargo test -p benches --benches` runs each once so they never rot.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use engine::cards::{Card, Deck};
+use engine::cards::Deck;
 use engine::eval::evaluate;
 use engine::rules::random_play::{play_out, random_setup};
 use engine::rules::{GameState, RuleOptions};
@@ -11,13 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
 
 fn evaluate_seven_cards(c: &mut Criterion) {
-    let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let hands: Vec<[Card; 7]> = (0..1024)
-        .map(|_| {
-            let deck = Deck::shuffled(&mut rng);
-            std::array::from_fn(|i| deck.card(i))
-        })
-        .collect();
+    let hands = benches::seven_card_hands(1024, 1);
     c.bench_function("evaluate_7_cards_x1024", |b| {
         b.iter(|| hands.iter().map(|h| evaluate(black_box(h)).0 as u64).sum::<u64>())
     });

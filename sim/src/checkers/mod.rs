@@ -183,3 +183,6 @@ impl Checkers {
         self.jackpot.at_end(store, at, out);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,11 +7,11 @@ use std::process::Command;
 use engine::rules::{HandHistory, RuleOptions};
 use sim::hands::{check_hand, check_lines, generate_hand};
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/pokerkit-hands.jsonl");
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tools/fixtures/pokerkit-hands.jsonl");
 
 #[test]
 fn pokerkit_generated_hands_replay_with_no_mismatch() {
-    let file = std::fs::File::open(FIXTURE).expect("shared/fixtures/pokerkit-hands.jsonl beside the checkout");
+    let file = std::fs::File::open(FIXTURE).expect("tools/fixtures/pokerkit-hands.jsonl in the repository");
     let summary = check_lines(std::io::BufReader::new(file), RuleOptions::pokerkit()).unwrap();
     assert_eq!(summary.reports, Vec::<String>::new());
     assert_eq!((summary.hands, summary.mismatches), (1000, 0));

@@ -29,6 +29,7 @@ use crate::engine_host::ENGINE_HOST;
 use crate::faults::kind::FaultKind;
 use crate::faults::network;
 use crate::faults::plan::draw_range;
+use crate::faults::schedule::{Opportunity, ScheduledFault, Site};
 use crate::layout::{ADMIN, Layout};
 use crate::protocol::{self, CLIENT_PORT, DATAGRAM_BYTES_MAX, ENGINE_PORT, Frame, Reply, Request};
 
@@ -59,6 +60,17 @@ impl Rpc {
 
     fn chance(&self, probability: f64) -> bool {
         probability > 0.0 && self.draw(|rng| rng.random_bool(probability))
+    }
+
+    /// Whether a client fault of `kind` fires at `opportunity`: from the schedule, or from
+    /// the client-fault dice through `roll`.
+    fn fault_at(
+        &self,
+        opportunity: &Opportunity,
+        kind: FaultKind,
+        roll: impl FnOnce(&mut ChaCha8Rng, ScheduledFault) -> Option<ScheduledFault>,
+    ) -> Option<ScheduledFault> {
+        self.context.decide(opportunity, kind, Stream::ClientFaults, roll)
     }
 
     fn safety(&self) -> bool {
@@ -213,13 +225,12 @@ async fn player(rpc: Arc<Rpc>, table: TableId, user: UserId) {
     loop {
         rpc.sleep_ms(settings.think_ms).await;
         let Some(stats) = rpc.stats(table).await else { continue };
-        let faults = rpc.safety();
         let seated = stats.stacks.iter().any(|(u, _)| *u == user);
         if stats.actor == Some(user) {
             let Some(legal) = stats.legal else { continue };
             let action = choose(&rpc, &legal);
-            take_turn(&rpc, &stats, user, action, faults).await;
-        } else if faults && stats.in_progress && seated && rpc.chance(settings.out_of_turn_probability) {
+            take_turn(&rpc, &stats, user, action).await;
+        } else if stats.in_progress && seated && out_of_turn(&rpc, user) {
             rpc.context.fault(&rpc.host, FaultKind::OutOfTurn, format!("{user} {table}"));
             let request = ActionRequest {
                 request: rpc.fresh_request_id(),
@@ -233,13 +244,32 @@ async fn player(rpc: Arc<Rpc>, table: TableId, user: UserId) {
     }
 }
 
-/// A player's turn: maybe a stale action first, then the action — as concurrent copies when
-/// the dice say so — and maybe a delayed duplicate of it. Faulty behaviour only while `faults`.
-async fn take_turn(rpc: &Arc<Rpc>, stats: &TableStats, user: UserId, action: Action, faults: bool) {
+/// Whether a player who is not to act sends an action anyway (a `poll:USER` opportunity).
+fn out_of_turn(rpc: &Rpc, user: UserId) -> bool {
+    let p = rpc.context.scenario.clients.out_of_turn_probability;
+    let opportunity = rpc.context.opportunity(Site::Poll(user));
+    rpc.fault_at(&opportunity, FaultKind::OutOfTurn, |rng, fault| chance(rng, p).then_some(fault)).is_some()
+}
+
+/// `probability > 0` and a die that says yes (no die is rolled for a probability of 0).
+fn chance(rng: &mut ChaCha8Rng, probability: f64) -> bool {
+    probability > 0.0 && rng.random_bool(probability)
+}
+
+/// A player's turn (a `turn:USER` opportunity): maybe a stale action first, then the action —
+/// as concurrent copies when a duplicate fires — and maybe a delayed duplicate of it.
+async fn take_turn(rpc: &Arc<Rpc>, stats: &TableStats, user: UserId, action: Action) {
     let settings = &rpc.context.scenario.clients;
     let plan = &rpc.context.plan.settings;
     let table = stats.table;
-    if faults && stats.hand_number > 1 && rpc.chance(settings.stale_probability) {
+    let opportunity = rpc.context.opportunity(Site::Turn(user));
+    if stats.hand_number > 1
+        && rpc
+            .fault_at(&opportunity, FaultKind::StaleAction, |rng, f| {
+                chance(rng, settings.stale_probability).then_some(f)
+            })
+            .is_some()
+    {
         let stale_hand = stats.hand_number - 1;
         rpc.context.fault(&rpc.host, FaultKind::StaleAction, format!("{user} {table} hand {stale_hand}"));
         let stale = ActionRequest { request: rpc.fresh_request_id(), user, table, hand_number: stale_hand, action };
@@ -247,35 +277,44 @@ async fn take_turn(rpc: &Arc<Rpc>, stats: &TableStats, user: UserId, action: Act
     }
     let request =
         ActionRequest { request: rpc.fresh_request_id(), user, table, hand_number: stats.hand_number, action };
-    if faults && rpc.chance(plan.duplicate_probability) {
-        send_copies(rpc, request).await;
-    } else {
-        rpc.send_action(request).await;
+    let duplicate = rpc.fault_at(&opportunity, FaultKind::Duplicate, |rng, fault| {
+        chance(rng, plan.duplicate_probability).then(|| {
+            let copies = rng.random_range(2..=plan.duplicate_copies_max);
+            let fresh_copies = (2..=copies).filter(|_| chance(rng, plan.duplicate_fresh_id_probability)).collect();
+            ScheduledFault { copies: Some(copies), fresh_copies, ..fault }
+        })
+    });
+    match duplicate {
+        Some(duplicate) => send_copies(rpc, request, &duplicate).await,
+        None => {
+            rpc.send_action(request).await;
+        }
     }
-    if faults && rpc.chance(plan.delayed_duplicate_probability) {
+    let delayed = rpc.fault_at(&opportunity, FaultKind::DelayedDuplicate, |rng, fault| {
+        chance(rng, plan.delayed_duplicate_probability).then(|| fault.with_ms(plan.delayed_duplicate_ms))
+    });
+    if let Some(delay_ms) = delayed.and_then(|fault| fault.ms) {
         let rpc = Arc::clone(rpc);
-        let delay = Duration::from_millis(plan.delayed_duplicate_ms);
         tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let detail = format!("{} after {} ms", request.request, delay.as_millis());
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            let detail = format!("{} after {delay_ms} ms", request.request);
             rpc.context.fault(&rpc.host, FaultKind::DelayedDuplicate, detail);
             rpc.send_action(request).await;
         });
     }
 }
 
-/// The double click: 2..=`duplicate_copies_max` concurrent copies of one action, each but the
-/// first with a fresh request ID when the dice say so.
-async fn send_copies(rpc: &Arc<Rpc>, request: ActionRequest) {
-    let plan = &rpc.context.plan.settings;
-    let copies = rpc.draw(|rng| rng.random_range(2..=plan.duplicate_copies_max));
+/// The double click: the duplicate's copies of one action at once, the listed ones with a
+/// fresh request ID.
+async fn send_copies(rpc: &Arc<Rpc>, request: ActionRequest, duplicate: &ScheduledFault) {
+    let copies = duplicate.copies.unwrap_or(2);
     let mut handles = Vec::new();
-    for copy in 0..copies {
+    for copy in 1..=copies {
         let mut sent = request;
-        if copy > 0 && rpc.chance(plan.duplicate_fresh_id_probability) {
+        if duplicate.fresh_copies.contains(&copy) {
             sent.request = rpc.fresh_request_id();
         }
-        let detail = format!("copy {} of {copies} {} as {}", copy + 1, request.request, sent.request);
+        let detail = format!("copy {copy} of {copies} {} as {}", request.request, sent.request);
         rpc.context.fault(&rpc.host, FaultKind::Duplicate, detail);
         let rpc = Arc::clone(rpc);
         handles.push(tokio::spawn(async move { rpc.send_action(sent).await }));
@@ -294,12 +333,19 @@ async fn dealer(rpc: Arc<Rpc>, table: TableId, seats: Vec<UserId>) {
         if !rpc.safety() {
             continue;
         }
-        if rpc.chance(settings.reset_probability) {
-            let user = seats[rpc.draw(|rng| rng.random_range(0..seats.len()))];
+        let opportunity = rpc.context.opportunity(Site::Dealer(table));
+        let reset = rpc.fault_at(&opportunity, FaultKind::Reset, |rng, fault| {
+            chance(rng, settings.reset_probability)
+                .then(|| ScheduledFault { by: Some(seats[rng.random_range(0..seats.len())]), ..fault })
+        });
+        if let Some(user) = reset.and_then(|reset| reset.by) {
             rpc.context.fault(&rpc.host, FaultKind::Reset, format!("{table} by {user}"));
             rpc.call(&Request::Reset { user, table, emergency: false }).await;
         }
-        if rpc.chance(settings.emergency_reset_probability) {
+        let emergency = rpc.fault_at(&opportunity, FaultKind::EmergencyReset, |rng, fault| {
+            chance(rng, settings.emergency_reset_probability).then_some(fault)
+        });
+        if emergency.is_some() {
             rpc.context.fault(&rpc.host, FaultKind::EmergencyReset, format!("{table}"));
             rpc.call(&Request::Reset { user: ADMIN, table, emergency: true }).await;
         }
@@ -349,7 +395,13 @@ async fn jackpot_load(rpc: Arc<Rpc>, users: Vec<UserId>) {
                     rake: rpc.draw(|rng| rng.random_range(1..=20)),
                 }
             };
-            let duplicate = rpc.chance(rpc.context.plan.settings.duplicate_probability);
+            let opportunity = rpc.context.opportunity(Site::JackpotOp);
+            let duplicate = rpc
+                .fault_at(&opportunity, FaultKind::Duplicate, |rng, fault| {
+                    chance(rng, rpc.context.plan.settings.duplicate_probability)
+                        .then_some(ScheduledFault { copies: Some(2), ..fault })
+                })
+                .is_some();
             let rpc_task = Arc::clone(&rpc);
             tokio::spawn(async move {
                 rpc_task.context.count_request("jackpot_ops");

@@ -24,6 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::checkers::{At, Checkers, Invariant, TxnView, VIOLATIONS_KEPT_COUNT, Violation};
 use crate::faults::kind::FaultKind;
 use crate::faults::plan::{FaultPlan, Window};
+use crate::faults::schedule::{Opportunity, Schedule, ScheduledFault, Site};
 use crate::scenario::Scenario;
 use crate::seeds;
 use crate::trace::{Trace, TraceEvent};
@@ -42,17 +43,33 @@ pub(crate) enum Phase {
 /// not shift every other component's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Stream {
+    /// Store-call latencies.
     Store,
+    /// The store link's fault dice (and their parameters: how slow, how long, the downtime).
+    StoreFaults,
+    /// The messenger's latencies, 429s, failures and message IDs (its model, not faults).
     Chat,
+    /// The messenger's fault dice (slow calls).
+    ChatFaults,
+    /// The network's fault dice (message loss).
     Network,
+    /// The clients' choices: think times, actions, request IDs, backoff.
     Clients,
+    /// The clients' fault dice (duplicates, stale and out-of-turn actions, resets).
+    ClientFaults,
 }
 
+/// One stream per component and per fault injector: fault dice never share a stream with
+/// latencies or choices, so a run replayed from its schedule (no dice at all) draws every
+/// other stream exactly as the run that recorded it.
 struct Streams {
     store: ChaCha8Rng,
+    store_faults: ChaCha8Rng,
     chat: ChaCha8Rng,
+    chat_faults: ChaCha8Rng,
     network: ChaCha8Rng,
     clients: ChaCha8Rng,
+    client_faults: ChaCha8Rng,
 }
 
 /// What a run found, read once when it ends (for its report).
@@ -63,6 +80,8 @@ pub(crate) struct RunFindings {
     pub requests: BTreeMap<String, u64>,
     pub engine_starts: u64,
     pub lock_holds_over_timeout: u64,
+    /// Every fault that fired, as an explicit schedule (see `faults::schedule`).
+    pub schedule: Vec<ScheduledFault>,
     pub trace_hash: u64,
     pub trace_events: u64,
     /// The kept trace events (all of them when replaying).
@@ -82,8 +101,9 @@ pub(crate) struct RunState {
     streams: Streams,
     /// Partitions opened at run time (after a reservation), besides the plan's.
     extra_partitions: Vec<Window>,
-    /// The engine asked to crash now (a crash point after a store transaction).
-    crash_requested: bool,
+    /// The engine asked to crash now (a crash point after a store transaction), to restart
+    /// after this many ms.
+    crash_requested: Option<u64>,
     /// Crashes so far, of either kind.
     crashes_done: u32,
     /// The lock manager of the engine process now running.
@@ -98,6 +118,12 @@ pub(crate) struct RunState {
     /// dropped in an order tokio derives from process-global task IDs, so what they report
     /// while dying is not traced (their locks die with the process).
     engine_dying: bool,
+    /// Occurrences so far of each opportunity of a fault.
+    opportunities: BTreeMap<Site, u64>,
+    /// The plan's schedule, when faults come from one instead of dice.
+    schedule: Option<Schedule>,
+    /// The faults that fired so far, in order.
+    fired: Vec<ScheduledFault>,
 }
 
 /// The run's shared handle.
@@ -123,10 +149,19 @@ impl SimContext {
     ) -> Arc<SimContext> {
         let streams = Streams {
             store: seeds::rng(seed, "store-link", 0),
+            store_faults: seeds::rng(seed, "store-faults", 0),
             chat: seeds::rng(seed, "messenger", 0),
+            chat_faults: seeds::rng(seed, "chat-faults", 0),
             network: seeds::rng(seed, "network", 0),
             clients: seeds::rng(seed, "clients", 0),
+            client_faults: seeds::rng(seed, "client-faults", 0),
         };
+        let schedule = plan.schedule.as_deref().map(Schedule::new);
+        let fired: Vec<ScheduledFault> = plan
+            .partitions
+            .iter()
+            .map(|w| ScheduledFault::timed(FaultKind::Partition, w.start_ms, w.end_ms - w.start_ms))
+            .collect();
         Arc::new(SimContext {
             seed,
             scenario,
@@ -142,13 +177,16 @@ impl SimContext {
                 phase: Phase::Safety,
                 streams,
                 extra_partitions: Vec::new(),
-                crash_requested: false,
+                crash_requested: None,
                 crashes_done: 0,
                 locks: None,
                 driver_now_us: 0,
                 engine_starts: 0,
                 requests: BTreeMap::new(),
                 engine_dying: false,
+                opportunities: BTreeMap::new(),
+                schedule,
+                fired,
             }),
         })
     }
@@ -174,6 +212,36 @@ impl SimContext {
     /// Draws from one component's random stream.
     pub fn draw<T>(&self, stream: Stream, f: impl FnOnce(&mut ChaCha8Rng) -> T) -> T {
         f(self.state().stream(stream))
+    }
+
+    /// Counts one occurrence of `site` and returns it, for [`SimContext::decide`].
+    pub fn opportunity(&self, site: Site) -> Opportunity {
+        self.state().opportunity(site)
+    }
+
+    /// Whether a fault of `kind` fires at `opportunity`, and with what parameters: in the
+    /// safety phase only; from the plan's schedule when it has one, else from `roll` — the
+    /// dice, drawn from the fault stream `dice` and returning the fault with its parameters
+    /// when it fires. What fires is recorded either way (`RunFindings::schedule`).
+    pub fn decide(
+        &self,
+        opportunity: &Opportunity,
+        kind: FaultKind,
+        dice: Stream,
+        roll: impl FnOnce(&mut ChaCha8Rng, ScheduledFault) -> Option<ScheduledFault>,
+    ) -> Option<ScheduledFault> {
+        let mut state = self.state();
+        if state.phase != Phase::Safety {
+            return None;
+        }
+        let fault = match &state.schedule {
+            Some(schedule) => schedule.lookup(opportunity, kind).cloned(),
+            None => roll(state.stream(dice), ScheduledFault::at(kind, opportunity)),
+        };
+        if let Some(fault) = &fault {
+            state.fired.push(fault.clone());
+        }
+        fault
     }
 
     /// Records a trace event.
@@ -241,6 +309,7 @@ impl SimContext {
             requests: state.requests.clone(),
             engine_starts: state.engine_starts,
             lock_holds_over_timeout: state.checkers.locks.holds_over_timeout_count,
+            schedule: state.fired.clone(),
             trace_hash: state.trace.hash(),
             trace_events: state.trace.len(),
             events: state.trace.events().cloned().collect(),
@@ -276,9 +345,12 @@ impl RunState {
     pub fn stream(&mut self, stream: Stream) -> &mut ChaCha8Rng {
         match stream {
             Stream::Store => &mut self.streams.store,
+            Stream::StoreFaults => &mut self.streams.store_faults,
             Stream::Chat => &mut self.streams.chat,
+            Stream::ChatFaults => &mut self.streams.chat_faults,
             Stream::Network => &mut self.streams.network,
             Stream::Clients => &mut self.streams.clients,
+            Stream::ClientFaults => &mut self.streams.client_faults,
         }
     }
 
@@ -329,7 +401,24 @@ impl RunState {
         self.driver_now_us
     }
 
+    /// Counts one occurrence of `site` and returns it.
+    pub fn opportunity(&mut self, site: Site) -> Opportunity {
+        let nth = self.opportunities.entry(site.clone()).or_default();
+        *nth += 1;
+        Opportunity { site, nth: *nth }
+    }
+
+    /// A fault that fired outside any opportunity (a scheduled crash), for the record.
+    pub fn record_fired(&mut self, fault: ScheduledFault) {
+        self.fired.push(fault);
+    }
+
     pub fn crash_requested(&self) -> bool {
+        self.crash_requested.is_some()
+    }
+
+    /// The downtime a crash point asked for, if one is pending.
+    pub fn crash_restart_ms(&self) -> Option<u64> {
         self.crash_requested
     }
 
@@ -338,9 +427,9 @@ impl RunState {
     }
 
     /// A crash point fired after a transaction of `kind`: the engine hangs until the world
-    /// crashes it.
-    pub fn request_crash(&mut self, at_us: u64, host: &str, kind: engine::store::TxnKind) {
-        self.crash_requested = true;
+    /// crashes it, and restarts after `restart_after_ms`.
+    pub fn request_crash(&mut self, at_us: u64, host: &str, kind: engine::store::TxnKind, restart_after_ms: u64) {
+        self.crash_requested = Some(restart_after_ms);
         self.fault(at_us, host, FaultKind::CrashAfterTxn, kind.to_string());
         self.count_fault(FaultKind::CrashAfter(kind));
     }
@@ -354,7 +443,7 @@ impl RunState {
     pub fn engine_crashed(&mut self) {
         self.engine_dying = false;
         self.crashes_done += 1;
-        self.crash_requested = false;
+        self.crash_requested = None;
         self.locks = None;
         self.checkers.locks.forget_all();
         self.count_fault(FaultKind::Crash);
@@ -363,7 +452,7 @@ impl RunState {
     /// An engine process booted with `locks`; returns its boot number (1 for the first).
     pub fn engine_booted(&mut self, locks: LockManager) -> u64 {
         self.engine_starts += 1;
-        self.crash_requested = false;
+        self.crash_requested = None;
         self.locks = Some(locks);
         self.engine_starts
     }

@@ -32,4 +32,5 @@ pub(crate) mod trace;
 pub use checkers::{Invariant, Violation};
 pub use faults::kind::FaultKind;
 pub use faults::plan::{CrashAt, FaultPlan, Window};
+pub use faults::schedule::{Opportunity, ScheduledFault, Site, StoreOp};
 pub use trace::TraceEvent;

@@ -22,6 +22,7 @@ use crate::context::{RunFindings, SimContext};
 use crate::exit;
 use crate::faults::kind::FaultKind;
 use crate::faults::plan::FaultPlan;
+use crate::faults::schedule::ScheduledFault;
 use crate::trace::{TraceEvent, format_hash};
 
 /// How a run ended.
@@ -84,6 +85,9 @@ pub struct RunReport {
     /// Counters and full histograms (mergeable).
     pub metrics: MetricsSnapshot,
     pub plan: FaultPlan,
+    /// Every fault that fired, as an explicit schedule: given back as the plan's schedule
+    /// (`FaultPlan::replaying`), it replays this run event for event.
+    pub schedule: Vec<ScheduledFault>,
     /// The last trace events before the end (on failure).
     pub trace_tail: Vec<TraceEvent>,
     /// The command that replays this run.
@@ -127,6 +131,7 @@ impl RunReport {
             percentiles: percentiles(&metrics),
             metrics,
             plan: context.plan.clone(),
+            schedule: findings.schedule,
             trace_tail: if outcome == Outcome::Passed { Vec::new() } else { findings.events },
             replay: replay_command(
                 &scenario.name,

@@ -20,6 +20,7 @@ use engine::store::TxnKind;
 use serde::{Deserialize, Serialize};
 
 use crate::faults::kind::FaultKind;
+use crate::faults::schedule::ScheduledFault;
 
 /// Where the shipped scenarios live, relative to the workspace root.
 pub const SCENARIO_DIR: &str = "scenarios";
@@ -361,6 +362,10 @@ pub struct FaultSettings {
     pub crashes_max: u32,
     /// Downtime before a crashed engine restarts, in ms (uniform range).
     pub restart_ms: [u64; 2],
+    /// An explicit schedule (`[[faults.schedule]]`, see `faults::schedule`): when given, the
+    /// run injects exactly these faults and rolls no fault die, so every dial above must be 0.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schedule: Vec<ScheduledFault>,
 }
 
 impl Default for FaultSettings {
@@ -390,6 +395,7 @@ impl Default for FaultSettings {
             crash_after_labels: vec![TxnKind::WalletCommit, TxnKind::WalletReserve, TxnKind::GameAct],
             crashes_max: 3,
             restart_ms: [500, 5_000],
+            schedule: Vec::new(),
         }
     }
 }
@@ -494,10 +500,35 @@ impl Scenario {
         self.validate_probabilities()?;
         self.validate_durations()?;
         self.validate_supply()?;
+        self.validate_schedule()?;
         if let Some(kind) = self.faults.crash_after_labels.iter().find(|kind| !kind.is_engine_commit()) {
             return Err(format!(
                 "faults.crash_after_labels: `{kind}` is never committed by the engine on its own, so no crash \
                  point can follow it"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Each scheduled fault names what its kind needs, and a schedule comes alone: no dice.
+    fn validate_schedule(&self) -> Result<(), String> {
+        let faults = &self.faults;
+        for (index, fault) in faults.schedule.iter().enumerate() {
+            fault.validate().map_err(|e| format!("faults.schedule[{index}] ({}): {e}", fault.kind))?;
+            if fault.ms.is_some_and(|ms| ms > DURATION_MS_MAX) || fault.at_ms.is_some_and(|ms| ms > RUN_DURATION_MS_MAX)
+            {
+                return Err(format!(
+                    "faults.schedule[{index}] ({}): a duration beyond {DURATION_MS_MAX} ms",
+                    fault.kind
+                ));
+            }
+        }
+        if let Some(dial) =
+            FaultKind::DIALS.iter().find(|dial| !faults.schedule.is_empty() && faults.dial_amount(**dial) > 0.0)
+        {
+            return Err(format!(
+                "faults.schedule: a scenario with a schedule takes its faults from it alone; set the `{dial}` \
+                 probability and count of [faults] to 0"
             ));
         }
         Ok(())

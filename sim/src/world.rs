@@ -25,7 +25,9 @@ use crate::checkers::{CheckerSettings, Checkers, Invariant};
 use crate::client;
 use crate::context::{Phase, SimContext};
 use crate::engine_host::{self, ENGINE_HOST};
-use crate::faults::plan::{FaultPlan, draw_range};
+use crate::faults::kind::FaultKind;
+use crate::faults::plan::FaultPlan;
+use crate::faults::schedule::ScheduledFault;
 use crate::faults::store_link::SimClock;
 use crate::layout::Layout;
 use crate::report::{Outcome, RunReport, RunTiming};
@@ -225,7 +227,6 @@ struct Driver {
     next_deadlock_sample_ms: u64,
     next_convergence_sample_ms: u64,
     heal_started_ms: Option<u64>,
-    restart_rng: rand_chacha::ChaCha8Rng,
 }
 
 impl Driver {
@@ -237,7 +238,6 @@ impl Driver {
             next_deadlock_sample_ms: DEADLOCK_SAMPLE_MS,
             next_convergence_sample_ms: 0,
             heal_started_ms: None,
-            restart_rng: seeds::rng(context.seed, "restart", 0),
         }
     }
 
@@ -290,19 +290,20 @@ impl Driver {
         let plan = &self.context.plan;
         let (safety, requested, crashes_done) = {
             let state = self.context.state();
-            (state.phase() == Phase::Safety, state.crash_requested(), state.crashes_done())
+            (state.phase() == Phase::Safety, state.crash_restart_ms(), state.crashes_done())
         };
         if !safety || !sim.is_host_running(ENGINE_HOST) {
             return;
         }
-        if requested {
-            let after = draw_range(&mut self.restart_rng, plan.settings.restart_ms);
-            self.crash(sim, now_ms, after, "crash point");
+        if let Some(restart_after_ms) = requested {
+            self.crash(sim, now_ms, restart_after_ms, "crash point");
         } else if let Some(crash) = plan.crashes.get(self.next_scheduled_crash).copied()
             && now_ms >= crash.at_ms
         {
             self.next_scheduled_crash += 1;
             if crashes_done < plan.settings.crashes_max {
+                let fired = ScheduledFault::timed(FaultKind::Crash, crash.at_ms, crash.restart_after_ms);
+                self.context.state().record_fired(fired);
                 self.crash(sim, now_ms, crash.restart_after_ms, "scheduled");
             }
         }

@@ -1,7 +1,8 @@
 //! The messenger: the chat API (Telegram-like) as a simulated service reached from the engine
-//! host. Fault model: every call takes 100–800 ms (the scenario's range), answers 429 with a
-//! retry-after or fails with the scenario's probabilities, and while faults are on may be
-//! slow by seconds (which matters only to designs that await chat inside a lock).
+//! host. Model: every call takes 100–800 ms (the scenario's range) and answers 429 with a
+//! retry-after or fails with the scenario's probabilities, in both phases. Fault: while faults
+//! are on, a call may be slow by seconds (which matters only to designs that await chat inside
+//! a lock), at a `chat` opportunity of the schedule or the chat-fault dice.
 //!
 //! Chat is best effort and never holds chips; the messenger only decides delays and answers.
 
@@ -15,6 +16,7 @@ use rand::Rng;
 use crate::context::{SimContext, Stream};
 use crate::faults::kind::FaultKind;
 use crate::faults::plan::draw_range;
+use crate::faults::schedule::Site;
 
 const HOST: &str = "engine";
 
@@ -30,16 +32,8 @@ impl Messenger {
     async fn call(&self, what: String) -> Result<MessageId, ChatError> {
         let settings = &self.context.scenario.chat;
         let plan = &self.context.plan.settings;
-        let faults_on = self.context.faults_on();
-        let (latency_ms, slow_ms, answer, id) = {
-            let mut state = self.context.state();
-            let rng = state.stream(Stream::Chat);
+        let (latency_ms, answer, id) = self.context.draw(Stream::Chat, |rng| {
             let latency_ms = draw_range(rng, settings.latency_ms);
-            let slow_ms = if faults_on && rng.random_bool(plan.slow_chat_probability) {
-                draw_range(rng, plan.slow_chat_ms)
-            } else {
-                0
-            };
             let answer = if rng.random_bool(settings.retry_after_probability) {
                 Err(ChatError::RetryAfter { retry_after_ms: draw_range(rng, settings.retry_after_ms) })
             } else if rng.random_bool(settings.failure_probability) {
@@ -47,8 +41,16 @@ impl Messenger {
             } else {
                 Ok(())
             };
-            (latency_ms, slow_ms, answer, MessageId(rng.random()))
-        };
+            (latency_ms, answer, MessageId(rng.random()))
+        });
+        let opportunity = self.context.opportunity(Site::Chat);
+        let slow_ms = self
+            .context
+            .decide(&opportunity, FaultKind::SlowChat, Stream::ChatFaults, |rng, fault| {
+                rng.random_bool(plan.slow_chat_probability).then(|| fault.with_ms(draw_range(rng, plan.slow_chat_ms)))
+            })
+            .and_then(|fault| fault.ms)
+            .unwrap_or(0);
         if slow_ms > 0 {
             self.context.fault(HOST, FaultKind::SlowChat, format!("{what} +{slow_ms} ms"));
         }

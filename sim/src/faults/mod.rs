@@ -7,4 +7,5 @@ pub mod kind;
 pub mod messenger;
 pub mod network;
 pub mod plan;
+pub mod schedule;
 pub mod store_link;

@@ -9,13 +9,18 @@ use rand::Rng;
 
 use crate::context::{SimContext, Stream};
 use crate::faults::kind::FaultKind;
+use crate::faults::schedule::Site;
 
-/// Whether to drop the datagram `what` that `host` is about to send.
+/// Whether to drop the datagram `what` that `host` is about to send (a `send:HOST`
+/// opportunity of the schedule, or the network's fault dice).
 pub(crate) fn lose(context: &Arc<SimContext>, host: &str, what: &str) -> bool {
-    if !context.faults_on() || context.plan.settings.message_loss_probability == 0.0 {
-        return false;
-    }
-    let lost = context.draw(Stream::Network, |rng| rng.random_bool(context.plan.settings.message_loss_probability));
+    let p = context.plan.settings.message_loss_probability;
+    let opportunity = context.opportunity(Site::Send(host.to_string()));
+    let lost = context
+        .decide(&opportunity, FaultKind::MessageLoss, Stream::Network, |rng, fault| {
+            (p > 0.0 && rng.random_bool(p)).then_some(fault)
+        })
+        .is_some();
     if lost {
         context.fault(host, FaultKind::MessageLoss, what.to_string());
     }

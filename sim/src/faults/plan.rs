@@ -15,6 +15,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::faults::kind::FaultKind;
+use crate::faults::schedule::ScheduledFault;
 use crate::scenario::{FaultSettings, Scenario};
 use crate::seeds;
 
@@ -54,6 +55,11 @@ pub struct FaultPlan {
     pub partitions: Vec<Window>,
     /// Scheduled engine crashes, sorted by instant.
     pub crashes: Vec<CrashAt>,
+    /// When set, every fault comes from this explicit schedule and no fault die is rolled
+    /// (a scenario's `[[faults.schedule]]`, or a run's recorded schedule given back to it);
+    /// `partitions` and `crashes` are then its timed entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Vec<ScheduledFault>>,
 }
 
 /// Draws uniformly from an inclusive `[low, high]` range.
@@ -62,10 +68,31 @@ pub fn draw_range(rng: &mut impl Rng, [low, high]: [u64; 2]) -> u64 {
 }
 
 impl FaultPlan {
-    /// The plan of `scenario` under `seed`.
+    /// The plan of `scenario` under `seed`: its schedule if it spells one out, else drawn.
     pub fn draw(scenario: &Scenario, seed: u64) -> FaultPlan {
+        if !scenario.faults.schedule.is_empty() {
+            return FaultPlan::from_schedule(&scenario.faults, scenario.faults.schedule.clone());
+        }
         let mut rng = seeds::rng(seed, "fault-plan", 0);
         FaultPlan::from_settings(&scenario.faults, &mut rng, scenario.world.safety_ms)
+    }
+
+    /// The plan that injects exactly `schedule` (and rolls no fault die).
+    pub fn from_schedule(settings: &FaultSettings, schedule: Vec<ScheduledFault>) -> FaultPlan {
+        let timed =
+            |kind: FaultKind| schedule.iter().filter(move |f| f.kind == kind).filter_map(|f| Some((f.at_ms?, f.ms?)));
+        let mut partitions: Vec<Window> =
+            timed(FaultKind::Partition).map(|(start_ms, ms)| Window { start_ms, end_ms: start_ms + ms }).collect();
+        partitions.sort();
+        let mut crashes: Vec<CrashAt> =
+            timed(FaultKind::Crash).map(|(at_ms, restart_after_ms)| CrashAt { at_ms, restart_after_ms }).collect();
+        crashes.sort();
+        FaultPlan { kinds_off: Vec::new(), settings: settings.clone(), partitions, crashes, schedule: Some(schedule) }
+    }
+
+    /// This plan with its dice replaced by `schedule` (a run's record of what fired).
+    pub fn replaying(&self, schedule: Vec<ScheduledFault>) -> FaultPlan {
+        FaultPlan::from_schedule(&self.settings, schedule)
     }
 
     fn from_settings(settings: &FaultSettings, rng: &mut impl Rng, safety_ms: u64) -> FaultPlan {
@@ -88,7 +115,7 @@ impl FaultPlan {
             })
             .collect();
         crashes.sort();
-        FaultPlan { kinds_off, settings: scaled, partitions, crashes }
+        FaultPlan { kinds_off, settings: scaled, partitions, crashes, schedule: None }
     }
 }
 

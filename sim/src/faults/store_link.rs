@@ -27,6 +27,8 @@ use rand::Rng;
 use crate::context::{SimContext, Stream};
 use crate::faults::kind::FaultKind;
 use crate::faults::plan::{Window, draw_range};
+use crate::faults::schedule::{Site, StoreOp};
+use rand_chacha::ChaCha8Rng;
 
 const HOST: &str = "engine";
 
@@ -48,6 +50,14 @@ enum CallFault {
     TimeoutBefore,
     LostReply,
     RefundFailure,
+}
+
+/// What the dice (or the schedule) decided for one call.
+struct CallPlan {
+    latency_us: u64,
+    slow_ms: u64,
+    fault: CallFault,
+    stale_writer: bool,
 }
 
 /// The link, as the engine's `Store`.
@@ -72,33 +82,48 @@ impl StoreLink {
         Duration::from_millis(self.context.scenario.store.call_timeout_ms)
     }
 
-    /// Draws latency, slowness and the call's fault.
-    fn draw(&self, kind: Option<TxnKind>) -> (u64, u64, CallFault, bool) {
-        let plan = &self.context.plan.settings;
-        let faults_on = self.context.faults_on();
-        let latency_us = self.context.scenario.store.latency_us;
-        let mut state = self.context.state();
-        let rng = state.stream(Stream::Store);
-        let latency = draw_range(rng, latency_us);
-        if !faults_on {
-            return (latency, 0, CallFault::None, false);
-        }
-        let slow_ms =
-            if rng.random_bool(plan.slow_store_probability) { draw_range(rng, plan.slow_store_ms) } else { 0 };
-        let refund = kind.is_some_and(TxnKind::is_refund);
-        let fault = if refund && rng.random_bool(plan.refund_failure_probability) {
+    /// Latency (from the store stream), then this call's faults — slowness, then one of a
+    /// refund failure, a failure, a timeout or a lost reply, then a stale writer — each decided
+    /// at this opportunity by the schedule or the store-fault dice.
+    fn plan_call(&self, op: StoreOp) -> CallPlan {
+        let latency_us =
+            self.context.draw(Stream::Store, |rng| draw_range(rng, self.context.scenario.store.latency_us));
+        let opportunity = self.context.opportunity(Site::Store(op));
+        let p = &self.context.plan.settings;
+        let decide = |kind, roll: &dyn Fn(&mut ChaCha8Rng) -> bool| {
+            self.context.decide(&opportunity, kind, Stream::StoreFaults, |rng, fault| roll(rng).then_some(fault))
+        };
+        let slow_ms = self
+            .context
+            .decide(&opportunity, FaultKind::SlowStore, Stream::StoreFaults, |rng, fault| {
+                rng.random_bool(p.slow_store_probability).then(|| fault.with_ms(draw_range(rng, p.slow_store_ms)))
+            })
+            .and_then(|fault| fault.ms)
+            .unwrap_or(0);
+        let commit = match op {
+            StoreOp::Commit(kind) => Some(kind),
+            StoreOp::Get(_) | StoreOp::Scan(_) => None,
+        };
+        let refund = commit.is_some_and(TxnKind::is_refund);
+        let fault = if decide(FaultKind::RefundFailure, &|rng| refund && rng.random_bool(p.refund_failure_probability))
+            .is_some()
+        {
             CallFault::RefundFailure
-        } else if rng.random_bool(plan.store_failure_probability) {
+        } else if decide(FaultKind::StoreFailure, &|rng| rng.random_bool(p.store_failure_probability)).is_some() {
             CallFault::Failure
-        } else if rng.random_bool(plan.store_timeout_probability) {
+        } else if decide(FaultKind::StoreTimeout, &|rng| rng.random_bool(p.store_timeout_probability)).is_some() {
             CallFault::TimeoutBefore
-        } else if kind.is_some() && rng.random_bool(plan.lost_reply_probability) {
+        } else if decide(FaultKind::LostReply, &|rng| commit.is_some() && rng.random_bool(p.lost_reply_probability))
+            .is_some()
+        {
             CallFault::LostReply
         } else {
             CallFault::None
         };
-        let stale_writer = kind.is_some_and(TxnKind::is_hand_save) && rng.random_bool(plan.stale_writer_probability);
-        (latency, slow_ms, fault, stale_writer)
+        let hand_save = commit.is_some_and(TxnKind::is_hand_save);
+        let stale_writer =
+            decide(FaultKind::StaleWriter, &|rng| hand_save && rng.random_bool(p.stale_writer_probability)).is_some();
+        CallPlan { latency_us, slow_ms, fault, stale_writer }
     }
 
     fn partitioned(&self) -> bool {
@@ -166,27 +191,37 @@ impl StoreLink {
         self.context.fault(HOST, FaultKind::StaleWriter, format!("bumped {key:?} before {}", txn.kind));
     }
 
-    /// After an applied transaction: the crash points and the partitions that open mid-2PC.
+    /// After an applied transaction: the crash points and the partitions that open mid-2PC,
+    /// decided at this opportunity by the schedule or the store-fault dice.
     fn after_apply(&self, txn: &Txn) {
-        let plan = &self.context.plan.settings;
-        if !self.context.faults_on() {
-            return;
-        }
+        let p = &self.context.plan.settings;
+        let opportunity = self.context.opportunity(Site::Applied(txn.kind));
+        let (crash_requested, crashes_done) = {
+            let state = self.context.state();
+            (state.crash_requested(), state.crashes_done())
+        };
+        let crash_target = p.crash_after_labels.contains(&txn.kind) && crashes_done < p.crashes_max;
+        let crash = (!crash_requested)
+            .then(|| {
+                self.context.decide(&opportunity, FaultKind::CrashAfterTxn, Stream::StoreFaults, |rng, fault| {
+                    (crash_target && rng.random_bool(p.crash_after_txn_probability))
+                        .then(|| fault.with_ms(draw_range(rng, p.restart_ms)))
+                })
+            })
+            .flatten();
+        let reserve = txn.kind == TxnKind::WalletReserve;
+        let partition =
+            self.context.decide(&opportunity, FaultKind::PartitionMid2pc, Stream::StoreFaults, |rng, fault| {
+                (reserve && rng.random_bool(p.partition_after_reserve_probability))
+                    .then(|| fault.with_ms(draw_range(rng, p.partition_ms)))
+            });
         let now_us = self.context.now_us();
         let now_ms = now_us / 1_000;
         let mut state = self.context.state();
-        let crash_target = plan.crash_after_labels.contains(&txn.kind);
-        if crash_target
-            && state.crashes_done() < plan.crashes_max
-            && !state.crash_requested()
-            && state.stream(Stream::Store).random_bool(plan.crash_after_txn_probability)
-        {
-            state.request_crash(now_us, HOST, txn.kind);
+        if let Some(restart_after_ms) = crash.and_then(|fault| fault.ms) {
+            state.request_crash(now_us, HOST, txn.kind, restart_after_ms);
         }
-        if txn.kind == TxnKind::WalletReserve
-            && state.stream(Stream::Store).random_bool(plan.partition_after_reserve_probability)
-        {
-            let length_ms = draw_range(state.stream(Stream::Store), plan.partition_ms);
+        if let Some(length_ms) = partition.and_then(|fault| fault.ms) {
             state.open_partition(Window { start_ms: now_ms, end_ms: now_ms + length_ms });
             state.fault(now_us, HOST, FaultKind::PartitionMid2pc, format!("{length_ms} ms"));
         }
@@ -196,28 +231,28 @@ impl StoreLink {
         if self.crashing() {
             std::future::pending::<()>().await;
         }
-        let (latency_us, slow_ms, fault, stale_writer) = self.draw(Some(txn.kind));
+        let call = self.plan_call(StoreOp::Commit(txn.kind));
         let what = txn.kind.as_str();
-        self.outbound(what, latency_us, slow_ms, fault).await?;
-        if stale_writer {
+        self.outbound(what, call.latency_us, call.slow_ms, call.fault).await?;
+        if call.stale_writer {
             self.stale_write(&txn);
         }
         let result = self.context.apply_txn(HOST, &txn);
         if result.is_ok() {
             self.after_apply(&txn);
         }
-        self.inbound(what, latency_us, fault).await?;
+        self.inbound(what, call.latency_us, call.fault).await?;
         result
     }
 
-    async fn call_read<T>(&self, what: String, read: impl FnOnce() -> T) -> Result<T, StoreError> {
+    async fn call_read<T>(&self, op: StoreOp, what: String, read: impl FnOnce() -> T) -> Result<T, StoreError> {
         if self.crashing() {
             std::future::pending::<()>().await;
         }
-        let (latency_us, slow_ms, fault, _) = self.draw(None);
-        self.outbound(&what, latency_us, slow_ms, fault).await?;
+        let call = self.plan_call(op);
+        self.outbound(&what, call.latency_us, call.slow_ms, call.fault).await?;
         let value = read();
-        self.inbound(&what, latency_us, fault).await?;
+        self.inbound(&what, call.latency_us, call.fault).await?;
         Ok(value)
     }
 }
@@ -228,11 +263,11 @@ fn boxed<'a, T: Send + 'a>(future: impl Future<Output = Result<T, StoreError>> +
 
 impl Store for StoreLink {
     fn get(&self, key: Key) -> StoreFuture<'_, Option<Versioned>> {
-        boxed(self.call_read(format!("get {key:?}"), move || self.context.store.read(key)))
+        boxed(self.call_read(StoreOp::Get(key.kind()), format!("get {key:?}"), move || self.context.store.read(key)))
     }
 
     fn scan(&self, kind: KeyKind) -> StoreFuture<'_, Vec<(Key, Versioned)>> {
-        boxed(self.call_read(format!("scan {kind:?}"), move || self.context.store.read_kind(kind)))
+        boxed(self.call_read(StoreOp::Scan(kind), format!("scan {kind:?}"), move || self.context.store.read_kind(kind)))
     }
 
     fn commit(&self, txn: Txn) -> StoreFuture<'_, Vec<(Key, u64)>> {

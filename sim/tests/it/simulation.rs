@@ -79,6 +79,33 @@ fn a_run_given_its_own_fault_plan_replays_exactly() {
     }
 }
 
+/// The schedule a run records — every fault that fired, at its opportunity — given back as
+/// the plan, replays the run event for event with no fault die rolled: the explicit schedule
+/// the shrinker edits. Across scenarios that exercise every injector.
+#[test]
+fn a_run_replayed_from_its_recorded_schedule_is_the_same_run() {
+    for (name, seeds) in [
+        ("standard", &[1u64, 2, 5][..]),
+        ("double_fold", &[1][..]),
+        ("crash_recovery", &[1, 2][..]),
+        ("partition", &[1][..]),
+        ("version_conflict", &[1][..]),
+        ("jackpot_contention", &[1][..]),
+        ("lock_timeout", &[1][..]),
+    ] {
+        let scenario = scenario::resolve(&scenario_dir(), name).unwrap().1;
+        for &seed in seeds {
+            let recorded = world::run(&RunSpec::new(scenario.clone(), seed));
+            assert!(!recorded.schedule.is_empty(), "{name} seed {seed}: no fault fired");
+            let plan = recorded.plan.replaying(recorded.schedule.clone());
+            let replayed = world::run(&RunSpec { plan: Some(plan), ..RunSpec::new(scenario.clone(), seed) });
+            assert_eq!(recorded.trace_hash, replayed.trace_hash, "{name} seed {seed}");
+            assert_eq!(recorded.faults_fired, replayed.faults_fired, "{name} seed {seed}");
+            assert_eq!(recorded.schedule, replayed.schedule, "{name} seed {seed}");
+        }
+    }
+}
+
 #[test]
 fn different_seeds_give_different_runs() {
     let scenario = scenario::resolve(&scenario_dir(), "smoke").unwrap().1;

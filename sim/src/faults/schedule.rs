@@ -1,0 +1,342 @@
+//! The explicit fault schedule: every fault of a run as data — which kind, when (a simulated
+//! instant, or the n-th occurrence of an opportunity) and with what parameters — so a run can
+//! be replayed with exactly those faults and no fault dice at all, and a shrinker can delete
+//! faults one by one.
+//!
+//! An **opportunity** is a place where an injector may fault: a store call of one operation
+//! (`commit:wallet.rollback`, `get:wallet`), an applied transaction of one kind
+//! (`applied:wallet.commit`), a chat call, a datagram a host sends (`send:players-0`), a player's
+//! turn or poll (`turn:user-101`, `poll:user-101`), a dealer's poll of its table
+//! (`dealer:table-1`), a jackpot load operation. Each is counted from 1 over the whole run, in
+//! either phase; faults fire only in the safety phase. A run without a schedule rolls its fault
+//! dice (from fault streams of their own, never shared with latencies or client choices) and
+//! records every fault that fires as a [`ScheduledFault`]; a run given that record replays
+//! event for event.
+//!
+//! This module only describes and looks up faults; the injectors decide what a fault does.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use engine::ids::{TableId, UserId};
+use engine::store::{KeyKind, TxnKind};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::faults::kind::FaultKind;
+
+/// What a store call does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StoreOp {
+    Get(KeyKind),
+    Scan(KeyKind),
+    Commit(TxnKind),
+}
+
+/// A place where an injector may fault (see the module doc).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Site {
+    /// A store call through the engine's store link.
+    Store(StoreOp),
+    /// A transaction of this kind just applied (crash points, partitions mid-2PC).
+    Applied(TxnKind),
+    /// A chat call through the messenger.
+    Chat,
+    /// A datagram sent by a host (`players-0`, `engine`).
+    Send(String),
+    /// A player's turn to act.
+    Turn(UserId),
+    /// A player's poll of its table while another player is to act.
+    Poll(UserId),
+    /// A dealer's poll of its table.
+    Dealer(TableId),
+    /// One operation of the jackpot load.
+    JackpotOp,
+}
+
+/// The n-th (from 1) occurrence of a site in a run.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Opportunity {
+    pub site: Site,
+    pub nth: u64,
+}
+
+fn key_kind_name(kind: KeyKind) -> String {
+    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+fn parse_key_kind(text: &str) -> Option<KeyKind> {
+    serde_json::from_value(serde_json::Value::String(text.to_string())).ok()
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Site::Store(StoreOp::Get(kind)) => write!(f, "get:{}", key_kind_name(*kind)),
+            Site::Store(StoreOp::Scan(kind)) => write!(f, "scan:{}", key_kind_name(*kind)),
+            Site::Store(StoreOp::Commit(kind)) => write!(f, "commit:{kind}"),
+            Site::Applied(kind) => write!(f, "applied:{kind}"),
+            Site::Chat => f.write_str("chat"),
+            Site::Send(host) => write!(f, "send:{host}"),
+            Site::Turn(user) => write!(f, "turn:{user}"),
+            Site::Poll(user) => write!(f, "poll:{user}"),
+            Site::Dealer(table) => write!(f, "dealer:{table}"),
+            Site::JackpotOp => f.write_str("jackpot"),
+        }
+    }
+}
+
+/// The text was not a site.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown opportunity `{0}`: one of get:KIND, scan:KIND, commit:TXN, applied:TXN, chat, send:HOST, \
+     turn:user-N, poll:user-N, dealer:table-N, jackpot"
+)]
+pub struct UnknownSite(pub String);
+
+fn numbered(text: &str, prefix: &str) -> Option<u64> {
+    text.strip_prefix(prefix)?.parse().ok()
+}
+
+impl FromStr for Site {
+    type Err = UnknownSite;
+
+    fn from_str(text: &str) -> Result<Site, UnknownSite> {
+        let bad = || UnknownSite(text.to_string());
+        let (what, rest) = text.split_once(':').unwrap_or((text, ""));
+        let site = match what {
+            "get" => Site::Store(StoreOp::Get(parse_key_kind(rest).ok_or_else(bad)?)),
+            "scan" => Site::Store(StoreOp::Scan(parse_key_kind(rest).ok_or_else(bad)?)),
+            "commit" => Site::Store(StoreOp::Commit(rest.parse().map_err(|_| bad())?)),
+            "applied" => Site::Applied(rest.parse().map_err(|_| bad())?),
+            "chat" if rest.is_empty() => Site::Chat,
+            "send" if !rest.is_empty() => Site::Send(rest.to_string()),
+            "turn" => Site::Turn(UserId(numbered(rest, "user-").ok_or_else(bad)?)),
+            "poll" => Site::Poll(UserId(numbered(rest, "user-").ok_or_else(bad)?)),
+            "dealer" => Site::Dealer(TableId(numbered(rest, "table-").ok_or_else(bad)?)),
+            "jackpot" if rest.is_empty() => Site::JackpotOp,
+            _ => return Err(bad()),
+        };
+        Ok(site)
+    }
+}
+
+impl Serialize for Site {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Site {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Site, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One injected fault, as a run records it and `[[faults.schedule]]` spells it:
+///
+/// ```toml
+/// [[faults.schedule]]
+/// kind = "duplicate"
+/// at = "turn:user-101"
+/// nth = 3
+/// copies = 2
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledFault {
+    pub kind: FaultKind,
+    /// For faults at an instant (`partition`, `crash`): simulated ms since the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<u64>,
+    /// For faults at an opportunity: the site …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Site>,
+    /// … and which occurrence of it (from 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nth: Option<u64>,
+    /// How long, in ms: a slow call's extra latency, a partition's length, the downtime after
+    /// a crash, a delayed duplicate's delay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ms: Option<u64>,
+    /// A duplicate's copies (2 or more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copies: Option<u32>,
+    /// The copies (numbered from 1; the first never) that carry a fresh request ID.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fresh_copies: Vec<u32>,
+    /// A reset's user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<UserId>,
+}
+
+impl ScheduledFault {
+    /// A fault at an opportunity, without parameters.
+    pub fn at(kind: FaultKind, opportunity: &Opportunity) -> ScheduledFault {
+        ScheduledFault { at: Some(opportunity.site.clone()), nth: Some(opportunity.nth), ..ScheduledFault::bare(kind) }
+    }
+
+    /// A fault at an instant lasting `ms`.
+    pub fn timed(kind: FaultKind, at_ms: u64, ms: u64) -> ScheduledFault {
+        ScheduledFault { at_ms: Some(at_ms), ms: Some(ms), ..ScheduledFault::bare(kind) }
+    }
+
+    fn bare(kind: FaultKind) -> ScheduledFault {
+        ScheduledFault {
+            kind,
+            at_ms: None,
+            at: None,
+            nth: None,
+            ms: None,
+            copies: None,
+            fresh_copies: Vec::new(),
+            by: None,
+        }
+    }
+
+    pub fn with_ms(mut self, ms: u64) -> ScheduledFault {
+        self.ms = Some(ms);
+        self
+    }
+
+    fn opportunity(&self) -> Option<Opportunity> {
+        Some(Opportunity { site: self.at.clone()?, nth: self.nth? })
+    }
+
+    /// Checks that the entry names what its kind needs; `Err` says which field is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        let kind = self.kind;
+        let timed = matches!(kind, FaultKind::Partition | FaultKind::Crash);
+        if timed {
+            if self.at_ms.is_none() || self.ms.is_none() {
+                return Err(format!("`{kind}` needs at_ms and ms"));
+            }
+            if self.at.is_some() || self.nth.is_some() {
+                return Err(format!("`{kind}` happens at an instant: give at_ms, not at/nth"));
+            }
+            return Ok(());
+        }
+        let Some(opportunity) = self.opportunity() else {
+            return Err(format!("`{kind}` needs at (the opportunity) and nth"));
+        };
+        if opportunity.nth == 0 {
+            return Err("nth counts from 1".into());
+        }
+        if !site_allows(&opportunity.site, kind) {
+            return Err(format!("`{kind}` cannot happen at `{}`", opportunity.site));
+        }
+        let needs_ms = matches!(
+            kind,
+            FaultKind::SlowStore
+                | FaultKind::SlowChat
+                | FaultKind::CrashAfterTxn
+                | FaultKind::PartitionMid2pc
+                | FaultKind::DelayedDuplicate
+        );
+        if needs_ms != self.ms.is_some() {
+            return Err(format!("`{kind}` {} ms", if needs_ms { "needs" } else { "takes no" }));
+        }
+        if (kind == FaultKind::Duplicate) != self.copies.is_some() {
+            return Err(format!("`{kind}` {} copies", if kind == FaultKind::Duplicate { "needs" } else { "takes no" }));
+        }
+        if self.copies.is_some_and(|copies| copies < 2 || self.fresh_copies.iter().any(|&c| c < 2 || c > copies)) {
+            return Err("copies: at least 2, and fresh_copies among 2..=copies".into());
+        }
+        if (kind == FaultKind::Reset) != self.by.is_some() {
+            return Err(format!("`{kind}` {} by", if kind == FaultKind::Reset { "needs" } else { "takes no" }));
+        }
+        Ok(())
+    }
+}
+
+/// Which fault kinds an opportunity can carry.
+fn site_allows(site: &Site, kind: FaultKind) -> bool {
+    match site {
+        Site::Store(op) => match kind {
+            FaultKind::SlowStore | FaultKind::StoreFailure | FaultKind::StoreTimeout => true,
+            FaultKind::LostReply => matches!(op, StoreOp::Commit(_)),
+            FaultKind::RefundFailure => matches!(op, StoreOp::Commit(kind) if kind.is_refund()),
+            FaultKind::StaleWriter => matches!(op, StoreOp::Commit(kind) if kind.is_hand_save()),
+            _ => false,
+        },
+        Site::Applied(txn) => match kind {
+            FaultKind::CrashAfterTxn => txn.is_engine_commit(),
+            FaultKind::PartitionMid2pc => *txn == TxnKind::WalletReserve,
+            _ => false,
+        },
+        Site::Chat => kind == FaultKind::SlowChat,
+        Site::Send(_) => kind == FaultKind::MessageLoss,
+        Site::Turn(_) => matches!(kind, FaultKind::StaleAction | FaultKind::Duplicate | FaultKind::DelayedDuplicate),
+        Site::Poll(_) => kind == FaultKind::OutOfTurn,
+        Site::Dealer(_) => matches!(kind, FaultKind::Reset | FaultKind::EmergencyReset),
+        Site::JackpotOp => kind == FaultKind::Duplicate,
+    }
+}
+
+/// A schedule ready for lookups: each opportunity's faults by kind, and the timed faults.
+#[derive(Clone, Debug, Default)]
+pub struct Schedule {
+    at_opportunity: BTreeMap<(Opportunity, FaultKind), ScheduledFault>,
+}
+
+impl Schedule {
+    pub fn new(faults: &[ScheduledFault]) -> Schedule {
+        let at_opportunity = faults
+            .iter()
+            .filter_map(|fault| fault.opportunity().map(|opportunity| ((opportunity, fault.kind), fault.clone())))
+            .collect();
+        Schedule { at_opportunity }
+    }
+
+    /// The fault of `kind` scheduled at `opportunity`, if any.
+    pub fn lookup(&self, opportunity: &Opportunity, kind: FaultKind) -> Option<&ScheduledFault> {
+        self.at_opportunity.get(&(opportunity.clone(), kind))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sites_round_trip_through_their_text() {
+        let sites = [
+            Site::Store(StoreOp::Get(KeyKind::JackpotConfig)),
+            Site::Store(StoreOp::Scan(KeyKind::Reservation)),
+            Site::Store(StoreOp::Commit(TxnKind::WalletRollback)),
+            Site::Applied(TxnKind::WalletCommit),
+            Site::Chat,
+            Site::Send("players-0".into()),
+            Site::Turn(UserId(101)),
+            Site::Poll(UserId(7)),
+            Site::Dealer(TableId(3)),
+            Site::JackpotOp,
+        ];
+        for site in sites {
+            assert_eq!(site.to_string().parse::<Site>(), Ok(site.clone()), "{site}");
+        }
+        assert_eq!(Site::Store(StoreOp::Get(KeyKind::JackpotConfig)).to_string(), "get:jackpot_config");
+        for bad in ["get:walet", "commit:wallet.reserv", "turn:101", "send:", "chat:x", "nowhere"] {
+            assert!(bad.parse::<Site>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn entries_name_what_their_kind_needs() {
+        let turn = Opportunity { site: Site::Turn(UserId(1)), nth: 2 };
+        let mut duplicate = ScheduledFault::at(FaultKind::Duplicate, &turn);
+        assert!(duplicate.validate().is_err(), "copies missing");
+        duplicate.copies = Some(3);
+        duplicate.fresh_copies = vec![3];
+        assert_eq!(duplicate.validate(), Ok(()));
+        duplicate.fresh_copies = vec![1];
+        assert!(duplicate.validate().is_err(), "the first copy keeps its ID");
+        let refund = Opportunity { site: Site::Store(StoreOp::Commit(TxnKind::GameAct)), nth: 1 };
+        assert!(ScheduledFault::at(FaultKind::RefundFailure, &refund).validate().is_err(), "game.act refunds nothing");
+        assert_eq!(ScheduledFault::timed(FaultKind::Crash, 100, 2_000).validate(), Ok(()));
+        let toml = "kind = \"slow_store\"\nat = \"get:wallet\"\nnth = 4\nms = 900\n";
+        let parsed: ScheduledFault = toml::from_str(toml).unwrap();
+        assert_eq!(parsed.validate(), Ok(()));
+        assert_eq!(toml::to_string(&parsed).unwrap(), toml);
+    }
+}

@@ -15,3 +15,6 @@ pub const CORRECTNESS_FAILED: u8 = 3;
 pub const LIVENESS_FAILED: u8 = 4;
 /// A panic inside the simulation (a crash of the code under test).
 pub const CRASHED: u8 = 5;
+/// A non-deterministic run: the same seed gave two trace hashes (`sweep --check-determinism`).
+/// Nothing else a sweep reports can be trusted then.
+pub const NONDETERMINISTIC: u8 = 7;

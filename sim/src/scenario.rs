@@ -52,6 +52,10 @@ pub struct Scenario {
     pub clients: ClientSettings,
     #[serde(default)]
     pub faults: FaultSettings,
+    /// How the command line names this scenario: its name when it ships, the path it was
+    /// loaded from otherwise (set on load; not part of the file).
+    #[serde(skip)]
+    pub origin: String,
 }
 
 fn default_seeds() -> SeedList {
@@ -475,11 +479,25 @@ impl Scenario {
         Ok(scenario)
     }
 
-    /// Reads and parses one file.
+    /// Reads and parses one file; the command line names it by its path.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.to_path_buf(), source })?;
-        Scenario::parse(path, &text)
+        let mut scenario = Scenario::parse(path, &text)?;
+        scenario.origin = path.display().to_string();
+        Ok(scenario)
+    }
+
+    /// Loads a shipped scenario file; the command line names it by its name.
+    fn load_shipped(path: &Path) -> Result<Scenario, ScenarioError> {
+        let mut scenario = Scenario::load(path)?;
+        scenario.origin = scenario.name.clone();
+        Ok(scenario)
+    }
+
+    /// How the command line names this scenario (for replay commands).
+    pub fn origin(&self) -> &str {
+        if self.origin.is_empty() { &self.name } else { &self.origin }
     }
 
     /// The default seeds.
@@ -747,28 +765,52 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// The shipped scenarios, in name order, from `dir`.
-pub fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, Scenario)>, ScenarioError> {
+/// Where the regression scenarios (shrunk from failures, kept so the bug stays fixed) live,
+/// inside the scenario directory.
+pub const REGRESSIONS_DIR: &str = "regressions";
+
+/// The `.toml` files directly in `dir`, in name order.
+fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, ScenarioError> {
     let entries = std::fs::read_dir(dir).map_err(|source| ScenarioError::Read { path: dir.to_path_buf(), source })?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
         .collect();
     paths.sort();
-    paths.into_iter().map(|p| Scenario::load(&p).map(|s| (p, s))).collect()
+    Ok(paths)
 }
 
-/// Finds a scenario by name in `dir`, or loads it as a path if it names a file.
+/// The shipped scenarios of `dir` in name order, then its regressions in name order.
+pub fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, Scenario)>, ScenarioError> {
+    let mut paths = toml_files(dir)?;
+    let regressions = dir.join(REGRESSIONS_DIR);
+    if regressions.is_dir() {
+        paths.extend(toml_files(&regressions)?);
+    }
+    let scenarios: Vec<(PathBuf, Scenario)> =
+        paths.into_iter().map(|p| Scenario::load_shipped(&p).map(|s| (p, s))).collect::<Result<_, _>>()?;
+    for (i, (path, scenario)) in scenarios.iter().enumerate() {
+        if scenarios[..i].iter().any(|(_, other)| other.name == scenario.name) {
+            return Err(ScenarioError::Invalid {
+                path: path.clone(),
+                message: format!("a second scenario named `{}`", scenario.name),
+            });
+        }
+    }
+    Ok(scenarios)
+}
+
+/// Finds a shipped scenario (or regression) by name in `dir`, or loads it as a path if it
+/// names a file.
 pub fn resolve(dir: &Path, name_or_path: &str) -> Result<(PathBuf, Scenario), ScenarioError> {
     let as_path = Path::new(name_or_path);
     if name_or_path.ends_with(".toml") || as_path.is_file() {
         return Scenario::load(as_path).map(|s| (as_path.to_path_buf(), s));
     }
-    let path = dir.join(format!("{name_or_path}.toml"));
-    if !path.is_file() {
-        return Err(ScenarioError::Unknown { name: name_or_path.to_string() });
-    }
-    Scenario::load(&path).map(|s| (path, s))
+    let file = format!("{name_or_path}.toml");
+    let path = [dir.join(&file), dir.join(REGRESSIONS_DIR).join(&file)].into_iter().find(|p| p.is_file());
+    let Some(path) = path else { return Err(ScenarioError::Unknown { name: name_or_path.to_string() }) };
+    Scenario::load_shipped(&path).map(|s| (path, s))
 }
 
 impl fmt::Display for SeedList {

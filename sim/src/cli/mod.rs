@@ -6,6 +6,7 @@
 
 mod hands;
 mod run;
+mod sweep;
 
 use std::io;
 use std::path::PathBuf;
@@ -37,6 +38,11 @@ enum Command {
     Replay(run::ReplayArgs),
     /// List the shipped scenarios, one line each.
     List(run::ListArgs),
+    /// Many seeds at CI scale: streamed, on every core, sharded, with progress, a report and JUnit.
+    Sweep(sweep::SweepArgs),
+    /// Work on report files.
+    #[command(subcommand)]
+    Report(sweep::ReportCommand),
     /// Play seeded random hands and print them as PHH-notation JSON lines, or check such a file.
     Hands(hands::HandsArgs),
 }
@@ -90,6 +96,8 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Replay(args) => run::replay(args),
         Command::List(args) => run::list(args),
+        Command::Sweep(args) => sweep::sweep(args),
+        Command::Report(command) => sweep::report(command),
         Command::Hands(args) => hands::run_hands(args),
     }
 }

@@ -58,7 +58,7 @@ pub(crate) struct ListArgs {
 }
 
 /// Loads the named scenarios (or every one in `dir`), all before anything runs.
-fn load_scenarios(dir: &Path, names: &[String]) -> Result<Vec<Scenario>, String> {
+pub(super) fn load_scenarios(dir: &Path, names: &[String]) -> Result<Vec<Scenario>, String> {
     let loaded = if names.is_empty() {
         scenario::load_dir(dir)
     } else {

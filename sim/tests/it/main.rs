@@ -6,3 +6,4 @@ mod bad_input;
 mod boundary;
 mod hands;
 mod simulation;
+mod sweep;

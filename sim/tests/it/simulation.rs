@@ -72,7 +72,7 @@ fn a_run_given_its_own_fault_plan_replays_exactly() {
     let scenario = scenario::resolve(&scenario_dir(), "standard").unwrap().1;
     for seed in [3, 7] {
         let drawn = world::run(&RunSpec::new(scenario.clone(), seed));
-        let given = RunSpec { plan: Some(drawn.plan.clone()), ..RunSpec::new(scenario.clone(), seed) };
+        let given = RunSpec { plan: drawn.plan.clone(), ..RunSpec::new(scenario.clone(), seed) };
         let replayed = world::run(&given);
         assert_eq!(drawn.trace_hash, replayed.trace_hash, "seed {seed}");
         assert_eq!(drawn.faults_fired, replayed.faults_fired, "seed {seed}");
@@ -97,7 +97,8 @@ fn a_run_replayed_from_its_recorded_schedule_is_the_same_run() {
         for &seed in seeds {
             let recorded = world::run(&RunSpec::new(scenario.clone(), seed));
             assert!(!recorded.schedule.is_empty(), "{name} seed {seed}: no fault fired");
-            let plan = recorded.plan.replaying(recorded.schedule.clone());
+            let plan =
+                recorded.plan.as_ref().expect("a run report keeps its plan").replaying(recorded.schedule.clone());
             let replayed = world::run(&RunSpec { plan: Some(plan), ..RunSpec::new(scenario.clone(), seed) });
             assert_eq!(recorded.trace_hash, replayed.trace_hash, "{name} seed {seed}");
             assert_eq!(recorded.faults_fired, replayed.faults_fired, "{name} seed {seed}");

@@ -247,15 +247,31 @@ impl Deduplicator {
     }
 
     /// Records an outcome that had no other effect (a typed error) in its own transaction,
-    /// then finishes the ticket. A lost race with another recorder keeps the first outcome.
-    pub async fn record_alone(&self, ticket: Ticket, outcome: &serde_json::Value) -> Result<(), DedupError> {
+    /// then finishes the ticket. Returns the outcome that stands: `outcome` once it is durable,
+    /// or the first outcome when another copy recorded one first. An `Err` means nothing is
+    /// recorded — the caller must not answer `outcome` as final, for a later copy will run the
+    /// request again.
+    pub async fn record_alone(
+        &self,
+        ticket: Ticket,
+        outcome: &serde_json::Value,
+    ) -> Result<serde_json::Value, DedupError> {
         let txn = self.record_txn(&ticket, outcome);
         let result = if txn.writes.is_empty() { Ok(()) } else { self.store.commit(txn).await.map(|_| ()) };
-        self.finish(ticket, outcome);
-        match result {
-            Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),
+        let standing = match result {
+            Ok(()) => Ok(outcome.clone()),
+            // Recorded by another copy first: its outcome is the request's.
+            Err(StoreError::Conflict { .. }) => match self.stored(ticket.request, ticket.payload_hash).await {
+                Ok(Some(first)) => Ok(first),
+                Ok(None) => Err(DedupError::Store(StoreError::Unavailable { reason: "record vanished".into() })),
+                Err(error) => Err(error),
+            },
             Err(error) => Err(error.into()),
+        };
+        if let Ok(standing) = &standing {
+            self.finish(ticket, standing);
         }
+        standing
     }
 
     /// Deletes durable records whose retention has passed; returns how many.

@@ -7,7 +7,9 @@
 //! Every reply to an action goes to the client-side at-most-once check. Faulty behaviour
 //! (duplicates, stale and out-of-turn actions, resets, storms) happens only in the safety
 //! phase; in the heal phase players keep playing their hands cleanly and no hand is started.
-//! All choices are drawn from the run's `clients` stream; the clients never read the store.
+//! Each actor (a seat, a dealer, the jackpot load) is an [`Agent`] with a random stream of its
+//! own, so what one actor does differently never shifts another's choices; client faults come
+//! from the schedule or the client-fault dice. The clients never read the store.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -31,7 +33,8 @@ use crate::faults::network;
 use crate::faults::plan::draw_range;
 use crate::faults::schedule::{Opportunity, ScheduledFault, Site};
 use crate::layout::{ADMIN, Layout};
-use crate::protocol::{self, CLIENT_PORT, DATAGRAM_BYTES_MAX, ENGINE_PORT, Frame, Reply, Request};
+use crate::protocol::{self, Actor, CLIENT_PORT, DATAGRAM_BYTES_MAX, ENGINE_PORT, Frame, Reply, Request};
+use crate::seeds;
 
 /// Period of the jackpot load's bursts, in milliseconds.
 const JACKPOT_BURST_MS: u64 = 10;
@@ -41,6 +44,38 @@ const RETRY_BACKOFF_MS: [u64; 2] = [100, 500];
 /// The name of client host `index`.
 pub(crate) fn host_name(index: u32) -> String {
     format!("players-{index}")
+}
+
+/// One actor of a client host: who it is and its own random stream (think times, choices,
+/// request IDs, backoff).
+struct Agent {
+    actor: Actor,
+    rng: Mutex<ChaCha8Rng>,
+}
+
+impl Agent {
+    /// The agent of `actor`, its stream derived from the run's seed and `label` (a seat's
+    /// label names its table too: a shared player sits at several).
+    fn new(seed: u64, actor: Actor, label: &str, index: u64) -> Arc<Agent> {
+        Arc::new(Agent { actor, rng: Mutex::new(seeds::rng(seed, label, index)) })
+    }
+
+    fn draw<T>(&self, f: impl FnOnce(&mut ChaCha8Rng) -> T) -> T {
+        f(&mut self.rng.lock().expect("agent rng"))
+    }
+
+    fn chance(&self, probability: f64) -> bool {
+        probability > 0.0 && self.draw(|rng| rng.random_bool(probability))
+    }
+
+    fn fresh_request_id(&self) -> RequestId {
+        RequestId(self.draw(|rng| rng.random::<u64>() >> 1))
+    }
+
+    async fn sleep_ms(&self, range: [u64; 2]) {
+        let ms = self.draw(|rng| draw_range(rng, range));
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
 }
 
 /// One client host's connection to the engine: sends frames, matches replies to waiters.
@@ -54,14 +89,6 @@ struct Rpc {
 }
 
 impl Rpc {
-    fn draw<T>(&self, f: impl FnOnce(&mut ChaCha8Rng) -> T) -> T {
-        self.context.draw(Stream::Clients, f)
-    }
-
-    fn chance(&self, probability: f64) -> bool {
-        probability > 0.0 && self.draw(|rng| rng.random_bool(probability))
-    }
-
     /// Whether a client fault of `kind` fires at `opportunity`: from the schedule, or from
     /// the client-fault dice through `roll`.
     fn fault_at(
@@ -75,15 +102,6 @@ impl Rpc {
 
     fn safety(&self) -> bool {
         self.context.state().phase() == Phase::Safety
-    }
-
-    fn fresh_request_id(&self) -> RequestId {
-        RequestId(self.draw(|rng| rng.random::<u64>() >> 1))
-    }
-
-    async fn sleep_ms(&self, range: [u64; 2]) {
-        let ms = self.draw(|rng| draw_range(rng, range));
-        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 
     /// Routes replies to the attempts waiting for them; late replies are dropped.
@@ -105,16 +123,19 @@ impl Rpc {
         }
     }
 
-    /// One attempt: send `body`, wait up to the request timeout for its reply.
-    async fn call(&self, body: &Request) -> Option<Reply> {
+    /// One attempt by `agent`: send `body` (after the network's latency for it, unless it is
+    /// lost), wait up to the request timeout for its reply.
+    async fn call(&self, agent: &Agent, body: &Request) -> Option<Reply> {
         let wire_id = self.next_wire_id.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = oneshot::channel();
         self.pending.lock().expect("pending").insert(wire_id, sender);
         let described = format!("w{wire_id} {}", body.describe());
         self.context.count_request("sent");
-        if !network::lose(&self.context, &self.host, &format!("request {described}")) {
+        let site = Site::Request(agent.actor);
+        if let Some(latency) = network::transit(&self.context, &self.host, site, &format!("request {described}")) {
+            tokio::time::sleep(latency).await;
             self.context.trace(&self.host, "send", described);
-            let bytes = protocol::encode(&Frame { wire_id, body: body.clone() });
+            let bytes = protocol::encode(&Frame { wire_id, actor: agent.actor, body: body.clone() });
             let _ = self.socket.send_to(&bytes, self.engine).await;
         }
         let timeout = Duration::from_millis(self.context.scenario.clients.request_timeout_ms);
@@ -134,15 +155,15 @@ impl Rpc {
 
     /// Sends an action until it gets a final answer: retries on timeout or a transient
     /// answer, always with the same request ID. Every answer goes to the at-most-once check.
-    async fn send_action(&self, request: ActionRequest) -> Option<Result<ActionOutcome, GameError>> {
+    async fn send_action(&self, agent: &Agent, request: ActionRequest) -> Option<Result<ActionOutcome, GameError>> {
         let retries_max = self.context.scenario.clients.retries_max;
         for attempt in 0..=retries_max {
             if attempt > 0 {
                 self.context.count_request("retried");
-                let pause = self.draw(|rng| draw_range(rng, RETRY_BACKOFF_MS)) * u64::from(attempt);
+                let pause = agent.draw(|rng| draw_range(rng, RETRY_BACKOFF_MS)) * u64::from(attempt);
                 tokio::time::sleep(Duration::from_millis(pause)).await;
             }
-            match self.call(&Request::Act(request)).await {
+            match self.call(agent, &Request::Act(request)).await {
                 Some(Reply::Acted(result)) => {
                     self.context.client_reply(request.request, &result);
                     if result.as_ref().err().is_none_or(GameError::is_final) {
@@ -160,8 +181,8 @@ impl Rpc {
         None
     }
 
-    async fn stats(&self, table: TableId) -> Option<TableStats> {
-        match self.call(&Request::Stats { table }).await {
+    async fn stats(&self, agent: &Agent, table: TableId) -> Option<TableStats> {
+        match self.call(agent, &Request::Stats { table }).await {
             Some(Reply::Stats(Ok(stats))) => Some(stats),
             _ => None,
         }
@@ -171,6 +192,7 @@ impl Rpc {
 /// A client host's software: spawns its share of dealers, players and load, then waits.
 pub(crate) async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result {
     let hosts = context.scenario.world.client_hosts;
+    let seed = context.seed;
     let socket = UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), CLIENT_PORT)).await?;
     let engine = SocketAddr::new(turmoil::lookup(ENGINE_HOST), ENGINE_PORT);
     let rpc = Arc::new(Rpc {
@@ -187,23 +209,26 @@ pub(crate) async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result
         if position as u32 % hosts != index {
             continue;
         }
-        tokio::spawn(dealer(Arc::clone(&rpc), *table, seats.clone()));
+        let dealer_agent = Agent::new(seed, Actor::Dealer(*table), "dealer", table.0);
+        tokio::spawn(dealer(Arc::clone(&rpc), dealer_agent, *table, seats.clone()));
         for &user in seats {
-            tokio::spawn(player(Arc::clone(&rpc), *table, user));
+            let seat = Agent::new(seed, Actor::Player(user), &format!("player@{table}"), user.0);
+            tokio::spawn(player(Arc::clone(&rpc), seat, *table, user));
         }
     }
     if index == 0 && context.scenario.clients.jackpot_ops_per_second > 0 {
         let users: Vec<UserId> = layout.users.iter().copied().collect();
-        tokio::spawn(jackpot_load(Arc::clone(&rpc), users));
+        let load = Agent::new(seed, Actor::JackpotLoad, "jackpot-load", 0);
+        tokio::spawn(jackpot_load(Arc::clone(&rpc), load, users));
     }
     std::future::pending::<()>().await;
     Ok(())
 }
 
 /// What a player to act chooses.
-fn choose(rpc: &Rpc, legal: &LegalActions) -> Action {
+fn choose(rpc: &Rpc, agent: &Agent, legal: &LegalActions) -> Action {
     let settings = &rpc.context.scenario.clients;
-    let roll: f64 = rpc.draw(|rng| rng.random());
+    let roll: f64 = agent.draw(|rng| rng.random());
     let fold_p = if legal.can_fold { settings.fold_probability } else { 0.0 };
     if roll < fold_p {
         return Action::Fold;
@@ -215,31 +240,31 @@ fn choose(rpc: &Rpc, legal: &LegalActions) -> Action {
         && roll < fold_p + settings.all_in_probability + settings.raise_probability
     {
         let high = range.max_to.min(range.min_to.saturating_mul(3)).max(range.min_to);
-        return Action::RaiseTo(rpc.draw(|rng| draw_range(rng, [range.min_to, high])));
+        return Action::RaiseTo(agent.draw(|rng| draw_range(rng, [range.min_to, high])));
     }
     if legal.call_amount == 0 { Action::Check } else { Action::Call }
 }
 
-async fn player(rpc: Arc<Rpc>, table: TableId, user: UserId) {
+async fn player(rpc: Arc<Rpc>, agent: Arc<Agent>, table: TableId, user: UserId) {
     let settings = rpc.context.scenario.clients.clone();
     loop {
-        rpc.sleep_ms(settings.think_ms).await;
-        let Some(stats) = rpc.stats(table).await else { continue };
+        agent.sleep_ms(settings.think_ms).await;
+        let Some(stats) = rpc.stats(&agent, table).await else { continue };
         let seated = stats.stacks.iter().any(|(u, _)| *u == user);
         if stats.actor == Some(user) {
             let Some(legal) = stats.legal else { continue };
-            let action = choose(&rpc, &legal);
-            take_turn(&rpc, &stats, user, action).await;
+            let action = choose(&rpc, &agent, &legal);
+            take_turn(&rpc, &agent, &stats, user, action).await;
         } else if stats.in_progress && seated && out_of_turn(&rpc, user) {
             rpc.context.fault(&rpc.host, FaultKind::OutOfTurn, format!("{user} {table}"));
             let request = ActionRequest {
-                request: rpc.fresh_request_id(),
+                request: agent.fresh_request_id(),
                 user,
                 table,
                 hand_number: stats.hand_number,
                 action: Action::Check,
             };
-            rpc.send_action(request).await;
+            rpc.send_action(&agent, request).await;
         }
     }
 }
@@ -258,7 +283,7 @@ fn chance(rng: &mut ChaCha8Rng, probability: f64) -> bool {
 
 /// A player's turn (a `turn:USER` opportunity): maybe a stale action first, then the action —
 /// as concurrent copies when a duplicate fires — and maybe a delayed duplicate of it.
-async fn take_turn(rpc: &Arc<Rpc>, stats: &TableStats, user: UserId, action: Action) {
+async fn take_turn(rpc: &Arc<Rpc>, agent: &Arc<Agent>, stats: &TableStats, user: UserId, action: Action) {
     let settings = &rpc.context.scenario.clients;
     let plan = &rpc.context.plan.settings;
     let table = stats.table;
@@ -272,11 +297,11 @@ async fn take_turn(rpc: &Arc<Rpc>, stats: &TableStats, user: UserId, action: Act
     {
         let stale_hand = stats.hand_number - 1;
         rpc.context.fault(&rpc.host, FaultKind::StaleAction, format!("{user} {table} hand {stale_hand}"));
-        let stale = ActionRequest { request: rpc.fresh_request_id(), user, table, hand_number: stale_hand, action };
-        rpc.send_action(stale).await;
+        let stale = ActionRequest { request: agent.fresh_request_id(), user, table, hand_number: stale_hand, action };
+        rpc.send_action(agent, stale).await;
     }
     let request =
-        ActionRequest { request: rpc.fresh_request_id(), user, table, hand_number: stats.hand_number, action };
+        ActionRequest { request: agent.fresh_request_id(), user, table, hand_number: stats.hand_number, action };
     let duplicate = rpc.fault_at(&opportunity, FaultKind::Duplicate, |rng, fault| {
         chance(rng, plan.duplicate_probability).then(|| {
             let copies = rng.random_range(2..=plan.duplicate_copies_max);
@@ -285,71 +310,56 @@ async fn take_turn(rpc: &Arc<Rpc>, stats: &TableStats, user: UserId, action: Act
         })
     });
     match duplicate {
-        Some(duplicate) => send_copies(rpc, request, &duplicate).await,
+        Some(duplicate) => send_copies(rpc, agent, request, &duplicate).await,
         None => {
-            rpc.send_action(request).await;
+            rpc.send_action(agent, request).await;
         }
     }
     let delayed = rpc.fault_at(&opportunity, FaultKind::DelayedDuplicate, |rng, fault| {
         chance(rng, plan.delayed_duplicate_probability).then(|| fault.with_ms(plan.delayed_duplicate_ms))
     });
     if let Some(delay_ms) = delayed.and_then(|fault| fault.ms) {
-        let rpc = Arc::clone(rpc);
+        let (rpc, agent) = (Arc::clone(rpc), Arc::clone(agent));
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(delay_ms)).await;
             let detail = format!("{} after {delay_ms} ms", request.request);
             rpc.context.fault(&rpc.host, FaultKind::DelayedDuplicate, detail);
-            rpc.send_action(request).await;
+            rpc.send_action(&agent, request).await;
         });
     }
 }
 
 /// The double click: the duplicate's copies of one action at once, the listed ones with a
 /// fresh request ID.
-async fn send_copies(rpc: &Arc<Rpc>, request: ActionRequest, duplicate: &ScheduledFault) {
+async fn send_copies(rpc: &Arc<Rpc>, agent: &Arc<Agent>, request: ActionRequest, duplicate: &ScheduledFault) {
     let copies = duplicate.copies.unwrap_or(2);
     let mut handles = Vec::new();
     for copy in 1..=copies {
         let mut sent = request;
         if duplicate.fresh_copies.contains(&copy) {
-            sent.request = rpc.fresh_request_id();
+            sent.request = agent.fresh_request_id();
         }
         let detail = format!("copy {copy} of {copies} {} as {}", request.request, sent.request);
         rpc.context.fault(&rpc.host, FaultKind::Duplicate, detail);
-        let rpc = Arc::clone(rpc);
-        handles.push(tokio::spawn(async move { rpc.send_action(sent).await }));
+        let (rpc, agent) = (Arc::clone(rpc), Arc::clone(agent));
+        handles.push(tokio::spawn(async move { rpc.send_action(&agent, sent).await }));
     }
     for handle in handles {
         let _ = handle.await;
     }
 }
 
-async fn dealer(rpc: Arc<Rpc>, table: TableId, seats: Vec<UserId>) {
+async fn dealer(rpc: Arc<Rpc>, agent: Arc<Agent>, table: TableId, seats: Vec<UserId>) {
     let settings = rpc.context.scenario.clients.clone();
     let hands_max = rpc.context.scenario.tables.hands_max;
     let mut started = 0u32;
     loop {
-        rpc.sleep_ms(settings.think_ms).await;
+        agent.sleep_ms(settings.think_ms).await;
         if !rpc.safety() {
             continue;
         }
-        let opportunity = rpc.context.opportunity(Site::Dealer(table));
-        let reset = rpc.fault_at(&opportunity, FaultKind::Reset, |rng, fault| {
-            chance(rng, settings.reset_probability)
-                .then(|| ScheduledFault { by: Some(seats[rng.random_range(0..seats.len())]), ..fault })
-        });
-        if let Some(user) = reset.and_then(|reset| reset.by) {
-            rpc.context.fault(&rpc.host, FaultKind::Reset, format!("{table} by {user}"));
-            rpc.call(&Request::Reset { user, table, emergency: false }).await;
-        }
-        let emergency = rpc.fault_at(&opportunity, FaultKind::EmergencyReset, |rng, fault| {
-            chance(rng, settings.emergency_reset_probability).then_some(fault)
-        });
-        if emergency.is_some() {
-            rpc.context.fault(&rpc.host, FaultKind::EmergencyReset, format!("{table}"));
-            rpc.call(&Request::Reset { user: ADMIN, table, emergency: true }).await;
-        }
-        let Some(stats) = rpc.stats(table).await else { continue };
+        resets(&rpc, &agent, table, &seats).await;
+        let Some(stats) = rpc.stats(&agent, table).await else { continue };
         if stats.in_progress || (hands_max > 0 && started >= hands_max) {
             continue;
         }
@@ -359,8 +369,8 @@ async fn dealer(rpc: Arc<Rpc>, table: TableId, seats: Vec<UserId>) {
         }
         let mut handles = Vec::new();
         for _ in 0..copies {
-            let rpc = Arc::clone(&rpc);
-            handles.push(tokio::spawn(async move { rpc.call(&Request::Start { table }).await }));
+            let (rpc, agent) = (Arc::clone(&rpc), Arc::clone(&agent));
+            handles.push(tokio::spawn(async move { rpc.call(&agent, &Request::Start { table }).await }));
         }
         for handle in handles {
             if let Ok(Some(Reply::Started(Ok(_)))) = handle.await {
@@ -370,10 +380,32 @@ async fn dealer(rpc: Arc<Rpc>, table: TableId, seats: Vec<UserId>) {
     }
 }
 
+/// A dealer's poll (a `dealer:TABLE` opportunity): maybe a `/reset` by a seated player, maybe
+/// an admin's emergency reset.
+async fn resets(rpc: &Rpc, agent: &Agent, table: TableId, seats: &[UserId]) {
+    let settings = &rpc.context.scenario.clients;
+    let opportunity = rpc.context.opportunity(Site::Dealer(table));
+    let reset = rpc.fault_at(&opportunity, FaultKind::Reset, |rng, fault| {
+        chance(rng, settings.reset_probability)
+            .then(|| ScheduledFault { by: Some(seats[rng.random_range(0..seats.len())]), ..fault })
+    });
+    if let Some(user) = reset.and_then(|reset| reset.by) {
+        rpc.context.fault(&rpc.host, FaultKind::Reset, format!("{table} by {user}"));
+        rpc.call(agent, &Request::Reset { user, table, emergency: false }).await;
+    }
+    let emergency = rpc.fault_at(&opportunity, FaultKind::EmergencyReset, |rng, fault| {
+        chance(rng, settings.emergency_reset_probability).then_some(fault)
+    });
+    if emergency.is_some() {
+        rpc.context.fault(&rpc.host, FaultKind::EmergencyReset, format!("{table}"));
+        rpc.call(agent, &Request::Reset { user: ADMIN, table, emergency: true }).await;
+    }
+}
+
 /// Jackpot contributions and wins at the scenario's rate, each its own task, so that they
 /// overlap and contend for the pools. Sent in bursts every `JACKPOT_BURST_MS` (tokio's timers
 /// have a 1 ms resolution, so one op per sub-millisecond interval would cap the rate at 1,000/s).
-async fn jackpot_load(rpc: Arc<Rpc>, users: Vec<UserId>) {
+async fn jackpot_load(rpc: Arc<Rpc>, agent: Arc<Agent>, users: Vec<UserId>) {
     let settings = rpc.context.scenario.clients.clone();
     let per_burst_millis = u64::from(settings.jackpot_ops_per_second) * JACKPOT_BURST_MS;
     let mut operation = 0u64;
@@ -384,17 +416,7 @@ async fn jackpot_load(rpc: Arc<Rpc>, users: Vec<UserId>) {
         while owed_millis >= 1_000 {
             owed_millis -= 1_000;
             operation += 1;
-            let request = if rpc.chance(settings.jackpot_win_share) {
-                let group = JackpotGroup::ALL[rpc.draw(|rng| rng.random_range(0..JackpotGroup::ALL.len()))];
-                let user = users[rpc.draw(|rng| rng.random_range(0..users.len()))];
-                let amount = rpc.draw(|rng| rng.random_range(1..=50));
-                Request::JackpotWin { win_id: format!("win-{operation}"), group, user, amount }
-            } else {
-                Request::JackpotContribute {
-                    operation: format!("load-{operation}"),
-                    rake: rpc.draw(|rng| rng.random_range(1..=20)),
-                }
-            };
+            let request = jackpot_request(&agent, &users, operation, settings.jackpot_win_share);
             let opportunity = rpc.context.opportunity(Site::JackpotOp);
             let duplicate = rpc
                 .fault_at(&opportunity, FaultKind::Duplicate, |rng, fault| {
@@ -402,15 +424,30 @@ async fn jackpot_load(rpc: Arc<Rpc>, users: Vec<UserId>) {
                         .then_some(ScheduledFault { copies: Some(2), ..fault })
                 })
                 .is_some();
-            let rpc_task = Arc::clone(&rpc);
+            let (rpc_task, agent) = (Arc::clone(&rpc), Arc::clone(&agent));
             tokio::spawn(async move {
                 rpc_task.context.count_request("jackpot_ops");
-                rpc_task.call(&request).await;
+                rpc_task.call(&agent, &request).await;
                 if duplicate {
                     rpc_task.context.fault(&rpc_task.host, FaultKind::Duplicate, request.describe());
-                    rpc_task.call(&request).await;
+                    rpc_task.call(&agent, &request).await;
                 }
             });
+        }
+    }
+}
+
+/// The load's `operation`-th request: a win (a share of them) or a contribution.
+fn jackpot_request(agent: &Agent, users: &[UserId], operation: u64, win_share: f64) -> Request {
+    if agent.chance(win_share) {
+        let group = JackpotGroup::ALL[agent.draw(|rng| rng.random_range(0..JackpotGroup::ALL.len()))];
+        let user = users[agent.draw(|rng| rng.random_range(0..users.len()))];
+        let amount = agent.draw(|rng| rng.random_range(1..=50));
+        Request::JackpotWin { win_id: format!("win-{operation}"), group, user, amount }
+    } else {
+        Request::JackpotContribute {
+            operation: format!("load-{operation}"),
+            rake: agent.draw(|rng| rng.random_range(1..=20)),
         }
     }
 }

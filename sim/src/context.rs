@@ -12,7 +12,7 @@
 //! back into it.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use engine::game::{ActionOutcome, GameError};
 use engine::ids::RequestId;
@@ -43,32 +43,24 @@ pub(crate) enum Phase {
 /// not shift every other component's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Stream {
-    /// Store-call latencies.
-    Store,
     /// The store link's fault dice (and their parameters: how slow, how long, the downtime).
     StoreFaults,
-    /// The messenger's latencies, 429s, failures and message IDs (its model, not faults).
-    Chat,
     /// The messenger's fault dice (slow calls).
     ChatFaults,
     /// The network's fault dice (message loss).
     Network,
-    /// The clients' choices: think times, actions, request IDs, backoff.
-    Clients,
     /// The clients' fault dice (duplicates, stale and out-of-turn actions, resets).
     ClientFaults,
 }
 
-/// One stream per component and per fault injector: fault dice never share a stream with
-/// latencies or choices, so a run replayed from its schedule (no dice at all) draws every
-/// other stream exactly as the run that recorded it.
+/// The fault dice, one stream per injector. Fault dice never share a stream with latencies
+/// or choices — those come from streams of their own opportunity (`SimContext::site_rng`) or
+/// actor — so a run replayed from its schedule (no dice at all) draws everything else exactly
+/// as the run that recorded it.
 struct Streams {
-    store: ChaCha8Rng,
     store_faults: ChaCha8Rng,
-    chat: ChaCha8Rng,
     chat_faults: ChaCha8Rng,
     network: ChaCha8Rng,
-    clients: ChaCha8Rng,
     client_faults: ChaCha8Rng,
 }
 
@@ -148,12 +140,9 @@ impl SimContext {
         keep_trace: bool,
     ) -> Arc<SimContext> {
         let streams = Streams {
-            store: seeds::rng(seed, "store-link", 0),
             store_faults: seeds::rng(seed, "store-faults", 0),
-            chat: seeds::rng(seed, "messenger", 0),
             chat_faults: seeds::rng(seed, "chat-faults", 0),
             network: seeds::rng(seed, "network", 0),
-            clients: seeds::rng(seed, "clients", 0),
             client_faults: seeds::rng(seed, "client-faults", 0),
         };
         let schedule = plan.schedule.as_deref().map(Schedule::new);
@@ -209,9 +198,10 @@ impl SimContext {
         self.state().phase == Phase::Safety
     }
 
-    /// Draws from one component's random stream.
-    pub fn draw<T>(&self, stream: Stream, f: impl FnOnce(&mut ChaCha8Rng) -> T) -> T {
-        f(self.state().stream(stream))
+    /// A random stream of one opportunity alone, for `purpose` (its latency, its answer): the
+    /// same opportunity draws the same values whatever else happened in the run.
+    pub fn site_rng(&self, opportunity: &Opportunity, purpose: &str) -> ChaCha8Rng {
+        seeds::rng(self.seed, &format!("{purpose}@{}", opportunity.site), opportunity.nth)
     }
 
     /// Counts one occurrence of `site` and returns it, for [`SimContext::decide`].
@@ -344,12 +334,9 @@ impl RunState {
     /// One component's random stream.
     pub fn stream(&mut self, stream: Stream) -> &mut ChaCha8Rng {
         match stream {
-            Stream::Store => &mut self.streams.store,
             Stream::StoreFaults => &mut self.streams.store_faults,
-            Stream::Chat => &mut self.streams.chat,
             Stream::ChatFaults => &mut self.streams.chat_faults,
             Stream::Network => &mut self.streams.network,
-            Stream::Clients => &mut self.streams.clients,
             Stream::ClientFaults => &mut self.streams.client_faults,
         }
     }
@@ -493,15 +480,19 @@ impl RunState {
     }
 }
 
-/// Feeds the engine's lock events into the trace and the lock checker.
+/// Feeds the engine's lock events into the trace and the lock checker. It holds the context
+/// weakly: the run state holds the engine's lock manager, which holds this tap, and a strong
+/// reference back would keep every finished run alive (a leak sweeps of thousands of seeds
+/// ran out of memory on).
 pub(crate) struct LockTap {
-    pub context: Arc<SimContext>,
+    pub context: Weak<SimContext>,
 }
 
 impl LockObserver for LockTap {
     fn on_lock_event(&self, event: LockEvent) {
-        let at_us = self.context.now_us();
-        let mut state = self.context.state();
+        let Some(context) = self.context.upgrade() else { return };
+        let at_us = context.now_us();
+        let mut state = context.state();
         if state.engine_dying {
             return;
         }

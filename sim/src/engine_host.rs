@@ -24,6 +24,7 @@ use turmoil::net::UdpSocket;
 use crate::context::{LockTap, SimContext};
 use crate::faults::messenger::Messenger;
 use crate::faults::network;
+use crate::faults::schedule::Site;
 use crate::faults::store_link::{SimClock, StoreLink};
 use crate::layout::ADMIN;
 use crate::protocol::{self, DATAGRAM_BYTES_MAX, ENGINE_PORT, Frame, Reply, Request};
@@ -56,11 +57,13 @@ pub(crate) async fn run(context: Arc<SimContext>) -> turmoil::Result {
         tokio::spawn(async move {
             let reply = handle(&services, frame.body).await;
             let described = format!("w{} {}", frame.wire_id, reply.describe());
-            if network::lose(&context, ENGINE_HOST, &format!("reply {described}")) {
+            let site = Site::Reply(frame.actor);
+            let Some(latency) = network::transit(&context, ENGINE_HOST, site, &format!("reply {described}")) else {
                 return;
-            }
+            };
+            tokio::time::sleep(latency).await;
             context.trace(ENGINE_HOST, "reply", described);
-            let bytes = protocol::encode(&Frame { wire_id: frame.wire_id, body: reply });
+            let bytes = protocol::encode(&Frame { wire_id: frame.wire_id, actor: frame.actor, body: reply });
             // A send fails only if the host is going down; the client will time out.
             let _ = socket.send_to(&bytes, from).await;
         });
@@ -74,7 +77,7 @@ fn boot(context: &Arc<SimContext>) -> Services {
     let store: Arc<dyn Store> = Arc::new(StoreLink::new(Arc::clone(context)));
     let clock: SharedClock = Arc::new(SimClock);
     let metrics = context.metrics.clone();
-    let observer = Arc::new(LockTap { context: Arc::clone(context) });
+    let observer = Arc::new(LockTap { context: Arc::downgrade(context) });
     let locks = LockManager::with_observer(scenario.engine.locks.clone(), metrics.clone(), observer);
     let boot = context.state().engine_booted(locks.clone());
     context.trace(ENGINE_HOST, "engine.boot", format!("boot {boot}"));

@@ -16,6 +16,7 @@ pub mod exit;
 pub mod hands;
 pub mod report;
 pub mod scenario;
+pub mod shrink;
 pub mod sweep;
 pub mod world;
 

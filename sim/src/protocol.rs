@@ -7,6 +7,9 @@ use engine::game::{ActionOutcome, ActionRequest, GameError, TableStats};
 use engine::ids::{TableId, UserId};
 use engine::rules::Chips;
 use engine::store::JackpotGroup;
+use std::fmt;
+use std::str::FromStr;
+
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 /// The engine's UDP port.
@@ -16,10 +19,51 @@ pub const CLIENT_PORT: u16 = 7_100;
 /// Largest datagram either side reads, in bytes.
 pub const DATAGRAM_BYTES_MAX: usize = 64 * 1024;
 
+/// Who sends a request: a player, a table's dealer, or the jackpot load. Each has random
+/// choices, request counters and network latencies of its own, so that what one actor does
+/// differently shifts nothing of another's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    Player(UserId),
+    Dealer(TableId),
+    JackpotLoad,
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::Player(user) => write!(f, "{user}"),
+            Actor::Dealer(table) => write!(f, "dealer-{}", table.0),
+            Actor::JackpotLoad => f.write_str("jackpot"),
+        }
+    }
+}
+
+impl FromStr for Actor {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Actor, String> {
+        let number = |prefix: &str| text.strip_prefix(prefix).and_then(|n| n.parse::<u64>().ok());
+        if let Some(user) = number("user-") {
+            return Ok(Actor::Player(UserId(user)));
+        }
+        if let Some(table) = number("dealer-") {
+            return Ok(Actor::Dealer(TableId(table)));
+        }
+        match text {
+            "jackpot" => Ok(Actor::JackpotLoad),
+            _ => Err(format!("`{text}` is not an actor: user-N, dealer-N or jackpot")),
+        }
+    }
+}
+
 /// One datagram.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Frame<T> {
     pub wire_id: u64,
+    /// Who the request is from (or, in a reply, for).
+    pub actor: Actor,
     pub body: T,
 }
 
@@ -110,9 +154,10 @@ mod tests {
 
     #[test]
     fn frames_round_trip() {
-        let frame = Frame { wire_id: 7, body: Request::Stats { table: TableId(2) } };
+        let frame = Frame { wire_id: 7, actor: Actor::Dealer(TableId(2)), body: Request::Stats { table: TableId(2) } };
         assert_eq!(decode::<Request>(&encode(&frame)).unwrap(), frame);
-        let reply = Frame { wire_id: 7, body: Reply::Reset(Err(GameError::NotEnoughPlayers)) };
+        let reply =
+            Frame { wire_id: 7, actor: Actor::Player(UserId(3)), body: Reply::Reset(Err(GameError::NotEnoughPlayers)) };
         assert_eq!(decode::<Reply>(&encode(&reply)).unwrap(), reply);
     }
 }

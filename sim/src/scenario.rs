@@ -495,6 +495,17 @@ impl Scenario {
         Ok(scenario)
     }
 
+    /// The scenario as TOML, with only the fields that differ from the defaults (so a shrunk
+    /// regression reads as what makes it special). Parses back to an equal scenario.
+    pub fn to_toml(&self) -> String {
+        let defaults = Scenario::parse(Path::new("defaults.toml"), "").expect("the defaults are a scenario");
+        let mut table = toml::Table::try_from(self).expect("scenarios serialize to TOML");
+        let default_table = toml::Table::try_from(&defaults).expect("scenarios serialize to TOML");
+        remove_defaults(&mut table, &default_table);
+        table.insert("name".into(), toml::Value::String(self.name.clone()));
+        toml::to_string(&table).expect("a TOML table serializes")
+    }
+
     /// How the command line names this scenario (for replay commands).
     pub fn origin(&self) -> &str {
         if self.origin.is_empty() { &self.name } else { &self.origin }
@@ -730,6 +741,24 @@ pub const RUN_DURATION_MS_MAX: u64 = DURATION_MS_MAX;
 pub const CHIPS_SUPPLY_MAX: Chips = 1 << 50;
 /// Most tables in one scenario.
 pub const TABLES_MAX: u32 = 64;
+
+/// Removes from `table` every value equal to the one in `defaults`, and every sub-table left
+/// empty by that.
+fn remove_defaults(table: &mut toml::Table, defaults: &toml::Table) {
+    let keys: Vec<String> = table.keys().cloned().collect();
+    for key in keys {
+        let Some(default) = defaults.get(&key) else { continue };
+        let value = table.get_mut(&key).expect("listed");
+        if value == default {
+            table.remove(&key);
+        } else if let (toml::Value::Table(sub), toml::Value::Table(default_sub)) = (value, default) {
+            remove_defaults(sub, default_sub);
+            if sub.is_empty() {
+                table.remove(&key);
+            }
+        }
+    }
+}
 
 /// The dotted name of the field whose value holds byte `offset` of a TOML text (the last key
 /// assigned at or before it, under the last table header above it), for error messages.

@@ -187,8 +187,10 @@ fn build_sim(context: &Arc<SimContext>) -> turmoil::Sim<'static> {
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_UNIX_S))
         .tick_duration(tick)
         .simulation_duration(Duration::from_millis(total_ms) + tick * 10)
-        .min_message_latency(Duration::from_millis(world.network_latency_ms[0]))
-        .max_message_latency(Duration::from_millis(world.network_latency_ms[1]))
+        // The network's latency is `faults::network`'s, per datagram: turmoil only moves
+        // messages at its tick.
+        .min_message_latency(Duration::ZERO)
+        .max_message_latency(Duration::ZERO)
         .udp_capacity(UDP_QUEUE_MAX)
         .build();
     let host_context = Arc::clone(context);

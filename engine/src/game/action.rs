@@ -131,13 +131,23 @@ impl GameEngine {
         self.design.compensate(self, request, escrowed).await;
     }
 
-    /// Records a failed request's error so duplicates get the same answer.
+    /// Records a failed request's error so duplicates get the same answer, and answers it —
+    /// as final only once it is durable. Unrecorded, the error is answered as not final
+    /// (`GameError::Unrecorded`): the copy that waits behind this one will run the request
+    /// again, and the client must not take this answer as its outcome. (Found by the
+    /// simulator: a "version conflict, refunded" answered final while a waiting copy then
+    /// applied the same action.)
     async fn finish_with_error(&self, ticket: Ticket, error: GameError) -> Result<ActionOutcome, GameError> {
         let value = serde_json::to_value(Err::<ActionOutcome, _>(error.clone())).expect("errors serialize");
-        if let Err(record_error) = self.dedup.record_alone(ticket, &value).await {
-            tracing::debug!(%record_error, "could not record a failed request");
+        match self.dedup.record_alone(ticket, &value).await {
+            Ok(standing) if standing == value => Err(error),
+            Ok(first) => serde_json::from_value::<Result<ActionOutcome, GameError>>(first)
+                .expect("invariant dedup_outcome_decodes"),
+            Err(record_error) => {
+                tracing::debug!(%record_error, "could not record a failed request; answered as not final");
+                Err(GameError::Unrecorded { error: Box::new(error), reason: record_error.to_string() })
+            }
         }
-        Err(error)
     }
 
     /// Checks the request against a table read: hand, identity, turn, legality. Returns the

@@ -4,14 +4,27 @@
 //! (the jackpot's share of the rake, the chat announcements).
 
 use super::{GameEngine, GameError, START_CONFLICT_RETRIES_MAX, table_of};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
 use crate::cards::Deck;
 use crate::chat::ChatPlan;
+use crate::hash::Fnv1a;
 use crate::ids::TableId;
 use crate::locks::{LockCategory, LockGuard, LockKey, LockMode, LockOwner};
 use crate::rules::config::{SEATS_MAX, SEATS_MIN};
 use crate::rules::{Chips, GameState, StartError};
 use crate::store::{Guard, Key, StoreError, TableRecord, Txn, TxnKind, Value};
 use crate::wallet::WalletRead;
+
+/// The stream hand `hand_number` of `table` is shuffled from: a function of the engine's deck
+/// seed, the table and the hand alone, so a hand's cards never depend on what other tables
+/// (or earlier hands) did.
+fn deck_rng(deck_seed: u64, table: TableId, hand_number: u64) -> ChaCha8Rng {
+    let mut hash = Fnv1a::new();
+    hash.write(&deck_seed.to_le_bytes()).write(&table.0.to_le_bytes()).write(&hand_number.to_le_bytes());
+    ChaCha8Rng::seed_from_u64(hash.finish())
+}
 
 impl GameEngine {
     /// Creates a table with its seated users.
@@ -98,7 +111,7 @@ impl GameEngine {
     /// A new hand for `players`, each bringing at most the stack cap, from a seeded deck.
     fn deal(&self, record: &TableRecord, players: &[WalletRead]) -> Result<GameState, GameError> {
         let stacks: Vec<Chips> = players.iter().map(|wallet| wallet.balance.min(self.config.stack_cap)).collect();
-        let deck = Deck::shuffled(&mut *self.rng.lock().expect("game rng"));
+        let deck = Deck::shuffled(&mut deck_rng(self.deck_seed, record.table, record.hand_number + 1));
         GameState::start(self.config.table, &stacks, deck).map_err(|error| match error {
             StartError::PlayerCount { .. } | StartError::EmptyStack { .. } => GameError::NotEnoughPlayers,
             other => panic!("invariant start_inputs_valid: {other} (table {})", record.table),

@@ -24,8 +24,9 @@ mod reads;
 mod reset;
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -129,6 +130,10 @@ pub enum GameError {
     InProgress,
     #[error("request id reused for a different action")]
     RequestReused,
+    /// The request failed with `error`, but that answer could not be made durable: it is not
+    /// the request's final outcome, and a copy sent again may still go through.
+    #[error("{error}; this answer could not be recorded ({reason}), so it is not final: send the request again")]
+    Unrecorded { error: Box<GameError>, reason: String },
     #[error(transparent)]
     Wallet(WalletError),
     #[error(transparent)]
@@ -137,11 +142,12 @@ pub enum GameError {
 
 impl GameError {
     /// Whether this answer is final: the request's one outcome, which every later copy of it
-    /// must get again. The transient answers — in progress, a lock not obtained, the store
-    /// unreachable or its outcome unknown — took no effect the client can see yet, and a
-    /// retry with the same request ID may get a different, final one.
+    /// must get again. An answer is final only once it is durable. The transient answers — in
+    /// progress, a lock not obtained, the store unreachable or its outcome unknown, an error
+    /// that could not be recorded — took no effect the client can see yet, and a retry with
+    /// the same request ID may get a different, final one.
     pub fn is_final(&self) -> bool {
-        !matches!(self, GameError::InProgress | GameError::Lock(_) | GameError::Store(_))
+        !matches!(self, GameError::InProgress | GameError::Lock(_) | GameError::Store(_) | GameError::Unrecorded { .. })
     }
 }
 
@@ -202,13 +208,16 @@ pub struct GameEngine {
     dedup: Arc<Deduplicator>,
     jackpot: Option<Arc<JackpotService>>,
     chat: Arc<dyn ChatApi>,
-    rng: Mutex<ChaCha8Rng>,
+    /// Drawn once from the injected RNG; each hand's deck comes from a stream of its own
+    /// keyed by it, the table and the hand number (`hand::deck_rng`).
+    deck_seed: u64,
     design: Box<dyn design::Design>,
     config: GameConfig,
 }
 
 impl GameEngine {
-    pub fn new(parts: GameParts, config: GameConfig) -> GameEngine {
+    pub fn new(mut parts: GameParts, config: GameConfig) -> GameEngine {
+        let deck_seed = parts.rng.random();
         GameEngine {
             store: parts.store,
             metrics: parts.metrics,
@@ -217,7 +226,7 @@ impl GameEngine {
             dedup: parts.dedup,
             jackpot: parts.jackpot,
             chat: parts.chat,
-            rng: Mutex::new(parts.rng),
+            deck_seed,
             design: config.variant.design(),
             config,
         }

@@ -281,6 +281,42 @@ async fn a_version_conflict_during_the_save_refunds_the_bet() {
     w.assert_conserved();
 }
 
+/// Regression (found by the simulator, `scenarios/regressions/`): two copies of one check; the
+/// first's save loses a version check, and the record of its error fails to save. It used to
+/// answer that error as final while the copy waiting behind it then executed the check and
+/// answered success — one request, two final answers. An answer is final only once durable.
+#[tokio::test(start_paused = true)]
+async fn an_error_that_cannot_be_recorded_is_not_a_final_answer() {
+    let w = Arc::new(world(3, LockStrategy::Coarse).await);
+    let hand = w.engine.start_hand(TABLE).await.unwrap();
+    let (user, _) = w.actor().unwrap();
+    w.link.conflict_next_action.store(true, Ordering::SeqCst);
+    w.link.fail(TxnKind::DedupRecord, 1);
+    let copies: Vec<_> = (0..2)
+        .map(|_| {
+            let w = Arc::clone(&w);
+            tokio::spawn(async move { w.engine.act(request(7, user, hand, Action::Call)).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for copy in copies {
+        answers.push(copy.await.unwrap());
+    }
+    let unrecorded = answers.iter().find_map(|a| a.as_ref().err()).expect("the first copy fails");
+    assert!(
+        matches!(unrecorded, GameError::Unrecorded { error, .. } if **error == GameError::VersionConflict),
+        "{unrecorded:?}"
+    );
+    assert!(!unrecorded.is_final(), "an unrecorded error is not the request's outcome");
+    let finals: Vec<_> = answers.iter().filter(|a| a.as_ref().err().is_none_or(GameError::is_final)).collect();
+    assert_eq!(finals.len(), 1, "one final answer: the copy that ran after it: {answers:?}");
+    assert!(finals[0].is_ok());
+    assert_eq!(w.link.applied_count(TxnKind::GameAct), 1, "the check applied once");
+    // The request's outcome is now durable: a retry gets the same success.
+    assert_eq!(&w.engine.act(request(7, user, hand, Action::Call)).await, finals[0]);
+    w.assert_conserved();
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_lock_timeout_leaves_the_reservation_to_expire() {
     let w = world(3, LockStrategy::Coarse).await;

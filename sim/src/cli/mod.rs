@@ -6,6 +6,7 @@
 
 mod hands;
 mod run;
+mod shrink;
 mod sweep;
 
 use std::io;
@@ -40,6 +41,8 @@ enum Command {
     List(run::ListArgs),
     /// Many seeds at CI scale: streamed, on every core, sharded, with progress, a report and JUnit.
     Sweep(sweep::SweepArgs),
+    /// Shrink a failing seed to the smallest case that fails the same way, as a scenario file.
+    Shrink(shrink::ShrinkArgs),
     /// Work on report files.
     #[command(subcommand)]
     Report(sweep::ReportCommand),
@@ -97,6 +100,7 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => run::replay(args),
         Command::List(args) => run::list(args),
         Command::Sweep(args) => sweep::sweep(args),
+        Command::Shrink(args) => shrink::shrink(args),
         Command::Report(command) => sweep::report(command),
         Command::Hands(args) => hands::run_hands(args),
     }

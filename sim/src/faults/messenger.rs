@@ -29,10 +29,12 @@ impl Messenger {
         Messenger { context }
     }
 
-    async fn call(&self, what: String) -> Result<MessageId, ChatError> {
+    async fn call(&self, table: TableId, what: String) -> Result<MessageId, ChatError> {
         let settings = &self.context.scenario.chat;
         let plan = &self.context.plan.settings;
-        let (latency_ms, answer, id) = self.context.draw(Stream::Chat, |rng| {
+        let opportunity = self.context.opportunity(Site::Chat(table));
+        let (latency_ms, answer, id) = {
+            let rng = &mut self.context.site_rng(&opportunity, "chat");
             let latency_ms = draw_range(rng, settings.latency_ms);
             let answer = if rng.random_bool(settings.retry_after_probability) {
                 Err(ChatError::RetryAfter { retry_after_ms: draw_range(rng, settings.retry_after_ms) })
@@ -42,8 +44,7 @@ impl Messenger {
                 Ok(())
             };
             (latency_ms, answer, MessageId(rng.random()))
-        });
-        let opportunity = self.context.opportunity(Site::Chat);
+        };
         let slow_ms = self
             .context
             .decide(&opportunity, FaultKind::SlowChat, Stream::ChatFaults, |rng, fault| {
@@ -75,10 +76,10 @@ impl Messenger {
 
 impl ChatApi for Messenger {
     fn send(&self, table: TableId, text: String) -> ChatFuture<'_, MessageId> {
-        Box::pin(self.call(format!("send {table} {text:?}")))
+        Box::pin(self.call(table, format!("send {table} {text:?}")))
     }
 
     fn delete(&self, table: TableId, message: MessageId) -> ChatFuture<'_, ()> {
-        Box::pin(async move { self.call(format!("delete {table} {}", message.0)).await.map(|_| ()) })
+        Box::pin(async move { self.call(table, format!("delete {table} {}", message.0)).await.map(|_| ()) })
     }
 }

@@ -1,21 +1,27 @@
-//! The client↔engine network faults that turmoil does not decide for us: message loss, one
-//! datagram at a time, in either direction, with the seed's draws (turmoil still adds its own
-//! seeded latency between the scenario's bounds). Partitions between hosts and crashes are
-//! turmoil's; duplicates and delayed duplicates are client behaviour (`client`).
+//! The client↔engine network, one datagram at a time: latency and message loss, decided here
+//! rather than by turmoil (whose latency comes from one stream every message of the run draws
+//! from, so one message more or less would shift every later latency). Each datagram is an
+//! opportunity of its actor (`request:user-101`, `reply:user-101`): its latency comes from a
+//! stream of that opportunity alone, uniform in the scenario's range, and it is lost by the
+//! schedule or the network's fault dice. Messages still move between hosts at turmoil's tick.
+//! Partitions between hosts and crashes are turmoil's; duplicates and delayed duplicates are
+//! client behaviour (`client`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rand::Rng;
 
 use crate::context::{SimContext, Stream};
 use crate::faults::kind::FaultKind;
+use crate::faults::plan::draw_range;
 use crate::faults::schedule::Site;
 
-/// Whether to drop the datagram `what` that `host` is about to send (a `send:HOST`
-/// opportunity of the schedule, or the network's fault dice).
-pub(crate) fn lose(context: &Arc<SimContext>, host: &str, what: &str) -> bool {
+/// The datagram `what` that `host` is about to send at `site`: `None` if it is lost, else the
+/// latency to wait before sending it.
+pub(crate) fn transit(context: &Arc<SimContext>, host: &str, site: Site, what: &str) -> Option<Duration> {
     let p = context.plan.settings.message_loss_probability;
-    let opportunity = context.opportunity(Site::Send(host.to_string()));
+    let opportunity = context.opportunity(site);
     let lost = context
         .decide(&opportunity, FaultKind::MessageLoss, Stream::Network, |rng, fault| {
             (p > 0.0 && rng.random_bool(p)).then_some(fault)
@@ -23,6 +29,9 @@ pub(crate) fn lose(context: &Arc<SimContext>, host: &str, what: &str) -> bool {
         .is_some();
     if lost {
         context.fault(host, FaultKind::MessageLoss, what.to_string());
+        return None;
     }
-    lost
+    let latency_ms =
+        draw_range(&mut context.site_rng(&opportunity, "latency"), context.scenario.world.network_latency_ms);
+    Some(Duration::from_millis(latency_ms))
 }

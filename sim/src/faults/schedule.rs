@@ -4,11 +4,13 @@
 //! faults one by one.
 //!
 //! An **opportunity** is a place where an injector may fault: a store call of one operation
-//! (`commit:wallet.rollback`, `get:wallet`), an applied transaction of one kind
-//! (`applied:wallet.commit`), a chat call, a datagram a host sends (`send:players-0`), a player's
-//! turn or poll (`turn:user-101`, `poll:user-101`), a dealer's poll of its table
-//! (`dealer:table-1`), a jackpot load operation. Each is counted from 1 over the whole run, in
-//! either phase; faults fire only in the safety phase. A run without a schedule rolls its fault
+//! about one subject (`commit:wallet.rollback@user-101`, `get:table@table-1`), an applied
+//! transaction of one kind (`applied:wallet.commit`), a chat call for a table
+//! (`chat:table-1`), a request an actor sends or a reply it gets (`request:user-101`,
+//! `reply:dealer-1`), a player's turn or poll (`turn:user-101`, `poll:user-101`), a dealer's
+//! poll of its table (`dealer:table-1`), a jackpot load operation. Each is counted from 1 over
+//! the whole run, in either phase, per site — so a change in one table's traffic does not
+//! renumber another table's; faults fire only in the safety phase. A run without a schedule rolls its fault
 //! dice (from fault streams of their own, never shared with latencies or client choices) and
 //! records every fault that fires as a [`ScheduledFault`]; a run given that record replays
 //! event for event.
@@ -19,11 +21,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use engine::ids::{TableId, UserId};
-use engine::store::{KeyKind, TxnKind};
+use engine::ids::{RequestId, TableId, UserId};
+use engine::store::{Key, KeyKind, Txn, TxnKind};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::faults::kind::FaultKind;
+use crate::protocol::Actor;
 
 /// What a store call does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -33,17 +36,77 @@ pub enum StoreOp {
     Commit(TxnKind),
 }
 
+/// Whose record a store call is about, when that is stable from run to run: a table, a
+/// user's wallet, a client request. Counting calls per subject keeps a change at one table
+/// from renumbering every other table's calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Subject {
+    Table(TableId),
+    User(UserId),
+    Request(RequestId),
+}
+
+impl Subject {
+    /// The subject of a key, if it has a stable one.
+    pub fn of_key(key: Key) -> Option<Subject> {
+        match key {
+            Key::Table(table) => Some(Subject::Table(table)),
+            Key::Wallet(user) => Some(Subject::User(user)),
+            Key::Request(request) => Some(Subject::Request(request)),
+            _ => None,
+        }
+    }
+
+    /// The subject of a transaction: the table it writes, else the first wallet, else the
+    /// first request record.
+    pub fn of_txn(txn: &Txn) -> Option<Subject> {
+        let keys = || txn.writes.iter().map(|w| w.key);
+        keys()
+            .find(|k| matches!(k, Key::Table(_)))
+            .or_else(|| keys().find(|k| matches!(k, Key::Wallet(_))))
+            .or_else(|| keys().find(|k| matches!(k, Key::Request(_))))
+            .and_then(Subject::of_key)
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Table(table) => write!(f, "{table}"),
+            Subject::User(user) => write!(f, "{user}"),
+            Subject::Request(request) => write!(f, "{request}"),
+        }
+    }
+}
+
+impl FromStr for Subject {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Subject, ()> {
+        if let Some(table) = numbered(text, "table-") {
+            return Ok(Subject::Table(TableId(table)));
+        }
+        if let Some(user) = numbered(text, "user-") {
+            return Ok(Subject::User(UserId(user)));
+        }
+        numbered(text, "req-").map(|request| Subject::Request(RequestId(request))).ok_or(())
+    }
+}
+
 /// A place where an injector may fault (see the module doc).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Site {
-    /// A store call through the engine's store link.
-    Store(StoreOp),
-    /// A transaction of this kind just applied (crash points, partitions mid-2PC).
-    Applied(TxnKind),
-    /// A chat call through the messenger.
-    Chat,
-    /// A datagram sent by a host (`players-0`, `engine`).
-    Send(String),
+    /// A store call through the engine's store link, about a subject when it has one.
+    Store(StoreOp, Option<Subject>),
+    /// A transaction of this kind just applied (crash points, partitions mid-2PC), about a
+    /// subject when it has one.
+    Applied(TxnKind, Option<Subject>),
+    /// A chat call through the messenger, for one table.
+    Chat(TableId),
+    /// A request datagram an actor sends to the engine.
+    Request(Actor),
+    /// A reply datagram the engine sends to an actor.
+    Reply(Actor),
     /// A player's turn to act.
     Turn(UserId),
     /// A player's poll of its table while another player is to act.
@@ -72,12 +135,22 @@ fn parse_key_kind(text: &str) -> Option<KeyKind> {
 impl fmt::Display for Site {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Site::Store(StoreOp::Get(kind)) => write!(f, "get:{}", key_kind_name(*kind)),
-            Site::Store(StoreOp::Scan(kind)) => write!(f, "scan:{}", key_kind_name(*kind)),
-            Site::Store(StoreOp::Commit(kind)) => write!(f, "commit:{kind}"),
-            Site::Applied(kind) => write!(f, "applied:{kind}"),
-            Site::Chat => f.write_str("chat"),
-            Site::Send(host) => write!(f, "send:{host}"),
+            Site::Store(op, subject) => {
+                match op {
+                    StoreOp::Get(kind) => write!(f, "get:{}", key_kind_name(*kind))?,
+                    StoreOp::Scan(kind) => write!(f, "scan:{}", key_kind_name(*kind))?,
+                    StoreOp::Commit(kind) => write!(f, "commit:{kind}")?,
+                }
+                match subject {
+                    Some(subject) => write!(f, "@{subject}"),
+                    None => Ok(()),
+                }
+            }
+            Site::Applied(kind, None) => write!(f, "applied:{kind}"),
+            Site::Applied(kind, Some(subject)) => write!(f, "applied:{kind}@{subject}"),
+            Site::Chat(table) => write!(f, "chat:{table}"),
+            Site::Request(actor) => write!(f, "request:{actor}"),
+            Site::Reply(actor) => write!(f, "reply:{actor}"),
             Site::Turn(user) => write!(f, "turn:{user}"),
             Site::Poll(user) => write!(f, "poll:{user}"),
             Site::Dealer(table) => write!(f, "dealer:{table}"),
@@ -89,8 +162,8 @@ impl fmt::Display for Site {
 /// The text was not a site.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown opportunity `{0}`: one of get:KIND, scan:KIND, commit:TXN, applied:TXN, chat, send:HOST, \
-     turn:user-N, poll:user-N, dealer:table-N, jackpot"
+    "unknown opportunity `{0}`: one of get:KIND[@SUBJECT], scan:KIND, commit:TXN[@SUBJECT], applied:TXN, \
+     chat:table-N, request:ACTOR, reply:ACTOR, turn:user-N, poll:user-N, dealer:table-N, jackpot"
 )]
 pub struct UnknownSite(pub String);
 
@@ -104,13 +177,19 @@ impl FromStr for Site {
     fn from_str(text: &str) -> Result<Site, UnknownSite> {
         let bad = || UnknownSite(text.to_string());
         let (what, rest) = text.split_once(':').unwrap_or((text, ""));
+        let (operand, subject) = match rest.split_once('@') {
+            Some((operand, subject)) => (operand, Some(subject.parse::<Subject>().map_err(|_| bad())?)),
+            None => (rest, None),
+        };
         let site = match what {
-            "get" => Site::Store(StoreOp::Get(parse_key_kind(rest).ok_or_else(bad)?)),
-            "scan" => Site::Store(StoreOp::Scan(parse_key_kind(rest).ok_or_else(bad)?)),
-            "commit" => Site::Store(StoreOp::Commit(rest.parse().map_err(|_| bad())?)),
-            "applied" => Site::Applied(rest.parse().map_err(|_| bad())?),
-            "chat" if rest.is_empty() => Site::Chat,
-            "send" if !rest.is_empty() => Site::Send(rest.to_string()),
+            "get" => Site::Store(StoreOp::Get(parse_key_kind(operand).ok_or_else(bad)?), subject),
+            "scan" => Site::Store(StoreOp::Scan(parse_key_kind(operand).ok_or_else(bad)?), subject),
+            "commit" => Site::Store(StoreOp::Commit(operand.parse().map_err(|_| bad())?), subject),
+            "applied" => Site::Applied(operand.parse().map_err(|_| bad())?, subject),
+            _ if subject.is_some() => return Err(bad()),
+            "chat" => Site::Chat(TableId(numbered(rest, "table-").ok_or_else(bad)?)),
+            "request" => Site::Request(rest.parse().map_err(|_| bad())?),
+            "reply" => Site::Reply(rest.parse().map_err(|_| bad())?),
             "turn" => Site::Turn(UserId(numbered(rest, "user-").ok_or_else(bad)?)),
             "poll" => Site::Poll(UserId(numbered(rest, "user-").ok_or_else(bad)?)),
             "dealer" => Site::Dealer(TableId(numbered(rest, "table-").ok_or_else(bad)?)),
@@ -252,20 +331,20 @@ impl ScheduledFault {
 /// Which fault kinds an opportunity can carry.
 fn site_allows(site: &Site, kind: FaultKind) -> bool {
     match site {
-        Site::Store(op) => match kind {
+        Site::Store(op, _) => match kind {
             FaultKind::SlowStore | FaultKind::StoreFailure | FaultKind::StoreTimeout => true,
             FaultKind::LostReply => matches!(op, StoreOp::Commit(_)),
             FaultKind::RefundFailure => matches!(op, StoreOp::Commit(kind) if kind.is_refund()),
             FaultKind::StaleWriter => matches!(op, StoreOp::Commit(kind) if kind.is_hand_save()),
             _ => false,
         },
-        Site::Applied(txn) => match kind {
+        Site::Applied(txn, _) => match kind {
             FaultKind::CrashAfterTxn => txn.is_engine_commit(),
             FaultKind::PartitionMid2pc => *txn == TxnKind::WalletReserve,
             _ => false,
         },
-        Site::Chat => kind == FaultKind::SlowChat,
-        Site::Send(_) => kind == FaultKind::MessageLoss,
+        Site::Chat(_) => kind == FaultKind::SlowChat,
+        Site::Request(_) | Site::Reply(_) => kind == FaultKind::MessageLoss,
         Site::Turn(_) => matches!(kind, FaultKind::StaleAction | FaultKind::Duplicate | FaultKind::DelayedDuplicate),
         Site::Poll(_) => kind == FaultKind::OutOfTurn,
         Site::Dealer(_) => matches!(kind, FaultKind::Reset | FaultKind::EmergencyReset),
@@ -301,12 +380,17 @@ mod tests {
     #[test]
     fn sites_round_trip_through_their_text() {
         let sites = [
-            Site::Store(StoreOp::Get(KeyKind::JackpotConfig)),
-            Site::Store(StoreOp::Scan(KeyKind::Reservation)),
-            Site::Store(StoreOp::Commit(TxnKind::WalletRollback)),
-            Site::Applied(TxnKind::WalletCommit),
-            Site::Chat,
-            Site::Send("players-0".into()),
+            Site::Store(StoreOp::Get(KeyKind::JackpotConfig), None),
+            Site::Store(StoreOp::Get(KeyKind::Table), Some(Subject::Table(TableId(2)))),
+            Site::Store(StoreOp::Scan(KeyKind::Reservation), None),
+            Site::Store(StoreOp::Commit(TxnKind::WalletRollback), Some(Subject::User(UserId(4)))),
+            Site::Store(StoreOp::Commit(TxnKind::DedupRecord), Some(Subject::Request(RequestId(9)))),
+            Site::Applied(TxnKind::WalletCommit, None),
+            Site::Applied(TxnKind::GameAct, Some(Subject::Table(TableId(1)))),
+            Site::Chat(TableId(1)),
+            Site::Request(Actor::Player(UserId(101))),
+            Site::Reply(Actor::Dealer(TableId(2))),
+            Site::Request(Actor::JackpotLoad),
             Site::Turn(UserId(101)),
             Site::Poll(UserId(7)),
             Site::Dealer(TableId(3)),
@@ -315,8 +399,14 @@ mod tests {
         for site in sites {
             assert_eq!(site.to_string().parse::<Site>(), Ok(site.clone()), "{site}");
         }
-        assert_eq!(Site::Store(StoreOp::Get(KeyKind::JackpotConfig)).to_string(), "get:jackpot_config");
-        for bad in ["get:walet", "commit:wallet.reserv", "turn:101", "send:", "chat:x", "nowhere"] {
+        assert_eq!(Site::Store(StoreOp::Get(KeyKind::JackpotConfig), None).to_string(), "get:jackpot_config");
+        assert_eq!(
+            Site::Store(StoreOp::Commit(TxnKind::GameAct), Some(Subject::Table(TableId(3)))).to_string(),
+            "commit:game.act@table-3"
+        );
+        for bad in
+            ["get:walet", "commit:wallet.reserv", "turn:101", "request:", "chat:x", "nowhere", "turn:user-1@table-1"]
+        {
             assert!(bad.parse::<Site>().is_err(), "{bad}");
         }
     }
@@ -331,7 +421,7 @@ mod tests {
         assert_eq!(duplicate.validate(), Ok(()));
         duplicate.fresh_copies = vec![1];
         assert!(duplicate.validate().is_err(), "the first copy keeps its ID");
-        let refund = Opportunity { site: Site::Store(StoreOp::Commit(TxnKind::GameAct)), nth: 1 };
+        let refund = Opportunity { site: Site::Store(StoreOp::Commit(TxnKind::GameAct), None), nth: 1 };
         assert!(ScheduledFault::at(FaultKind::RefundFailure, &refund).validate().is_err(), "game.act refunds nothing");
         assert_eq!(ScheduledFault::timed(FaultKind::Crash, 100, 2_000).validate(), Ok(()));
         let toml = "kind = \"slow_store\"\nat = \"get:wallet\"\nnth = 4\nms = 900\n";

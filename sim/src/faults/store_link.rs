@@ -27,7 +27,7 @@ use rand::Rng;
 use crate::context::{SimContext, Stream};
 use crate::faults::kind::FaultKind;
 use crate::faults::plan::{Window, draw_range};
-use crate::faults::schedule::{Site, StoreOp};
+use crate::faults::schedule::{Site, StoreOp, Subject};
 use rand_chacha::ChaCha8Rng;
 
 const HOST: &str = "engine";
@@ -82,13 +82,13 @@ impl StoreLink {
         Duration::from_millis(self.context.scenario.store.call_timeout_ms)
     }
 
-    /// Latency (from the store stream), then this call's faults — slowness, then one of a
+    /// Latency (from this opportunity's own stream), then this call's faults — slowness, then one of a
     /// refund failure, a failure, a timeout or a lost reply, then a stale writer — each decided
     /// at this opportunity by the schedule or the store-fault dice.
-    fn plan_call(&self, op: StoreOp) -> CallPlan {
-        let latency_us =
-            self.context.draw(Stream::Store, |rng| draw_range(rng, self.context.scenario.store.latency_us));
-        let opportunity = self.context.opportunity(Site::Store(op));
+    fn plan_call(&self, op: StoreOp, subject: Option<Subject>) -> CallPlan {
+        let opportunity = self.context.opportunity(Site::Store(op, subject));
+        let latency_range = self.context.scenario.store.latency_us;
+        let latency_us = draw_range(&mut self.context.site_rng(&opportunity, "latency"), latency_range);
         let p = &self.context.plan.settings;
         let decide = |kind, roll: &dyn Fn(&mut ChaCha8Rng) -> bool| {
             self.context.decide(&opportunity, kind, Stream::StoreFaults, |rng, fault| roll(rng).then_some(fault))
@@ -195,7 +195,7 @@ impl StoreLink {
     /// decided at this opportunity by the schedule or the store-fault dice.
     fn after_apply(&self, txn: &Txn) {
         let p = &self.context.plan.settings;
-        let opportunity = self.context.opportunity(Site::Applied(txn.kind));
+        let opportunity = self.context.opportunity(Site::Applied(txn.kind, Subject::of_txn(txn)));
         let (crash_requested, crashes_done) = {
             let state = self.context.state();
             (state.crash_requested(), state.crashes_done())
@@ -231,7 +231,7 @@ impl StoreLink {
         if self.crashing() {
             std::future::pending::<()>().await;
         }
-        let call = self.plan_call(StoreOp::Commit(txn.kind));
+        let call = self.plan_call(StoreOp::Commit(txn.kind), Subject::of_txn(&txn));
         let what = txn.kind.as_str();
         self.outbound(what, call.latency_us, call.slow_ms, call.fault).await?;
         if call.stale_writer {
@@ -245,11 +245,17 @@ impl StoreLink {
         result
     }
 
-    async fn call_read<T>(&self, op: StoreOp, what: String, read: impl FnOnce() -> T) -> Result<T, StoreError> {
+    async fn call_read<T>(
+        &self,
+        op: StoreOp,
+        subject: Option<Subject>,
+        what: String,
+        read: impl FnOnce() -> T,
+    ) -> Result<T, StoreError> {
         if self.crashing() {
             std::future::pending::<()>().await;
         }
-        let call = self.plan_call(op);
+        let call = self.plan_call(op, subject);
         self.outbound(&what, call.latency_us, call.slow_ms, call.fault).await?;
         let value = read();
         self.inbound(&what, call.latency_us, call.fault).await?;
@@ -263,11 +269,16 @@ fn boxed<'a, T: Send + 'a>(future: impl Future<Output = Result<T, StoreError>> +
 
 impl Store for StoreLink {
     fn get(&self, key: Key) -> StoreFuture<'_, Option<Versioned>> {
-        boxed(self.call_read(StoreOp::Get(key.kind()), format!("get {key:?}"), move || self.context.store.read(key)))
+        let (op, subject) = (StoreOp::Get(key.kind()), Subject::of_key(key));
+        boxed(self.call_read(op, subject, format!("get {key:?}"), move || self.context.store.read(key)))
     }
 
     fn scan(&self, kind: KeyKind) -> StoreFuture<'_, Vec<(Key, Versioned)>> {
-        boxed(self.call_read(StoreOp::Scan(kind), format!("scan {kind:?}"), move || self.context.store.read_kind(kind)))
+        boxed(
+            self.call_read(StoreOp::Scan(kind), None, format!("scan {kind:?}"), move || {
+                self.context.store.read_kind(kind)
+            }),
+        )
     }
 
     fn commit(&self, txn: Txn) -> StoreFuture<'_, Vec<(Key, u64)>> {

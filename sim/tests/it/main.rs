@@ -5,5 +5,6 @@
 mod bad_input;
 mod boundary;
 mod hands;
+mod shrink;
 mod simulation;
 mod sweep;

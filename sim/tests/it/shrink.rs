@@ -1,0 +1,58 @@
+//! Shrinking: a failing seed becomes a small regression scenario that fails the same way, and
+//! the scenario file it is written as reads back as the same scenario.
+
+use std::path::{Path, PathBuf};
+
+use engine::game::EngineVariant;
+use sim::scenario::{self, Scenario};
+use sim::shrink::{self, ShrinkStep};
+use sim::world::{self, RunSpec};
+
+fn scenario_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(scenario::SCENARIO_DIR)
+}
+
+#[test]
+fn the_bool_flag_double_fold_shrinks_to_a_few_scheduled_faults_that_still_fail() {
+    let mut double_fold = scenario::resolve(&scenario_dir(), "double_fold").unwrap().1;
+    double_fold.engine.variant = EngineVariant::BoolFlag;
+    let steps = std::sync::Mutex::new(Vec::new());
+    let on_step = |step: &ShrinkStep| steps.lock().unwrap().push(step.clone());
+    let shrunk = shrink::shrink(&double_fold, 1, 2, &on_step).unwrap();
+    assert!(shrunk.scenario.faults.schedule.len() <= 5, "{:?}", shrunk.scenario.faults.schedule);
+    assert!(shrunk.faults_before >= shrunk.scenario.faults.schedule.len());
+    assert!(steps.lock().unwrap().iter().any(|s| !s.still_failing), "the search tried what passes, too");
+    // Written and read back, it is the same scenario, and it fails with the same invariant.
+    let text = shrunk.scenario.to_toml();
+    let read = Scenario::parse(Path::new("min.toml"), &text).unwrap();
+    let without_origin = |s: &Scenario| Scenario { origin: String::new(), ..s.clone() };
+    assert_eq!(without_origin(&read), without_origin(&shrunk.scenario));
+    let run = world::run(&RunSpec::new(read, 1));
+    assert!(run.violations.iter().any(|v| v.invariant == shrunk.invariant), "{:?}", run.violations);
+    assert!(!text.contains("probability = 0.9"), "the dice are off:\n{text}");
+}
+
+#[test]
+fn a_passing_seed_has_nothing_to_shrink() {
+    let smoke = scenario::resolve(&scenario_dir(), "smoke").unwrap().1;
+    let error = shrink::shrink(&smoke, 1, 1, &|_| {}).unwrap_err();
+    assert!(matches!(error, shrink::ShrinkError::Passes { .. }), "{error}");
+}
+
+#[test]
+fn every_regression_scenario_spells_out_its_faults_and_passes_on_the_hardened_engine() {
+    let dir = scenario_dir().join(scenario::REGRESSIONS_DIR);
+    let regressions: Vec<_> = scenario::load_dir(&scenario_dir())
+        .unwrap()
+        .into_iter()
+        .filter(|(path, _)| path.starts_with(&dir))
+        .collect();
+    assert!(!regressions.is_empty(), "scenarios/regressions/ holds the shrunk failures");
+    for (path, regression) in regressions {
+        assert!(!regression.faults.schedule.is_empty(), "{}: no schedule", path.display());
+        for seed in regression.default_seeds() {
+            let run = world::run(&RunSpec::new(regression.clone(), seed));
+            assert!(run.passed, "{} seed {seed}: {:?}", path.display(), run.violations);
+        }
+    }
+}

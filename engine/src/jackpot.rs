@@ -30,7 +30,7 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::hash::Fnv1a;
-use crate::ids::{RequestId, UserId};
+use crate::ids::{RequestId, TableId, UserId};
 use crate::metrics::Metrics;
 use crate::rules::Chips;
 use crate::store::{
@@ -64,12 +64,12 @@ pub const OPERATION_CONTRIBUTE: &str = "contribute";
 pub const OPERATION_WIN: &str = "win";
 pub const OPERATION_UPDATE_CONFIG: &str = "update_config";
 
-const METRIC_OPERATIONS: &str = "poker_jackpot_operations_total";
-const METRIC_RETRIES: &str = "poker_jackpot_retries_total";
-const METRIC_CONFLICTS: &str = "poker_jackpot_conflicts_total";
-const METRIC_DURATION: &str = "poker_jackpot_operation_duration_seconds";
-const METRIC_LOCK_WAIT: &str = "poker_jackpot_lock_wait_seconds";
-const METRIC_LOCK_TAKEOVERS: &str = "poker_jackpot_lock_takeovers_total";
+pub const METRIC_OPERATIONS: &str = "poker_jackpot_operations_total";
+pub const METRIC_RETRIES: &str = "poker_jackpot_retries_total";
+pub const METRIC_CONFLICTS: &str = "poker_jackpot_conflicts_total";
+pub const METRIC_DURATION: &str = "poker_jackpot_operation_duration_seconds";
+pub const METRIC_LOCK_WAIT: &str = "poker_jackpot_lock_wait_seconds";
+pub const METRIC_LOCK_TAKEOVERS: &str = "poker_jackpot_lock_takeovers_total";
 
 /// Which contribution path the service runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -106,6 +106,9 @@ pub struct JackpotServiceConfig {
     /// Shares written by [`JackpotService::ensure_pools`] when no config is stored, in basis
     /// points of the rake.
     pub initial_share_bps: Vec<(JackpotGroup, u32)>,
+    /// This engine instance's name, which prefixes its row-lock tokens: a restarted instance
+    /// releases the row locks its previous incarnation died holding ([`JackpotService::recover`]).
+    pub instance: String,
 }
 
 impl Default for JackpotServiceConfig {
@@ -123,6 +126,7 @@ impl Default for JackpotServiceConfig {
                 (JackpotGroup::Major, 500),
                 (JackpotGroup::Mega, 250),
             ],
+            instance: "engine".to_string(),
         }
     }
 }
@@ -259,10 +263,32 @@ pub fn backoff_step_ms(base_ms: u64, retry: u32) -> u64 {
     base_ms.saturating_mul(1u64.checked_shl(retry).unwrap_or(u64::MAX))
 }
 
+/// Whose chips a contribution moves: one hand's rake (contributed at most once: its operation
+/// ID is the hand's), or an outside feed with an operation ID of its own (a promotion, a load
+/// generator), paid from the house like any other.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Contribution {
+    Hand { table: TableId, hand_number: u64 },
+    External { operation: String },
+}
+
+impl Contribution {
+    /// The operation ID that deduplicates the contribution (`table-1-hand-3`, or the feed's).
+    pub fn operation_id(&self) -> String {
+        match self {
+            Contribution::Hand { table, hand_number } => format!("{table}-hand-{hand_number}"),
+            Contribution::External { operation } => operation.clone(),
+        }
+    }
+}
+
 /// What a contribution did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContributeOutcome {
     pub operation_id: String,
+    /// Whose chips these are.
+    pub contribution: Contribution,
     pub rake: Chips,
     pub split: RakeSplit,
     /// Attempts made, the first included (1 when no conflict occurred).
@@ -500,26 +526,38 @@ impl JackpotService {
     /// versions of the House, every pool written and the operation's processed record: all
     /// groups move or none. On a version conflict it re-reads and recomputes, up to
     /// `retries_max` retries with backoff; a repeated `operation_id` returns the first outcome.
-    pub async fn contribute(&self, operation_id: &str, rake: Chips) -> Result<ContributeOutcome, JackpotError> {
+    pub async fn contribute(
+        &self,
+        contribution: &Contribution,
+        rake: Chips,
+    ) -> Result<ContributeOutcome, JackpotError> {
         let started = Instant::now();
         let result = match self.variant {
-            JackpotVariant::Optimistic => self.contribute_optimistic(operation_id, rake).await,
-            JackpotVariant::Unversioned => self.contribute_unversioned(operation_id, rake).await,
+            JackpotVariant::Optimistic => self.contribute_optimistic(contribution, rake).await,
+            JackpotVariant::Unversioned => self.contribute_unversioned(contribution, rake).await,
         };
         let duplicate = result.as_ref().is_ok_and(|o| o.duplicate);
         self.finish(OPERATION_CONTRIBUTE, started, &result, duplicate);
         result
     }
 
-    async fn contribute_optimistic(&self, operation_id: &str, rake: Chips) -> Result<ContributeOutcome, JackpotError> {
-        self.retry_on_conflict(OPERATION_CONTRIBUTE, |attempts| self.contribute_attempt(operation_id, rake, attempts))
-            .await
+    async fn contribute_optimistic(
+        &self,
+        contribution: &Contribution,
+        rake: Chips,
+    ) -> Result<ContributeOutcome, JackpotError> {
+        let operation_id = contribution.operation_id();
+        self.retry_on_conflict(OPERATION_CONTRIBUTE, |attempts| {
+            self.contribute_attempt(contribution, &operation_id, rake, attempts)
+        })
+        .await
     }
 
     /// One attempt of a contribution: replay a processed one, else read the config, the House
     /// and the pools, and write them all in one guarded transaction.
     async fn contribute_attempt(
         &self,
+        contribution: &Contribution,
         operation_id: &str,
         rake: Chips,
         attempts: u32,
@@ -538,8 +576,14 @@ impl JackpotService {
         if house.chips < needed {
             return Err(JackpotError::InsufficientHouse { needed, available: house.chips });
         }
-        let outcome =
-            ContributeOutcome { operation_id: operation_id.to_string(), rake, split, attempts, duplicate: false };
+        let outcome = ContributeOutcome {
+            operation_id: operation_id.to_string(),
+            contribution: contribution.clone(),
+            rake,
+            split,
+            attempts,
+            duplicate: false,
+        };
         if needed == 0 {
             return Ok(outcome);
         }
@@ -607,13 +651,36 @@ impl JackpotService {
             return Ok(first);
         }
         let nonce: u64 = self.rng.lock().expect("jackpot rng").random();
-        let token = format!("win:{}:{nonce:016x}", win.id);
+        let token = format!("{}/win:{}:{nonce:016x}", self.config.instance, win.id);
         self.acquire_lock(win.group, &token).await?;
         let result = self.pay_locked(win, &token).await;
         if result.is_err() || result.as_ref().is_ok_and(|o| o.duplicate) {
             self.release_lock(win.group, &token).await;
         }
         result
+    }
+
+    /// Releases every row lock a previous incarnation of this instance died holding (a token
+    /// with this instance's prefix: no live task of a freshly booted process holds one). Call
+    /// it once at boot; it tries again while the store fails. Returns the groups released.
+    pub async fn recover(&self) -> Vec<JackpotGroup> {
+        let prefix = format!("{}/", self.config.instance);
+        let poll = Duration::from_millis(self.config.lock_poll_ms.max(1));
+        let mut released = Vec::new();
+        for group in JackpotGroup::ALL {
+            let holder = loop {
+                match self.read_pool(group).await {
+                    Ok(row) => break row.value.as_pool().lock_holder.clone(),
+                    Err(JackpotError::UnknownGroup { .. }) => break None,
+                    Err(_) => tokio::time::sleep(poll).await,
+                }
+            };
+            if let Some(token) = holder.filter(|token| token.starts_with(&prefix)) {
+                self.release_lock(group, &token).await;
+                released.push(group);
+            }
+        }
+        released
     }
 
     /// Takes the row lock of `group` for `token`, waiting in `lock_poll_ms` steps while another
@@ -646,6 +713,13 @@ impl JackpotService {
                     Err(StoreError::Conflict { .. }) => {
                         self.metrics.increment(METRIC_CONFLICTS, &[("operation", OPERATION_WIN)]);
                     }
+                    Err(StoreError::TimedOut) => {
+                        // The lock may have been taken (the reply was lost): give it back,
+                        // or it would sit there until its lease runs out. (Found by the
+                        // simulator: a lost reply here left the next win a 5 s takeover.)
+                        self.release_lock(group, token).await;
+                        return Err(StoreError::TimedOut.into());
+                    }
                     Err(error) => return Err(error.into()),
                 }
             } else {
@@ -664,19 +738,33 @@ impl JackpotService {
         }
     }
 
-    /// Best-effort release after a failed or duplicate payout; the lease covers a failure here.
+    /// Releases `token`'s row lock of `group` after a failed or duplicate payout (or a dead
+    /// incarnation's, at boot), trying again every `lock_poll_ms` while the store fails or
+    /// another writer changed the row, until the lock is free or no longer `token`'s: a lock
+    /// must not outlive its holder's intent (the lease only bounds the damage).
     async fn release_lock(&self, group: JackpotGroup, token: &str) {
-        let Ok(row) = self.read_pool(group).await else { return };
-        let mut pool = row.value.as_pool().clone();
-        if pool.lock_holder.as_deref() != Some(token) {
-            return;
+        let poll = Duration::from_millis(self.config.lock_poll_ms.max(1));
+        loop {
+            let released = async {
+                let row = self.read_pool(group).await?;
+                let mut pool = row.value.as_pool().clone();
+                if pool.lock_holder.as_deref() != Some(token) {
+                    return Ok::<bool, JackpotError>(true);
+                }
+                pool.lock_holder = None;
+                pool.lock_expires_ms = None;
+                pool.last_modified_ms = self.clock.now_ms();
+                let key = Key::Jackpot(group);
+                let txn =
+                    Txn::new(TxnKind::JackpotWinRelease).expect(key, Some(row.version)).put(key, Value::Jackpot(pool));
+                Ok(self.store.commit(txn).await.is_ok())
+            }
+            .await;
+            if matches!(released, Ok(true)) {
+                return;
+            }
+            tokio::time::sleep(poll).await;
         }
-        pool.lock_holder = None;
-        pool.lock_expires_ms = None;
-        pool.last_modified_ms = self.clock.now_ms();
-        let key = Key::Jackpot(group);
-        let txn = Txn::new(TxnKind::JackpotWinRelease).expect(key, Some(row.version)).put(key, Value::Jackpot(pool));
-        let _ = self.store.commit(txn).await;
     }
 
     /// The payout under the row lock. Contributions may still raise the pool meanwhile (they

@@ -78,6 +78,13 @@ impl Agent {
     }
 }
 
+/// Whose answer a reply is: the request ID's own, or a reuse of the ID for another payload.
+#[derive(Clone, Copy)]
+enum Payload {
+    Own,
+    Reused,
+}
+
 /// One client host's connection to the engine: sends frames, matches replies to waiters.
 struct Rpc {
     context: Arc<SimContext>,
@@ -156,6 +163,21 @@ impl Rpc {
     /// Sends an action until it gets a final answer: retries on timeout or a transient
     /// answer, always with the same request ID. Every answer goes to the at-most-once check.
     async fn send_action(&self, agent: &Agent, request: ActionRequest) -> Option<Result<ActionOutcome, GameError>> {
+        self.send_until_final(agent, request, Payload::Own).await
+    }
+
+    /// Sends `request`, whose ID was already answered for another payload, until it gets a
+    /// final answer; the answers go to the reused-ID check, not the ID's own.
+    async fn send_reused(&self, agent: &Agent, request: ActionRequest) {
+        self.send_until_final(agent, request, Payload::Reused).await;
+    }
+
+    async fn send_until_final(
+        &self,
+        agent: &Agent,
+        request: ActionRequest,
+        payload: Payload,
+    ) -> Option<Result<ActionOutcome, GameError>> {
         let retries_max = self.context.scenario.clients.retries_max;
         for attempt in 0..=retries_max {
             if attempt > 0 {
@@ -165,7 +187,10 @@ impl Rpc {
             }
             match self.call(agent, &Request::Act(request)).await {
                 Some(Reply::Acted(result)) => {
-                    self.context.client_reply(request.request, &result);
+                    match payload {
+                        Payload::Own => self.context.client_reply(request.request, &result),
+                        Payload::Reused => self.context.reused_reply(request.request, &result),
+                    }
                     if result.as_ref().err().is_none_or(GameError::is_final) {
                         return Some(result);
                     }
@@ -312,7 +337,9 @@ async fn take_turn(rpc: &Arc<Rpc>, agent: &Arc<Agent>, stats: &TableStats, user:
     match duplicate {
         Some(duplicate) => send_copies(rpc, agent, request, &duplicate).await,
         None => {
-            rpc.send_action(agent, request).await;
+            if rpc.send_action(agent, request).await.is_some() {
+                reuse_id(rpc, agent, &opportunity, request).await;
+            }
         }
     }
     let delayed = rpc.fault_at(&opportunity, FaultKind::DelayedDuplicate, |rng, fault| {
@@ -327,6 +354,24 @@ async fn take_turn(rpc: &Arc<Rpc>, agent: &Arc<Agent>, stats: &TableStats, user:
             rpc.send_action(&agent, request).await;
         });
     }
+}
+
+/// After `request` got its final answer, maybe the same request ID again for another
+/// action or amount (a client bug the engine must refuse, never execute).
+async fn reuse_id(rpc: &Arc<Rpc>, agent: &Arc<Agent>, opportunity: &Opportunity, request: ActionRequest) {
+    let p = rpc.context.plan.settings.reused_id_probability;
+    if rpc.fault_at(opportunity, FaultKind::ReusedId, |rng, fault| chance(rng, p).then_some(fault)).is_none() {
+        return;
+    }
+    let action = match request.action {
+        Action::Fold => Action::Check,
+        Action::RaiseTo(chips) => Action::RaiseTo(chips + 1),
+        _ => Action::Fold,
+    };
+    let reused = ActionRequest { action, ..request };
+    let detail = format!("{} {:?} then {:?}", request.request, request.action, action);
+    rpc.context.fault(&rpc.host, FaultKind::ReusedId, detail);
+    rpc.send_reused(agent, reused).await;
 }
 
 /// The double click: the duplicate's copies of one action at once, the listed ones with a

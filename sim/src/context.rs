@@ -17,14 +17,15 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use engine::game::{ActionOutcome, GameError};
 use engine::ids::RequestId;
 use engine::locks::{DeadlockSnapshot, LockEvent, LockManager, LockObserver};
-use engine::metrics::Metrics;
+use engine::metrics::{Metrics, MetricsSnapshot};
 use engine::store::{Key, MemoryStore, StoreError, Txn, Versioned};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::checkers::{At, Checkers, Invariant, TxnView, VIOLATIONS_KEPT_COUNT, Violation};
+use crate::checkers::{At, Checkers, Invariant, TxnView, VIOLATIONS_KEPT_COUNT, Violation, atomicity};
 use crate::faults::kind::FaultKind;
-use crate::faults::plan::{FaultPlan, Window};
-use crate::faults::schedule::{Opportunity, Schedule, ScheduledFault, Site};
+use crate::faults::plan::{FaultPlan, Window, draw_range};
+use crate::faults::schedule::{Opportunity, Schedule, ScheduledFault, Site, Subject};
 use crate::scenario::Scenario;
 use crate::seeds;
 use crate::trace::{Trace, TraceEvent};
@@ -51,6 +52,8 @@ pub(crate) enum Stream {
     Network,
     /// The clients' fault dice (duplicates, stale and out-of-turn actions, resets).
     ClientFaults,
+    /// The lock probe's dice (out-of-order acquires).
+    LockProbe,
 }
 
 /// The fault dice, one stream per injector. Fault dice never share a stream with latencies
@@ -62,6 +65,7 @@ struct Streams {
     chat_faults: ChaCha8Rng,
     network: ChaCha8Rng,
     client_faults: ChaCha8Rng,
+    lock_probe: ChaCha8Rng,
 }
 
 /// What a run found, read once when it ends (for its report).
@@ -116,6 +120,12 @@ pub(crate) struct RunState {
     schedule: Option<Schedule>,
     /// The faults that fired so far, in order.
     fired: Vec<ScheduledFault>,
+    /// Commits sent by the engine process now running that have not reached the store, by
+    /// call number: what a crash can turn into zombie writes.
+    in_flight: BTreeMap<u64, Txn>,
+    next_call: u64,
+    /// Zombie writes waiting to land, with the instant they land at (µs), in decision order.
+    zombies: Vec<(u64, Txn)>,
 }
 
 /// The run's shared handle.
@@ -144,6 +154,7 @@ impl SimContext {
             chat_faults: seeds::rng(seed, "chat-faults", 0),
             network: seeds::rng(seed, "network", 0),
             client_faults: seeds::rng(seed, "client-faults", 0),
+            lock_probe: seeds::rng(seed, "lock-probe", 0),
         };
         let schedule = plan.schedule.as_deref().map(Schedule::new);
         let fired: Vec<ScheduledFault> = plan
@@ -176,6 +187,9 @@ impl SimContext {
                 opportunities: BTreeMap::new(),
                 schedule,
                 fired,
+                in_flight: BTreeMap::new(),
+                next_call: 0,
+                zombies: Vec::new(),
             }),
         })
     }
@@ -261,14 +275,33 @@ impl SimContext {
         state.report(found);
     }
 
+    /// A violation found inside a host by a component that checks an answer itself (the
+    /// lock probe), at the current time and trace position.
+    pub fn violation(&self, invariant: Invariant, message: String) {
+        let at_us = self.now_us();
+        let mut state = self.state();
+        let at = At { trace_index: state.trace.len().saturating_sub(1), at_us };
+        state.report(vec![at.violation(invariant, message)]);
+    }
+
+    /// The reply to a request ID a client reused for a different payload (never the ID's
+    /// own answer): it must be refused as reused.
+    pub fn reused_reply(&self, request: RequestId, reply: &Result<ActionOutcome, GameError>) {
+        let at_us = self.now_us();
+        let mut state = self.state();
+        let at = At { trace_index: state.trace.len().saturating_sub(1), at_us };
+        let mut found = Vec::new();
+        state.checkers.at_most_once.on_reused_reply(request, reply, at, &mut found);
+        state.report(found);
+    }
+
     /// Applies `txn` to the store and runs the checkers on it, with nothing in between: the
     /// simulation is single-threaded and there is no await between the two. Traced by
     /// `host` as `txn <kind> ok <versions>` or `txn <kind> refused [<keys>]: <error>`.
     pub fn apply_txn(&self, host: &str, txn: &Txn) -> Result<Vec<(Key, u64)>, StoreError> {
         let now_us = self.now_us();
         let mut state = self.state();
-        let before: Vec<(Key, Option<Versioned>)> =
-            txn.writes.iter().map(|w| (w.key, self.store.read(w.key))).collect();
+        let before = atomicity::rows_before(txn, |key| self.store.read(key));
         let result = self.store.apply(txn);
         match &result {
             Ok(versions) => {
@@ -278,15 +311,64 @@ impl SimContext {
                     before.into_iter().map(|(key, b)| (key, b, self.store.read(key))).collect();
                 let view = TxnView { txn, changes: &changes, now_ms: now_us / 1_000 };
                 let mut found = Vec::new();
-                state.checkers.after_txn(&view, At { trace_index: index, at_us: now_us }, &mut found);
+                let task = tokio::task::try_id();
+                state.checkers.after_txn(&view, task, At { trace_index: index, at_us: now_us }, &mut found);
                 state.report(found);
             }
             Err(error) => {
                 let keys: Vec<String> = txn.writes.iter().map(|w| format!("{:?}", w.key)).collect();
-                state.record(now_us, host, "txn", format!("{} refused [{}]: {error}", txn.kind, keys.join(" ")));
+                let index =
+                    state.record(now_us, host, "txn", format!("{} refused [{}]: {error}", txn.kind, keys.join(" ")));
+                let at = At { trace_index: index, at_us: now_us };
+                if let Some(violation) = atomicity::check_refused(txn, error, &before, |key| self.store.read(key), at) {
+                    state.report(vec![violation]);
+                }
             }
         }
         result
+    }
+
+    /// Whether a commit lost on its way to the store (or caught in flight by a crash) lands
+    /// later anyway — a zombie write from a stale view, `delay_after_ms` after now at the
+    /// earliest — decided at its `in_flight` opportunity.
+    pub fn maybe_zombie(&self, txn: &Txn, delay_after_ms: u64) {
+        let opportunity = self.opportunity(Site::InFlight(txn.kind, Subject::of_txn(txn)));
+        let p = &self.plan.settings;
+        let zombie = self.decide(&opportunity, FaultKind::ZombieWrite, Stream::StoreFaults, |rng, fault| {
+            (p.zombie_write_probability > 0.0 && rng.random_bool(p.zombie_write_probability))
+                .then(|| fault.with_ms(draw_range(rng, p.zombie_delay_ms)))
+        });
+        if let Some(ms) = zombie.and_then(|fault| fault.ms) {
+            let lands_us = self.now_us() + (delay_after_ms + ms) * 1_000;
+            self.state().zombies.push((lands_us, txn.clone()));
+        }
+    }
+
+    /// The engine crashed: every commit it had in flight may become a zombie write.
+    pub fn zombies_from_crash(&self) {
+        let in_flight = std::mem::take(&mut self.state().in_flight);
+        for txn in in_flight.into_values() {
+            self.maybe_zombie(&txn, 0);
+        }
+    }
+
+    /// Applies the zombie writes due by now (outside every host: the process that sent them
+    /// is gone or has given up on them).
+    pub fn land_zombies(&self) {
+        let now_us = self.now_us();
+        let due: Vec<Txn> = {
+            let mut state = self.state();
+            let (due, later) = std::mem::take(&mut state.zombies).into_iter().partition(|(at_us, _)| *at_us <= now_us);
+            state.zombies = later;
+            due.into_iter().map(|(_, txn)| txn).collect()
+        };
+        for txn in due {
+            let landed = match self.apply_txn("zombie", &txn) {
+                Ok(_) => "landed",
+                Err(_) => "refused",
+            };
+            self.fault("zombie", FaultKind::ZombieWrite, format!("{} {landed}", txn.kind));
+        }
     }
 
     /// What the run found, for its report.
@@ -338,6 +420,7 @@ impl RunState {
             Stream::ChatFaults => &mut self.streams.chat_faults,
             Stream::Network => &mut self.streams.network,
             Stream::ClientFaults => &mut self.streams.client_faults,
+            Stream::LockProbe => &mut self.streams.lock_probe,
         }
     }
 
@@ -395,6 +478,18 @@ impl RunState {
         Opportunity { site, nth: *nth }
     }
 
+    /// A commit of the running engine left for the store; returns its call number.
+    pub fn commit_sent(&mut self, txn: &Txn) -> u64 {
+        self.next_call += 1;
+        self.in_flight.insert(self.next_call, txn.clone());
+        self.next_call
+    }
+
+    /// The commit `call` reached the store, or is known lost.
+    pub fn commit_arrived(&mut self, call: u64) {
+        self.in_flight.remove(&call);
+    }
+
     /// A fault that fired outside any opportunity (a scheduled crash), for the record.
     pub fn record_fired(&mut self, fault: ScheduledFault) {
         self.fired.push(fault);
@@ -421,6 +516,20 @@ impl RunState {
         self.count_fault(FaultKind::CrashAfter(kind));
     }
 
+    /// A crash point fired while a commit of `kind` was on its way to the store: the engine
+    /// hangs until the world crashes it (the commit stays in flight), and restarts after
+    /// `restart_after_ms`.
+    pub fn request_crash_in_flight(
+        &mut self,
+        at_us: u64,
+        host: &str,
+        kind: engine::store::TxnKind,
+        restart_after_ms: u64,
+    ) {
+        self.crash_requested = Some(restart_after_ms);
+        self.fault(at_us, host, FaultKind::CrashInFlight, kind.to_string());
+    }
+
     /// The engine process is dying (or died): what its tasks report is not traced.
     pub fn set_engine_dying(&mut self, dying: bool) {
         self.engine_dying = dying;
@@ -432,7 +541,7 @@ impl RunState {
         self.crashes_done += 1;
         self.crash_requested = None;
         self.locks = None;
-        self.checkers.locks.forget_all();
+        self.checkers.engine_crashed();
         self.count_fault(FaultKind::Crash);
     }
 
@@ -440,6 +549,7 @@ impl RunState {
     pub fn engine_booted(&mut self, locks: LockManager) -> u64 {
         self.engine_starts += 1;
         self.crash_requested = None;
+        self.in_flight.clear();
         self.locks = Some(locks);
         self.engine_starts
     }
@@ -468,14 +578,14 @@ impl RunState {
 
     /// What has not converged yet (empty when everything has).
     pub fn liveness_pending(&self, store: &MemoryStore, locks_held: usize) -> Vec<String> {
-        self.checkers.liveness.pending(store, locks_held)
+        self.checkers.liveness.pending(store, locks_held, self.driver_now_us / 1_000)
     }
 
-    /// The end-of-run checks of the safety properties.
-    pub fn check_at_end(&mut self, store: &MemoryStore, at_us: u64) {
+    /// The end-of-run checks of the safety properties and the budgets.
+    pub fn check_at_end(&mut self, store: &MemoryStore, metrics: &MetricsSnapshot, at_us: u64) {
         let at = At { trace_index: self.trace.len(), at_us };
         let mut found = Vec::new();
-        self.checkers.at_end(store, at, &mut found);
+        self.checkers.at_end(store, metrics, at, &mut found);
         self.report(found);
     }
 }
@@ -509,7 +619,7 @@ impl LockObserver for LockTap {
         };
         let index = state.record(at_us, "engine", detail.0, detail.1);
         let mut found = Vec::new();
-        state.checkers.on_lock_event(&event, At { trace_index: index, at_us }, &mut found);
+        state.checkers.on_lock_event(&event, tokio::task::try_id(), At { trace_index: index, at_us }, &mut found);
         state.report(found);
     }
 }

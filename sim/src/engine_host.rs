@@ -15,13 +15,14 @@ use std::sync::Arc;
 use engine::clock::SharedClock;
 use engine::dedup::Deduplicator;
 use engine::game::{GameConfig, GameEngine, GameParts};
-use engine::jackpot::{JackpotParts, JackpotService, JackpotServiceConfig};
+use engine::jackpot::{Contribution, JackpotParts, JackpotService, JackpotServiceConfig};
 use engine::locks::LockManager;
 use engine::store::Store;
 use engine::wallet::{WalletConfig, WalletService};
 use turmoil::net::UdpSocket;
 
 use crate::context::{LockTap, SimContext};
+use crate::faults::lock_probe;
 use crate::faults::messenger::Messenger;
 use crate::faults::network;
 use crate::faults::schedule::Site;
@@ -123,8 +124,16 @@ fn boot(context: &Arc<SimContext>) -> Services {
         lock_strategy: scenario.engine.lock_strategy,
         variant,
     };
+    if context.plan.settings.out_of_order_lock_probability > 0.0 || context.plan.schedule.is_some() {
+        tokio::spawn(lock_probe::run(Arc::clone(context), parts.locks.clone()));
+    }
     tokio::spawn(wallet.run_background());
     tokio::spawn(dedup.run_background());
+    if let Some(jackpot) = jackpot.clone() {
+        tokio::spawn(async move {
+            jackpot.recover().await;
+        });
+    }
     Services { engine: GameEngine::new(parts, config), jackpot }
 }
 
@@ -138,7 +147,7 @@ async fn handle(services: &Services, request: Request) -> Reply {
         Request::JackpotContribute { operation, rake } => Reply::Jackpot(match &services.jackpot {
             None => Err("the jackpot service is off".into()),
             Some(jackpot) => jackpot
-                .contribute(&operation, rake)
+                .contribute(&Contribution::External { operation }, rake)
                 .await
                 .map(|o| format!("split {} attempts {} duplicate {}", o.split.to_pools(), o.attempts, o.duplicate))
                 .map_err(|e| e.to_string()),

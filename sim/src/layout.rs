@@ -11,6 +11,20 @@ use crate::scenario::Scenario;
 
 /// The admin who may send emergency resets (holds no wallet).
 pub const ADMIN: UserId = UserId(999_999);
+/// Spectators — users seated by another process, never dealt in and holding no wallet — have
+/// IDs from here up: table `t`'s is `SPECTATOR_BASE + t`.
+pub const SPECTATOR_BASE: u64 = 900_000;
+
+/// The spectator another writer seats at `table` (the stale writer's real change).
+pub fn spectator_of(table: TableId) -> UserId {
+    UserId(SPECTATOR_BASE + table.0)
+}
+
+/// Whether `user` is a spectator.
+pub fn is_spectator(user: UserId) -> bool {
+    (SPECTATOR_BASE..ADMIN.0).contains(&user.0)
+}
+
 /// User IDs of table `t` are `t * USERS_PER_TABLE_STRIDE + seat`.
 const USERS_PER_TABLE_STRIDE: u64 = 100;
 

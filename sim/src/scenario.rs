@@ -19,6 +19,7 @@ use engine::rules::{Chips, RakeConfig, TableConfig};
 use engine::store::TxnKind;
 use serde::{Deserialize, Serialize};
 
+use crate::checkers::Budgets;
 use crate::faults::kind::FaultKind;
 use crate::faults::schedule::ScheduledFault;
 
@@ -52,6 +53,9 @@ pub struct Scenario {
     pub clients: ClientSettings,
     #[serde(default)]
     pub faults: FaultSettings,
+    /// Limits on time, checked at the end of each run like invariants (`checkers::budgets`).
+    #[serde(default, skip_serializing_if = "Budgets::is_empty")]
+    pub budgets: Budgets,
     /// How the command line names this scenario: its name when it ships, the path it was
     /// loaded from otherwise (set on load; not part of the file).
     #[serde(skip)]
@@ -366,6 +370,18 @@ pub struct FaultSettings {
     pub crashes_max: u32,
     /// Downtime before a crashed engine restarts, in ms (uniform range).
     pub restart_ms: [u64; 2],
+    /// Probability that a commit lost on its way to the store — timed out, refused by a
+    /// partition, or in flight when the engine crashed — lands later anyway (a zombie write
+    /// from a stale view), and how much later than the loss, in ms.
+    pub zombie_write_probability: f64,
+    pub zombie_delay_ms: [u64; 2],
+    /// Probability, per turn answered, that the player sends its request ID again for another
+    /// action or amount.
+    pub reused_id_probability: f64,
+    /// Probability, per second of the safety phase, that a caller inside the engine process
+    /// takes two locks against the hierarchy (the lock manager must refuse it when the
+    /// hierarchy is enforced, and record it either way).
+    pub out_of_order_lock_probability: f64,
     /// An explicit schedule (`[[faults.schedule]]`, see `faults::schedule`): when given, the
     /// run injects exactly these faults and rolls no fault die, so every dial above must be 0.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -399,6 +415,10 @@ impl Default for FaultSettings {
             crash_after_labels: vec![TxnKind::WalletCommit, TxnKind::WalletReserve, TxnKind::GameAct],
             crashes_max: 3,
             restart_ms: [500, 5_000],
+            zombie_write_probability: 0.0,
+            zombie_delay_ms: [200, 10_000],
+            reused_id_probability: 0.0,
+            out_of_order_lock_probability: 0.0,
             schedule: Vec::new(),
         }
     }
@@ -422,6 +442,9 @@ impl FaultSettings {
             FaultKind::Partition => (Some(&mut self.partitions), &mut self.partition_after_reserve_probability),
             FaultKind::MessageLoss => (None, &mut self.message_loss_probability),
             FaultKind::Crash => (Some(&mut self.crashes), &mut self.crash_after_txn_probability),
+            FaultKind::ZombieWrite => (None, &mut self.zombie_write_probability),
+            FaultKind::ReusedId => (None, &mut self.reused_id_probability),
+            FaultKind::OutOfOrderLock => (None, &mut self.out_of_order_lock_probability),
             other => panic!("{other} is not a dial of the fault plan"),
         }
     }
@@ -530,6 +553,7 @@ impl Scenario {
         self.validate_durations()?;
         self.validate_supply()?;
         self.validate_schedule()?;
+        self.budgets.validate()?;
         if let Some(kind) = self.faults.crash_after_labels.iter().find(|kind| !kind.is_engine_commit()) {
             return Err(format!(
                 "faults.crash_after_labels: `{kind}` is never committed by the engine on its own, so no crash \
@@ -606,7 +630,7 @@ impl Scenario {
     }
 
     /// Every `[low, high]` range of the scenario, by field.
-    fn ranges(&self) -> [(&'static str, [u64; 2]); 9] {
+    fn ranges(&self) -> [(&'static str, [u64; 2]); 10] {
         [
             ("world.network_latency_ms", self.world.network_latency_ms),
             ("store.latency_us", self.store.latency_us),
@@ -617,6 +641,7 @@ impl Scenario {
             ("faults.slow_chat_ms", self.faults.slow_chat_ms),
             ("faults.partition_ms", self.faults.partition_ms),
             ("faults.restart_ms", self.faults.restart_ms),
+            ("faults.zombie_delay_ms", self.faults.zombie_delay_ms),
         ]
     }
 
@@ -646,6 +671,9 @@ impl Scenario {
             ("faults.partition_after_reserve_probability", f.partition_after_reserve_probability),
             ("faults.message_loss_probability", f.message_loss_probability),
             ("faults.crash_after_txn_probability", f.crash_after_txn_probability),
+            ("faults.zombie_write_probability", f.zombie_write_probability),
+            ("faults.reused_id_probability", f.reused_id_probability),
+            ("faults.out_of_order_lock_probability", f.out_of_order_lock_probability),
         ];
         for (field, p) in probabilities {
             if !(0.0..=1.0).contains(&p) {

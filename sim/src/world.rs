@@ -169,8 +169,11 @@ fn build_context(spec: &RunSpec) -> Arc<SimContext> {
     set_up(&store, scenario, &layout);
     let checkers = Checkers::new(&CheckerSettings {
         supply,
+        users: layout.users.iter().copied().collect(),
+        balance: scenario.tables.balance,
         lock_strategy: scenario.engine.lock_strategy,
         lock_config: scenario.engine.locks.clone(),
+        budgets: scenario.budgets.clone(),
     });
     let context = SimContext::new(seed, scenario.clone(), plan, store, checkers, spec.keep_trace);
     context.trace("world", "run.start", format!("{} seed {seed} supply {supply}", scenario.name));
@@ -213,8 +216,9 @@ fn finish(context: &SimContext, sim: turmoil::Sim<'_>, outcome: Outcome, end_us:
     // release: never while holding the run state.
     context.state().set_engine_dying(true);
     drop(sim);
+    let metrics = context.metrics.snapshot();
     let mut state = context.state();
-    state.check_at_end(&context.store, end_us);
+    state.check_at_end(&context.store, &metrics, end_us);
     match outcome {
         Outcome::Passed if state.safety_violated() => Outcome::CorrectnessFailed,
         other => other,
@@ -269,6 +273,7 @@ impl Driver {
     /// The driver's tick, before each step of the world.
     fn before_step(&mut self, sim: &mut turmoil::Sim<'_>, now_ms: u64) -> Option<Outcome> {
         self.enter_heal_when_due(now_ms);
+        self.context.land_zombies();
         self.crash_when_due(sim, now_ms);
         self.restart_when_due(sim, now_ms);
         self.sample_wait_for_graph(now_ms);
@@ -286,7 +291,8 @@ impl Driver {
         }
     }
 
-    /// In the safety phase: a crash point the store link raised, else the plan's next
+    /// A crash point the store link raised (in any phase: it was decided in the safety phase,
+    /// and the engine hangs until it is carried out), else in the safety phase the plan's next
     /// scheduled crash, within the run's crash budget.
     fn crash_when_due(&mut self, sim: &mut turmoil::Sim<'_>, now_ms: u64) {
         let plan = &self.context.plan;
@@ -294,12 +300,17 @@ impl Driver {
             let state = self.context.state();
             (state.phase() == Phase::Safety, state.crash_restart_ms(), state.crashes_done())
         };
-        if !safety || !sim.is_host_running(ENGINE_HOST) {
+        if !sim.is_host_running(ENGINE_HOST) {
             return;
         }
         if let Some(restart_after_ms) = requested {
+            // (Found by the simulator: a crash point raised in the safety phase's last step
+            // was never carried out, and the hung engine held its locks to the heal deadline.)
             self.crash(sim, now_ms, restart_after_ms, "crash point");
-        } else if let Some(crash) = plan.crashes.get(self.next_scheduled_crash).copied()
+            return;
+        }
+        if let Some(crash) = plan.crashes.get(self.next_scheduled_crash).copied()
+            && safety
             && now_ms >= crash.at_ms
         {
             self.next_scheduled_crash += 1;
@@ -319,6 +330,7 @@ impl Driver {
         let at_us = state.driver_now_us();
         state.record(at_us, "world", "crash", format!("engine crashed ({why}); restart in {restart_after_ms} ms"));
         drop(state);
+        self.context.zombies_from_crash();
         self.restart_at_ms = Some(now_ms + restart_after_ms);
     }
 

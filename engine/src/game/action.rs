@@ -184,8 +184,18 @@ impl GameEngine {
         owner: &LockOwner,
         request: &ActionRequest,
     ) -> Result<Vec<LockGuard>, GameError> {
+        let mut guards = Vec::new();
+        for (key, mode) in self.action_lock_keys(request) {
+            guards.push(owner.acquire(key, mode).await?);
+        }
+        Ok(guards)
+    }
+
+    /// The keys (and modes) of one action's locks under the engine's lock strategy, in
+    /// hierarchy order.
+    pub(super) fn action_lock_keys(&self, request: &ActionRequest) -> Vec<(LockKey, LockMode)> {
         let name = request.table.to_string();
-        let keys: Vec<(LockKey, LockMode)> = match self.config.lock_strategy {
+        match self.config.lock_strategy {
             LockStrategy::Coarse => vec![(LockKey::new(LockCategory::Table, name), LockMode::Write)],
             LockStrategy::Fine => vec![
                 (LockKey::new(LockCategory::Table, name.clone()), LockMode::Read),
@@ -193,12 +203,7 @@ impl GameEngine {
                 (LockKey::new(LockCategory::Pot, name.clone()), LockMode::Write),
                 (LockKey::new(LockCategory::Player, format!("{name}/{}", request.user)), LockMode::Write),
             ],
-        };
-        let mut guards = Vec::with_capacity(keys.len());
-        for (key, mode) in keys {
-            guards.push(owner.acquire(key, mode).await?);
         }
-        Ok(guards)
     }
 
     /// Inside the lock: reload, revalidate, and save the action with its settlement in one
@@ -221,6 +226,7 @@ impl GameEngine {
         let game = next.game.as_mut().expect("validated");
         let before: Vec<Chips> = game.players.iter().map(|p| p.stack).collect();
         let applied = game.apply(position, request.action).map_err(GameError::Illegal)?;
+        self.design.after_apply(game);
         let after: Vec<Chips> = game.players.iter().map(|p| p.stack).collect();
         let hand_complete = game.complete;
         let rake = game.rake;
@@ -233,11 +239,12 @@ impl GameEngine {
         }
         // Chips coming back to players (uncalled bets, pots) go to their wallets now; the
         // actor's own chips are already out of the wallet.
-        for (p, user) in record.hand_seats.iter().enumerate() {
+        for p in 0..record.hand_seats.len() {
             let put_in = if p == position { chips } else { 0 };
             let credit = (after[p] + put_in).checked_sub(before[p]).expect("invariant stacks_only_grow_for_others");
             if credit > 0 {
-                txn = txn.merge(self.wallet.credit_txn(*user, credit, guard).await?);
+                let payee = self.design.payee(&record.hand_seats, p);
+                txn = txn.merge(self.wallet.credit_txn(payee, credit, guard).await?);
             }
         }
         txn = self.settle_if_complete(txn, &mut next).await?;

@@ -13,13 +13,15 @@ use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
-use super::designs::{bool_flag, chat_in_lock, deduct_before_lock, seed_2pc, unlocked_reset, unversioned_jackpot};
+use super::designs::{
+    bool_flag, canaries, chat_in_lock, deduct_before_lock, seed_2pc, unlocked_reset, unversioned_jackpot,
+};
 use super::{ActionRequest, GameEngine, GameError};
 use crate::dedup::DedupMode;
-use crate::ids::TableId;
+use crate::ids::{TableId, UserId};
 use crate::jackpot::JackpotVariant;
 use crate::locks::{LockGuard, LockOwner};
-use crate::rules::Chips;
+use crate::rules::{Chips, GameState};
 use crate::store::{Guard, Reservation, TableRecord, Txn, TxnKind};
 use crate::wallet::WalletError;
 
@@ -125,6 +127,20 @@ pub(crate) trait Design: Send + Sync {
     /// nothing.
     fn on_save(&self, _record: &mut TableRecord) {}
 
+    /// Runs on the hand right after an action applied to it: nothing.
+    fn after_apply(&self, _game: &mut GameState) {}
+
+    /// The user whose wallet is credited with the chips coming back to hand position
+    /// `position` of `hand_seats`: that seat's.
+    fn payee(&self, hand_seats: &[UserId], position: usize) -> UserId {
+        hand_seats[position]
+    }
+
+    /// What the house is credited when a hand's `rake` is settled: the rake.
+    fn house_credit(&self, rake: Chips) -> Chips {
+        rake
+    }
+
     /// Runs after an action failed inside its critical section, before its compensation.
     fn after_failed_action<'a>(&'a self, _engine: &'a GameEngine, _table: TableId) -> HookFuture<'a, ()> {
         Box::pin(std::future::ready(()))
@@ -183,6 +199,20 @@ pub enum EngineVariant {
     /// memory with a 5 s TTL.
     #[serde(rename = "seed_2pc")]
     Seed2pc,
+    /// Canary (chips): the house is credited one chip more than each hand's rake.
+    CanaryHouseChip,
+    /// Canary (per-wallet ledger): chips coming back to a seat go to the next seat's wallet.
+    CanaryWrongWallet,
+    /// Canary (at most once): no request deduplication at all, everything else hardened.
+    CanaryNoDedup,
+    /// Canary (versions): table saves without their version check, everything else hardened.
+    CanaryUnguardedSave,
+    /// Canary (lock order): the fine action locks taken in reverse hierarchy order.
+    CanaryLockOrder,
+    /// Canary (lock exclusivity): the action locks released before the critical section.
+    CanaryEarlyRelease,
+    /// Canary (rules): a split pot's odd chip goes to the last winner, not the first.
+    CanaryOddChip,
 }
 
 impl EngineVariant {
@@ -196,6 +226,23 @@ impl EngineVariant {
         EngineVariant::Seed2pc,
     ];
 
+    /// The planted designs, one per checker family, each breaking exactly that property: a
+    /// run of one that passes means its checker went blind (budgets: `ChatInLock`).
+    pub const CANARIES: [EngineVariant; 7] = [
+        EngineVariant::CanaryHouseChip,
+        EngineVariant::CanaryWrongWallet,
+        EngineVariant::CanaryNoDedup,
+        EngineVariant::CanaryUnguardedSave,
+        EngineVariant::CanaryLockOrder,
+        EngineVariant::CanaryEarlyRelease,
+        EngineVariant::CanaryOddChip,
+    ];
+
+    /// Whether this is a planted canary rather than the hardened or a historical design.
+    pub fn is_canary(self) -> bool {
+        EngineVariant::CANARIES.contains(&self)
+    }
+
     /// The design's decisions, chosen once when an engine is built.
     pub(crate) fn design(self) -> Box<dyn Design> {
         match self {
@@ -206,6 +253,13 @@ impl EngineVariant {
             EngineVariant::UnversionedJackpot => Box::new(unversioned_jackpot::UnversionedJackpot),
             EngineVariant::ChatInLock => Box::new(chat_in_lock::ChatInLock),
             EngineVariant::Seed2pc => Box::new(seed_2pc::Seed2pc),
+            EngineVariant::CanaryHouseChip => Box::new(canaries::HouseChip),
+            EngineVariant::CanaryWrongWallet => Box::new(canaries::WrongWallet),
+            EngineVariant::CanaryNoDedup => Box::new(canaries::NoDedup),
+            EngineVariant::CanaryUnguardedSave => Box::new(canaries::UnguardedSave),
+            EngineVariant::CanaryLockOrder => Box::new(canaries::LockOrder),
+            EngineVariant::CanaryEarlyRelease => Box::new(canaries::EarlyRelease),
+            EngineVariant::CanaryOddChip => Box::new(canaries::OddChip),
         }
     }
 

@@ -11,6 +11,7 @@ use crate::cards::Deck;
 use crate::chat::ChatPlan;
 use crate::hash::Fnv1a;
 use crate::ids::TableId;
+use crate::jackpot::Contribution;
 use crate::locks::{LockCategory, LockGuard, LockKey, LockMode, LockOwner};
 use crate::rules::config::{SEATS_MAX, SEATS_MIN};
 use crate::rules::{Chips, GameState, StartError};
@@ -130,7 +131,7 @@ impl GameEngine {
         }
         let rake = game.rake;
         let house = self.wallet.read_house().await?;
-        Ok(txn.merge(house.credit_txn(rake)))
+        Ok(txn.merge(house.credit_txn(self.design.house_credit(rake))))
     }
 
     /// Work after a hand ends or starts, outside every lock: the jackpot's share of the rake
@@ -140,9 +141,9 @@ impl GameEngine {
         if complete {
             plan.announcements.push(format!("hand {hand_number} complete"));
             if let (Some(jackpot), true) = (&self.jackpot, rake > 0) {
-                let operation = format!("{table}-hand-{hand_number}");
-                if let Err(error) = jackpot.contribute(&operation, rake).await {
-                    tracing::warn!(%error, %operation, "jackpot contribution failed");
+                let contribution = Contribution::Hand { table, hand_number };
+                if let Err(error) = jackpot.contribute(&contribution, rake).await {
+                    tracing::warn!(%error, operation = contribution.operation_id(), "jackpot contribution failed");
                 }
             }
         } else {

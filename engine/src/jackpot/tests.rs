@@ -7,6 +7,11 @@ use crate::store::{KeyKind, MemoryStore, StoreFuture};
 use proptest::prelude::*;
 use rand::SeedableRng;
 
+/// An outside contribution with operation ID `operation`.
+fn external(operation: &str) -> Contribution {
+    Contribution::External { operation: operation.to_string() }
+}
+
 /// Chips in the House before any contribution.
 const SUPPLY: Chips = 1_000_000;
 /// Rake of one contribution in these tests: with the default shares (1000/500/250 bps) it
@@ -16,12 +21,14 @@ const CONTRIBUTIONS_COUNT: u64 = 50;
 
 /// A store for tests: each call waits `latency` (so spawned tasks interleave), a
 /// meddler may bump one key's version just before each commit with a given label (a
-/// concurrent writer that always wins), and the labels of applied transactions are logged.
+/// concurrent writer that always wins), the reply of the next commit of one label may be lost
+/// after it applied, and the labels of applied transactions are logged.
 #[derive(Clone)]
 struct TestStore {
     inner: MemoryStore,
     latency: Duration,
     meddle: Option<(TxnKind, Key)>,
+    lose_next_reply: Arc<Mutex<Option<TxnKind>>>,
     log: Arc<Mutex<Vec<String>>>,
 }
 
@@ -64,6 +71,11 @@ impl Store for TestStore {
             let result = self.inner.apply(&txn);
             if result.is_ok() {
                 self.log.lock().unwrap().push(txn.kind.to_string());
+                let mut lose = self.lose_next_reply.lock().unwrap();
+                if *lose == Some(txn.kind) {
+                    *lose = None;
+                    return Err(StoreError::TimedOut);
+                }
             }
             result
         })
@@ -80,8 +92,13 @@ struct Fixture {
 async fn fixture(variant: JackpotVariant, latency_ms: u64, meddle: Option<(TxnKind, Key)>) -> Fixture {
     let memory = MemoryStore::new();
     memory.apply(&Txn::new(TxnKind::Provision).put(Key::House, Value::House(SUPPLY))).unwrap();
-    let store =
-        TestStore { inner: memory.clone(), latency: Duration::from_millis(latency_ms), meddle, log: Arc::default() };
+    let store = TestStore {
+        inner: memory.clone(),
+        latency: Duration::from_millis(latency_ms),
+        meddle,
+        lose_next_reply: Arc::default(),
+        log: Arc::default(),
+    };
     let metrics = Metrics::new();
     let store_handle: Arc<dyn Store> = Arc::new(store.clone());
     let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_now());
@@ -137,7 +154,7 @@ async fn contribute_concurrently(service: &Arc<JackpotService>) -> Vec<Contribut
             let service = service.clone();
             tokio::spawn(async move {
                 loop {
-                    match service.contribute(&format!("pot-{i}"), RAKE).await {
+                    match service.contribute(&external(&format!("pot-{i}")), RAKE).await {
                         Ok(outcome) => return outcome,
                         Err(JackpotError::ConcurrencyViolation(_)) => {
                             tokio::time::sleep(Duration::from_millis(1_000 + i)).await;
@@ -221,7 +238,7 @@ async fn fifty_concurrent_contributions_sum_exactly() {
     let durations = f.metrics.snapshot().histograms[&format!("{METRIC_DURATION}{{operation=\"contribute\"}}")].count();
     assert!(durations >= n);
     // A repeated operation ID moves nothing.
-    let again = f.service.contribute("pot-0", RAKE).await.unwrap();
+    let again = f.service.contribute(&external("pot-0"), RAKE).await.unwrap();
     assert!(again.duplicate);
     assert_eq!(house(&f.memory), SUPPLY - n * 172);
 }
@@ -244,7 +261,7 @@ async fn exhausted_retries_raise_a_concurrency_violation_naming_operation_and_gr
         fixture(JackpotVariant::Optimistic, 0, Some((TxnKind::JackpotContribute, Key::Jackpot(JackpotGroup::Mega))))
             .await;
     let started = Instant::now();
-    let error = f.service.contribute("pot-x", RAKE).await.unwrap_err();
+    let error = f.service.contribute(&external("pot-x"), RAKE).await.unwrap_err();
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let JackpotError::ConcurrencyViolation(violation) = error else { panic!("expected a violation, got {error}") };
     assert_eq!(violation.operation, "contribute");
@@ -294,6 +311,20 @@ async fn a_repeated_win_id_pays_once() {
     assert_eq!(f.metrics.counter(METRIC_OPERATIONS, &[("operation", "win"), ("status", "duplicate")]), 1);
     assert_eq!(f.store.labels("jackpot.win.pay").len(), 1);
     assert_eq!(f.memory.chips_total(), SUPPLY);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_row_lock_whose_reply_was_lost_is_given_back_not_left_for_a_takeover() {
+    let f = fixture(JackpotVariant::Optimistic, 0, None).await;
+    fill(&f.memory, JackpotGroup::Minor, 1_000);
+    *f.store.lose_next_reply.lock().unwrap() = Some(TxnKind::JackpotWinLock);
+    let lost = f.service.process_win("w-1", JackpotGroup::Minor, UserId(3), 300).await;
+    assert!(matches!(lost, Err(JackpotError::Store(StoreError::TimedOut))), "{lost:?}");
+    assert_eq!(pool(&f.memory, JackpotGroup::Minor).lock_holder, None, "the lock it may have taken is released");
+    let started = tokio::time::Instant::now();
+    f.service.process_win("w-2", JackpotGroup::Minor, UserId(4), 300).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1), "the next win does not wait for the lease");
+    assert_eq!(f.metrics.counter(METRIC_LOCK_TAKEOVERS, &[("group", "minor")]), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -369,7 +400,7 @@ async fn config_updates_are_validated_and_version_checked() {
     let invalid = f.service.update_config(vec![(JackpotGroup::Minor, 10_001)]).await;
     assert!(matches!(invalid, Err(JackpotError::InvalidConfig { .. })));
     f.service.update_config(vec![(JackpotGroup::Mega, 5_000)]).await.unwrap();
-    let outcome = f.service.contribute("pot-1", 1_000).await.unwrap();
+    let outcome = f.service.contribute(&external("pot-1"), 1_000).await.unwrap();
     assert_eq!(outcome.split.shares, [(JackpotGroup::Minor, 0), (JackpotGroup::Major, 0), (JackpotGroup::Mega, 500)]);
     assert_eq!(pool(&f.memory, JackpotGroup::Mega).amount, 500);
 

@@ -8,7 +8,9 @@
 //! version is stored. After the update, the version is verified to ensure no concurrent
 //! modifications. If version mismatch detected, operation is retried with exponential backoff."
 
-use super::{ContributeOutcome, JackpotError, JackpotService, OPERATION_CONTRIBUTE, RakeSplit, split_rake};
+use super::{
+    ContributeOutcome, Contribution, JackpotError, JackpotService, OPERATION_CONTRIBUTE, RakeSplit, split_rake,
+};
 use crate::rules::Chips;
 use crate::store::{JackpotPool, Key, Txn, TxnKind, Value};
 
@@ -17,7 +19,7 @@ impl JackpotService {
     /// retried (the rake left the pot correctly in the original). Not deduplicated either.
     pub(super) async fn contribute_unversioned(
         &self,
-        operation_id: &str,
+        contribution: &Contribution,
         rake: Chips,
     ) -> Result<ContributeOutcome, JackpotError> {
         let (_, config) = self.read_config().await?;
@@ -27,7 +29,7 @@ impl JackpotService {
         for &(group, share) in split.shares.iter().filter(|(_, share)| *share > 0) {
             stale_pools.push((self.read_pool(group).await?.value.as_pool().clone(), share));
         }
-        let stale = StaleContribution { operation_id, rake, split, needed, pools: stale_pools };
+        let stale = StaleContribution { contribution, rake, split, needed, pools: stale_pools };
         self.retry_on_conflict(OPERATION_CONTRIBUTE, |attempts| self.contribute_unversioned_attempt(&stale, attempts))
             .await
     }
@@ -42,7 +44,8 @@ impl JackpotService {
             return Err(JackpotError::InsufficientHouse { needed: stale.needed, available: house.chips });
         }
         let outcome = ContributeOutcome {
-            operation_id: stale.operation_id.to_string(),
+            operation_id: stale.contribution.operation_id(),
+            contribution: stale.contribution.clone(),
             rake: stale.rake,
             split: stale.split.clone(),
             attempts,
@@ -64,7 +67,7 @@ impl JackpotService {
 /// A contribution as the historical design prepared it: the pools as read once, before any
 /// attempt.
 struct StaleContribution<'a> {
-    operation_id: &'a str,
+    contribution: &'a Contribution,
     rake: Chips,
     split: RakeSplit,
     needed: Chips,

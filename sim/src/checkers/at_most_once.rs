@@ -6,6 +6,10 @@
 //! answer; a different one means the request was processed again. Transient answers ("in
 //! progress", lock timeout, store unavailable) are not final and may differ.
 //!
+//! A request ID reused for a different action or amount ([`AtMostOnce::on_reused_reply`])
+//! must be refused as such (`GameError::RequestReused`): an outcome, or any other final
+//! answer, means the second payload was executed or answered as if it were the first.
+//!
 //! From the store's side ([`AtMostOnce::after_txn`]): at most one reservation per request ID
 //! is ever committed; a processed-request record is never rewritten with another outcome; and
 //! every action save (`game.act`, `game.save`) adds exactly one action to its hand's history —
@@ -106,5 +110,24 @@ impl AtMostOnce {
             )),
             Some(_) => {}
         }
+    }
+
+    /// The final reply to a request ID the client reused for a different payload: anything but
+    /// `RequestReused` fails.
+    pub fn on_reused_reply(
+        &mut self,
+        request: RequestId,
+        reply: &Result<ActionOutcome, GameError>,
+        at: At,
+        out: &mut Vec<Violation>,
+    ) {
+        if matches!(reply, Err(GameError::RequestReused)) || reply.as_ref().is_err_and(|error| !error.is_final()) {
+            return;
+        }
+        let result = serde_json::to_string(reply).expect("replies serialize");
+        out.push(at.violation(
+            Invariant::AtMostOnce,
+            format!("{request} reused for a different payload was answered {result}, not refused as reused"),
+        ));
     }
 }

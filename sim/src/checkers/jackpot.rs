@@ -1,8 +1,14 @@
 //! Invariant 8, jackpot: each pool holds exactly what was contributed minus what was won,
 //! is never negative, never loses part of its contribution or win totals (a total that goes
 //! down is an overwritten update), and its row version rises by one per update. A transaction
-//! that changes a pool's amount must move the same chips through the totals.
+//! that changes a pool's amount must move the same chips through the totals. Every pool is tied
+//! to its cause: a hand's contribution names its hand, is that hand's rake exactly, comes once
+//! per hand, and raises each pool by exactly its share of the split.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use engine::ids::TableId;
+use engine::jackpot::{ContributeOutcome, Contribution};
 use engine::rules::Chips;
 use engine::store::{Key, MemoryStore, Value};
 
@@ -10,11 +16,87 @@ use super::{At, Invariant, TxnView, Violation};
 
 pub struct Jackpot {
     supply: Chips,
+    /// The rake of every hand that ended, by (table, hand number).
+    hand_rake: BTreeMap<(TableId, u64), Chips>,
+    /// The hands whose rake was contributed.
+    contributed: BTreeSet<(TableId, u64)>,
 }
 
 impl Jackpot {
     pub fn new(supply: Chips) -> Jackpot {
-        Jackpot { supply }
+        Jackpot { supply, hand_rake: BTreeMap::new(), contributed: BTreeSet::new() }
+    }
+
+    /// Records the rake of hands that end in this transaction, and checks each contribution
+    /// it records against its cause.
+    fn check_causes(&mut self, view: &TxnView<'_>, at: At, out: &mut Vec<Violation>) {
+        for (_, before, after) in view.changes {
+            match after.as_ref().map(|v| &v.value) {
+                Some(Value::Table(table)) => {
+                    if let Some(game) = table.game.as_ref().filter(|g| g.complete) {
+                        let was_over = matches!(before.as_ref().map(|v| &v.value),
+                            Some(Value::Table(b)) if b.hand_number == table.hand_number && b.game.as_ref().is_some_and(|g| g.complete));
+                        if !was_over {
+                            self.hand_rake.insert((table.table, table.hand_number), game.rake);
+                        }
+                    }
+                }
+                Some(Value::Request(record)) if before.is_none() => {
+                    if let Ok(outcome) = serde_json::from_value::<ContributeOutcome>(record.outcome.clone()) {
+                        self.check_contribution(view, &outcome, at, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn check_contribution(
+        &mut self,
+        view: &TxnView<'_>,
+        outcome: &ContributeOutcome,
+        at: At,
+        out: &mut Vec<Violation>,
+    ) {
+        if let Contribution::Hand { table, hand_number } = outcome.contribution {
+            let hand = (table, hand_number);
+            match self.hand_rake.get(&hand) {
+                None => out.push(at.violation(
+                    Invariant::Jackpot,
+                    format!("a contribution for {table} hand {hand_number}, which has not ended"),
+                )),
+                Some(&rake) if rake != outcome.rake => out.push(at.violation(
+                    Invariant::Jackpot,
+                    format!("{table} hand {hand_number} raked {rake} chips but contributed {}", outcome.rake),
+                )),
+                Some(_) => {}
+            }
+            if !self.contributed.insert(hand) {
+                out.push(at.violation(
+                    Invariant::Jackpot,
+                    format!("{table} hand {hand_number}'s rake contributed a second time ({})", view.txn.kind),
+                ));
+            }
+        }
+        for (group, share) in &outcome.split.shares {
+            let raised = view.changes.iter().find_map(|(key, before, after)| match (key, before, after) {
+                (Key::Jackpot(g), Some(b), Some(a)) if g == group => {
+                    Some(i128::from(a.value.chips_held()) - i128::from(b.value.chips_held()))
+                }
+                _ => None,
+            });
+            if raised.unwrap_or(0) != i128::from(*share) {
+                out.push(at.violation(
+                    Invariant::Jackpot,
+                    format!(
+                        "contribution {} owes pool {} {share} chips, the pool rose by {}",
+                        outcome.operation_id,
+                        group.name(),
+                        raised.unwrap_or(0)
+                    ),
+                ));
+            }
+        }
     }
 
     fn check_pool(&self, pool: &engine::store::JackpotPool, context: &str, at: At, out: &mut Vec<Violation>) {
@@ -40,6 +122,7 @@ impl Jackpot {
     }
 
     pub fn after_txn(&mut self, view: &TxnView<'_>, at: At, out: &mut Vec<Violation>) {
+        self.check_causes(view, at, out);
         for (key, before, after) in view.changes {
             let Key::Jackpot(group) = key else { continue };
             let Some(after) = after else {

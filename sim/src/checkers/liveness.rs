@@ -1,6 +1,8 @@
 //! Invariant 9, liveness: once faults stop, the system converges within the heal deadline —
 //! no reservation left live, the DLQ drained, every table idle or in a clean hand (its state
-//! valid and its escrow matching), and every lock free. The world asks [`Liveness::pending`]
+//! valid and its escrow matching), and every lock free: the lock manager's and the jackpot's
+//! row locks alike (a row lock whose lease has run out counts as free: anyone may take it
+//! over, which is how a lock left by a dead holder — or landed by a zombie write — heals). The world asks [`Liveness::pending`]
 //! during the heal phase and stops as soon as nothing is pending; what is still pending at
 //! the deadline is the liveness failure.
 
@@ -10,8 +12,8 @@ use engine::store::{MemoryStore, ReservationState, Value};
 pub struct Liveness;
 
 impl Liveness {
-    /// What has not converged yet (empty when everything has).
-    pub fn pending(&self, store: &MemoryStore, locks_held: usize) -> Vec<String> {
+    /// What has not converged yet at `now_ms` (empty when everything has).
+    pub fn pending(&self, store: &MemoryStore, locks_held: usize, now_ms: u64) -> Vec<String> {
         let mut pending = Vec::new();
         store.inspect(|data| {
             for value in data.values() {
@@ -20,6 +22,16 @@ impl Liveness {
                         "{} of {} ({} chips) still live, deadline {} ms",
                         r.id, r.user, r.amount, r.deadline_ms
                     )),
+                    Value::Jackpot(pool)
+                        if pool.lock_holder.is_some() && pool.lock_expires_ms.is_none_or(|until| until > now_ms) =>
+                    {
+                        pending.push(format!(
+                            "jackpot {} row lock still held by {} (lease until {:?} ms)",
+                            pool.group.name(),
+                            pool.lock_holder.as_deref().unwrap_or_default(),
+                            pool.lock_expires_ms
+                        ))
+                    }
                     Value::Dlq(entry) => pending.push(format!(
                         "{} owes {} chips to {} after {} attempts",
                         entry.id, entry.amount, entry.reservation.user, entry.attempts

@@ -3,6 +3,9 @@
 //! never a wait-for cycle; holds longer than their category's acquire timeout are counted and
 //! reported as warnings (they make other owners time out; they are not by themselves a bug).
 //!
+//! The lock probe (`faults::lock_probe`) takes locks out of order on purpose, so a lock manager
+//! that grants them while enforcing the hierarchy is seen here too.
+//!
 //! The hierarchy is checked from the acquire/release events, independently of the lock
 //! manager's own detection; cycles from the manager's `deadlock_snapshot`, sampled by the world.
 
@@ -12,6 +15,7 @@ use engine::game::LockStrategy;
 use engine::locks::{DeadlockSnapshot, LockConfig, LockEvent, LockKey, OwnerId};
 
 use super::{At, Invariant, Violation};
+use crate::faults::lock_probe::PROBE_OPERATION;
 
 pub struct Locks {
     strategy: LockStrategy,
@@ -34,9 +38,13 @@ impl Locks {
         match event {
             LockEvent::Acquired { key, owner, operation, .. } => {
                 let held = self.held.entry(*owner).or_default();
-                if self.strategy == LockStrategy::Fine
-                    && let Some(level) = key.category.hierarchy_level()
-                {
+                // The lock probe takes locks out of order on purpose: granted, that is a
+                // violation only when the hierarchy is enforced (else it checks itself that
+                // the manager recorded it). The engine's own acquires are checked under the
+                // fine strategy, enforced or not.
+                let probe = operation == PROBE_OPERATION;
+                let checked = if probe { self.config.enforce_hierarchy } else { self.strategy == LockStrategy::Fine };
+                if checked && let Some(level) = key.category.hierarchy_level() {
                     let against = held.iter().find(|h| match h.category.hierarchy_level() {
                         Some(l) => l > level || (l == level && h.name > key.name),
                         None => false,

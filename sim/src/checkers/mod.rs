@@ -8,8 +8,12 @@
 //! invariant, the holders and amounts involved, and the trace position where it was seen.
 
 pub mod at_most_once;
+pub mod atomicity;
+pub mod budgets;
 pub mod conservation;
+pub mod exclusivity;
 pub mod jackpot;
+pub mod ledger;
 pub mod liveness;
 pub mod locks;
 pub mod non_negative;
@@ -18,9 +22,14 @@ pub mod rules;
 pub mod versions;
 
 use engine::game::LockStrategy;
+use engine::ids::UserId;
 use engine::locks::{DeadlockSnapshot, LockConfig, LockEvent};
+use engine::metrics::MetricsSnapshot;
 use engine::rules::Chips;
 use engine::store::{Key, MemoryStore, Txn, Versioned};
+use tokio::task::Id as TaskId;
+
+pub use budgets::Budgets;
 use serde::{Deserialize, Serialize};
 
 /// The properties a run is checked against, one checker each (DESIGN.md §5), and `Panic`.
@@ -29,28 +38,40 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum Invariant {
     Conservation,
+    /// Every user's chips, against an independent per-user model.
+    WalletLedger,
     NonNegative,
     AtMostOnce,
     Versions,
+    /// A refused transaction changed nothing.
+    Atomicity,
     Reservations,
     Rules,
     Locks,
+    /// No two owners in one critical section, from the lock events alone.
+    LockExclusivity,
     Jackpot,
+    /// A scenario's declared limits on time (`[budgets]`).
+    Budget,
     Liveness,
     /// Not a checker: a panic inside the simulated code.
     Panic,
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 10] = [
+    pub const ALL: [Invariant; 14] = [
         Invariant::Conservation,
+        Invariant::WalletLedger,
         Invariant::NonNegative,
         Invariant::AtMostOnce,
         Invariant::Versions,
+        Invariant::Atomicity,
         Invariant::Reservations,
         Invariant::Rules,
         Invariant::Locks,
+        Invariant::LockExclusivity,
         Invariant::Jackpot,
+        Invariant::Budget,
         Invariant::Liveness,
         Invariant::Panic,
     ];
@@ -58,13 +79,17 @@ impl Invariant {
     pub fn as_str(self) -> &'static str {
         match self {
             Invariant::Conservation => "conservation",
+            Invariant::WalletLedger => "wallet_ledger",
             Invariant::NonNegative => "non_negative",
             Invariant::AtMostOnce => "at_most_once",
             Invariant::Versions => "versions",
+            Invariant::Atomicity => "atomicity",
             Invariant::Reservations => "reservations",
             Invariant::Rules => "rules",
             Invariant::Locks => "locks",
+            Invariant::LockExclusivity => "lock_exclusivity",
             Invariant::Jackpot => "jackpot",
+            Invariant::Budget => "budget",
             Invariant::Liveness => "liveness",
             Invariant::Panic => "panic",
         }
@@ -124,41 +149,54 @@ impl At {
 pub struct CheckerSettings {
     /// Chips in the system, from the scenario: Σ opening balances + the house's chips.
     pub supply: Chips,
+    /// Every user with a wallet, and the balance each opens with (the ledger's model).
+    pub users: Vec<UserId>,
+    pub balance: Chips,
     pub lock_strategy: LockStrategy,
     pub lock_config: LockConfig,
+    pub budgets: Budgets,
 }
 
-/// All nine checkers.
+/// All the checkers.
 pub struct Checkers {
     pub conservation: conservation::Conservation,
+    pub ledger: ledger::Ledger,
     pub non_negative: non_negative::NonNegative,
     pub at_most_once: at_most_once::AtMostOnce,
     pub versions: versions::Versions,
     pub reservations: reservations::Reservations,
     pub rules: rules::Rules,
     pub locks: locks::Locks,
+    pub exclusivity: exclusivity::Exclusivity,
     pub jackpot: jackpot::Jackpot,
     pub liveness: liveness::Liveness,
+    pub budgets: Budgets,
 }
 
 impl Checkers {
     pub fn new(settings: &CheckerSettings) -> Checkers {
         Checkers {
             conservation: conservation::Conservation::new(settings.supply),
+            ledger: ledger::Ledger::new(settings.users.iter().copied(), settings.balance),
             non_negative: non_negative::NonNegative::new(settings.supply),
             at_most_once: at_most_once::AtMostOnce::default(),
             versions: versions::Versions,
             reservations: reservations::Reservations,
             rules: rules::Rules,
             locks: locks::Locks::new(settings.lock_strategy, settings.lock_config.clone()),
+            exclusivity: exclusivity::Exclusivity::default(),
             jackpot: jackpot::Jackpot::new(settings.supply),
             liveness: liveness::Liveness,
+            budgets: settings.budgets.clone(),
         }
     }
 
-    /// Runs every transaction checker on one applied transaction.
-    pub fn after_txn(&mut self, view: &TxnView<'_>, at: At, out: &mut Vec<Violation>) {
+    /// Runs every transaction checker on one applied transaction, issued by `task` (none
+    /// outside every task).
+    pub fn after_txn(&mut self, view: &TxnView<'_>, task: Option<TaskId>, at: At, out: &mut Vec<Violation>) {
         self.conservation.after_txn(view, at, out);
+        self.ledger.after_txn(view, at, out);
+        self.exclusivity.after_txn(view, task, at, out);
         self.non_negative.after_txn(view, at, out);
         self.at_most_once.after_txn(view, at, out);
         self.versions.after_txn(view, at, out);
@@ -167,18 +205,28 @@ impl Checkers {
         self.jackpot.after_txn(view, at, out);
     }
 
-    pub fn on_lock_event(&mut self, event: &LockEvent, at: At, out: &mut Vec<Violation>) {
+    /// A lock event, seen in the task that caused it.
+    pub fn on_lock_event(&mut self, event: &LockEvent, task: Option<TaskId>, at: At, out: &mut Vec<Violation>) {
         self.locks.on_event(event, at, out);
+        self.exclusivity.on_event(event, task, at, out);
+    }
+
+    /// The engine crashed: its locks died with its memory.
+    pub fn engine_crashed(&mut self) {
+        self.locks.forget_all();
+        self.exclusivity.forget_all();
     }
 
     pub fn on_deadlock_snapshot(&mut self, snapshot: &DeadlockSnapshot, at: At, out: &mut Vec<Violation>) {
         self.locks.on_snapshot(snapshot, at, out);
     }
 
-    /// The end-of-run checks of the safety properties (liveness is checked by the world,
-    /// which knows whether the heal phase converged).
-    pub fn at_end(&mut self, store: &MemoryStore, at: At, out: &mut Vec<Violation>) {
+    /// The end-of-run checks of the safety properties and the budgets (liveness is checked
+    /// by the world, which knows whether the heal phase converged).
+    pub fn at_end(&mut self, store: &MemoryStore, metrics: &MetricsSnapshot, at: At, out: &mut Vec<Violation>) {
         self.conservation.at_end(store, at, out);
+        self.ledger.at_end(store, at, out);
+        self.budgets.check(metrics, at, out);
         self.non_negative.at_end(store, at, out);
         self.jackpot.at_end(store, at, out);
     }

@@ -13,7 +13,9 @@ use engine::store::{
 };
 use rand::SeedableRng;
 
-use super::{At, CheckerSettings, Checkers, Invariant, TxnView, Violation};
+use engine::metrics::MetricsSnapshot;
+
+use super::{At, Budgets, CheckerSettings, Checkers, Invariant, TxnView, Violation};
 
 const SUPPLY: Chips = 1_000;
 const AT: At = At { trace_index: 7, at_us: 1_000 };
@@ -23,7 +25,14 @@ const TABLE: TableId = TableId(1);
 type Change = (Key, Option<Versioned>, Option<Versioned>);
 
 fn checkers(strategy: LockStrategy) -> Checkers {
-    Checkers::new(&CheckerSettings { supply: SUPPLY, lock_strategy: strategy, lock_config: LockConfig::default() })
+    Checkers::new(&CheckerSettings {
+        supply: SUPPLY,
+        users: vec![USER, UserId(2)],
+        balance: 0,
+        lock_strategy: strategy,
+        lock_config: LockConfig::default(),
+        budgets: Budgets::default(),
+    })
 }
 
 fn row(version: u64, value: Value) -> Option<Versioned> {
@@ -75,7 +84,7 @@ fn table(game: GameState) -> Value {
 fn after_txn(checkers: &mut Checkers, kind: TxnKind, changes: &[Change], now_ms: u64) -> Vec<Violation> {
     let txn = Txn::new(kind);
     let mut found = Vec::new();
-    checkers.after_txn(&TxnView { txn: &txn, changes, now_ms }, AT, &mut found);
+    checkers.after_txn(&TxnView { txn: &txn, changes, now_ms }, None, AT, &mut found);
     found
 }
 
@@ -116,10 +125,10 @@ fn conservation_recounts_the_store_at_the_end() {
     let store = MemoryStore::new();
     store.apply(&Txn::new(TxnKind::Provision).put(Key::Wallet(USER), wallet(SUPPLY))).unwrap();
     let mut found = Vec::new();
-    checkers(LockStrategy::Coarse).at_end(&store, AT, &mut found);
-    assert_eq!(found, vec![]);
+    checkers(LockStrategy::Coarse).at_end(&store, &MetricsSnapshot::default(), AT, &mut found);
+    assert!(!invariants(&found).contains(&Invariant::Conservation), "{found:?}");
     store.apply(&Txn::new(TxnKind::StaleWriter).put(Key::Wallet(USER), wallet(SUPPLY - 1))).unwrap();
-    checkers(LockStrategy::Coarse).at_end(&store, AT, &mut found);
+    checkers(LockStrategy::Coarse).at_end(&store, &MetricsSnapshot::default(), AT, &mut found);
     fires(&found, Invariant::Conservation);
 }
 
@@ -278,11 +287,11 @@ fn acquired(owner: u64, category: LockCategory, name: &str) -> LockEvent {
 fn locks_fire_on_an_acquire_against_the_hierarchy() {
     let mut c = checkers(LockStrategy::Fine);
     let mut found = Vec::new();
-    c.on_lock_event(&acquired(1, LockCategory::Table, "table-1"), AT, &mut found);
-    c.on_lock_event(&acquired(1, LockCategory::Pot, "table-1"), AT, &mut found);
-    c.on_lock_event(&acquired(1, LockCategory::Player, "table-1/user-1"), AT, &mut found);
+    c.on_lock_event(&acquired(1, LockCategory::Table, "table-1"), None, AT, &mut found);
+    c.on_lock_event(&acquired(1, LockCategory::Pot, "table-1"), None, AT, &mut found);
+    c.on_lock_event(&acquired(1, LockCategory::Player, "table-1/user-1"), None, AT, &mut found);
     assert_eq!(found, vec![], "in order");
-    c.on_lock_event(&acquired(1, LockCategory::BettingRound, "table-1"), AT, &mut found);
+    c.on_lock_event(&acquired(1, LockCategory::BettingRound, "table-1"), None, AT, &mut found);
     fires(&found, Invariant::Locks);
 }
 
@@ -317,8 +326,8 @@ fn jackpot_fires_on_broken_books_an_overwritten_update_and_a_skipped_version() {
 fn liveness_reports_what_has_not_converged() {
     let store = MemoryStore::new();
     let c = checkers(LockStrategy::Coarse);
-    assert_eq!(c.liveness.pending(&store, 0), Vec::<String>::new());
-    assert_eq!(c.liveness.pending(&store, 2).len(), 1, "held locks are pending");
+    assert_eq!(c.liveness.pending(&store, 0, 0), Vec::<String>::new());
+    assert_eq!(c.liveness.pending(&store, 2, 0).len(), 1, "held locks are pending");
     let live = reservation(1, 1, 10, ReservationState::Live);
     let Value::Reservation(owed) = reservation(2, 2, 10, ReservationState::DeadLettered) else { unreachable!() };
     let entry = DlqEntry { id: DlqId(1), reservation: owed, amount: 10, error: "x".into(), created_ms: 0, attempts: 3 };
@@ -326,7 +335,290 @@ fn liveness_reports_what_has_not_converged() {
         .put(Key::Reservation(ReservationId(1)), live)
         .put(Key::Dlq(DlqId(1)), Value::Dlq(entry));
     store.apply(&txn).unwrap();
-    let pending = c.liveness.pending(&store, 0);
+    let pending = c.liveness.pending(&store, 0, 0);
     assert_eq!(pending.len(), 2, "{pending:?}");
     assert!(pending[0].contains("still live") && pending[1].contains("owes 10 chips"), "{pending:?}");
+}
+
+fn wallet_of(user: UserId, balance: Chips) -> Value {
+    Value::Wallet(Wallet { user, balance })
+}
+
+#[test]
+fn wallet_ledger_fires_on_chips_in_the_wrong_wallet_even_when_the_sum_holds() {
+    let mut c = checkers(LockStrategy::Coarse);
+    let moved = [
+        (Key::Wallet(USER), row(1, wallet_of(USER, 0)), row(2, wallet_of(USER, 0))),
+        (Key::Wallet(UserId(2)), row(1, wallet_of(UserId(2), 0)), row(2, wallet_of(UserId(2), 0))),
+    ];
+    assert!(!invariants(&after_txn(&mut c, TxnKind::GameAct, &moved, 0)).contains(&Invariant::WalletLedger));
+    // Ten chips leave user 1's reservation and land in user 2's wallet: the sum is intact.
+    let misrouted = [
+        (Key::Reservation(ReservationId(1)), row(1, reservation(1, 1, 10, ReservationState::Live)), None),
+        (Key::Wallet(UserId(2)), row(2, wallet_of(UserId(2), 0)), row(3, wallet_of(UserId(2), 10))),
+    ];
+    let found = after_txn(&mut c, TxnKind::WalletRollback, &misrouted, 0);
+    fires(&found, Invariant::WalletLedger);
+    assert!(!invariants(&found).contains(&Invariant::Conservation), "the sum holds: {found:?}");
+    let message = &found.iter().find(|v| v.invariant == Invariant::WalletLedger).unwrap().message;
+    assert!(message.contains("user-1") && message.contains("user-2"), "both wallets named: {message}");
+}
+
+#[test]
+fn wallet_ledger_accepts_a_hand_result_and_recounts_every_wallet_at_the_end() {
+    let mut finished = hand();
+    while let Some(actor) = finished.actor() {
+        finished.apply(actor, Action::AllIn).unwrap();
+    }
+    let Value::Table(mut record) = table(finished.clone()) else { unreachable!() };
+    record.escrow = 0;
+    // The hand ends: what each had put in leaves the table, and each wallet moves by the
+    // player's result plus what it had put in before — explained by the hand alone.
+    let started = hand();
+    let mut changes = vec![(Key::Table(TABLE), row(1, table(started.clone())), row(2, Value::Table(record)))];
+    for (p, user) in [USER, UserId(2)].into_iter().enumerate() {
+        let put_in = started.players[p].starting_stack - started.players[p].stack;
+        let result = finished.players[p].stack as i64 - finished.players[p].starting_stack as i64;
+        let after = (1_000 + result + put_in as i64) as Chips;
+        changes.push((Key::Wallet(user), row(1, wallet_of(user, 1_000)), row(2, wallet_of(user, after))));
+    }
+    let mut c = checkers(LockStrategy::Coarse);
+    let found = after_txn(&mut c, TxnKind::GameAct, &changes, 0);
+    assert!(!invariants(&found).contains(&Invariant::WalletLedger), "{found:?}");
+
+    let store = MemoryStore::new();
+    store.apply(&Txn::new(TxnKind::Provision).put(Key::Wallet(USER), wallet_of(USER, 0))).unwrap();
+    store.apply(&Txn::new(TxnKind::Provision).put(Key::Wallet(UserId(3)), wallet_of(UserId(3), 5))).unwrap();
+    let mut found = Vec::new();
+    checkers(LockStrategy::Coarse).at_end(&store, &MetricsSnapshot::default(), AT, &mut found);
+    fires(&found, Invariant::WalletLedger);
+    assert!(found.iter().any(|v| v.message.contains("user-3")), "a wallet nobody opened: {found:?}");
+}
+
+#[test]
+fn atomicity_fires_on_a_refused_transaction_that_changed_a_key() {
+    let txn = Txn::new(TxnKind::GameAct).put(Key::Wallet(USER), wallet(5));
+    let before = super::atomicity::rows_before(&txn, |_| row(1, wallet(10)));
+    let error = engine::store::StoreError::TimedOut;
+    assert_eq!(super::atomicity::check_refused(&txn, &error, &before, |_| row(1, wallet(10)), AT), None);
+    let partial = super::atomicity::check_refused(&txn, &error, &before, |_| row(2, wallet(5)), AT);
+    fires(&partial.into_iter().collect::<Vec<_>>(), Invariant::Atomicity);
+}
+
+fn released(owner: u64, category: LockCategory, name: &str) -> LockEvent {
+    LockEvent::Released {
+        key: LockKey::new(category, name),
+        mode: LockMode::Write,
+        owner: OwnerId(owner),
+        operation: "test".into(),
+        held_us: 0,
+    }
+}
+
+/// Two distinct tokio task IDs (they exist only inside a runtime).
+fn two_task_ids() -> (tokio::task::Id, tokio::task::Id) {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    runtime.block_on(async {
+        let a = tokio::spawn(async { tokio::task::id() }).await.unwrap();
+        let b = tokio::spawn(async { tokio::task::id() }).await.unwrap();
+        (a, b)
+    })
+}
+
+#[test]
+fn lock_exclusivity_fires_on_overlapping_holds_a_foreign_release_and_an_unlocked_save() {
+    let mut c = checkers(LockStrategy::Coarse);
+    let mut found = Vec::new();
+    c.on_lock_event(&acquired(1, LockCategory::Table, "table-1"), None, AT, &mut found);
+    c.on_lock_event(&released(1, LockCategory::Table, "table-1"), None, AT, &mut found);
+    c.on_lock_event(&acquired(2, LockCategory::Table, "table-1"), None, AT, &mut found);
+    assert_eq!(found, vec![], "one after the other");
+    c.on_lock_event(&acquired(3, LockCategory::Table, "table-1"), None, AT, &mut found);
+    fires(&found, Invariant::LockExclusivity);
+
+    let mut found = Vec::new();
+    c.on_lock_event(&released(9, LockCategory::Pot, "table-1"), None, AT, &mut found);
+    fires(&found, Invariant::LockExclusivity);
+
+    let (holder, other) = two_task_ids();
+    let mut c = checkers(LockStrategy::Coarse);
+    let mut found = Vec::new();
+    c.on_lock_event(&acquired(1, LockCategory::Table, "table-1"), Some(holder), AT, &mut found);
+    let save = [(Key::Table(TABLE), row(1, table(hand())), row(2, table(hand())))];
+    let txn = Txn::new(TxnKind::GameAct);
+    let view = TxnView { txn: &txn, changes: &save, now_ms: 0 };
+    c.exclusivity.after_txn(&view, Some(holder), AT, &mut found);
+    assert_eq!(found, vec![], "saved by the holder");
+    c.exclusivity.after_txn(&view, Some(other), AT, &mut found);
+    fires(&found, Invariant::LockExclusivity);
+}
+
+fn metrics_with_hold(category: LockCategory, hold_ms: &[u64]) -> MetricsSnapshot {
+    let mut histogram = engine::metrics::LatencyHistogram::default();
+    for ms in hold_ms {
+        histogram.record_us(ms * 1_000);
+    }
+    let name = engine::metrics::labeled(engine::locks::METRIC_LOCK_HOLD, &[("category", category.as_str())]);
+    MetricsSnapshot { histograms: [(name, histogram)].into(), ..MetricsSnapshot::default() }
+}
+
+#[test]
+fn budgets_fire_over_their_limit_with_the_measured_value() {
+    let budgets: super::Budgets =
+        toml::from_str("lock_hold_p99_ms = { stage = 200 }\nlock_timeouts_max = { table = 0 }").unwrap();
+    let mut found = Vec::new();
+    budgets.check(&metrics_with_hold(LockCategory::Stage, &[10, 20, 150]), AT, &mut found);
+    assert_eq!(found, vec![]);
+    budgets.check(&metrics_with_hold(LockCategory::Stage, &[10, 20, 900]), AT, &mut found);
+    fires(&found, Invariant::Budget);
+    assert!(found[0].message.contains("stage") && found[0].message.contains("200 ms"), "{found:?}");
+
+    let mut timeouts = MetricsSnapshot::default();
+    let name = engine::metrics::labeled(
+        engine::locks::METRIC_LOCK_ACQUIRE,
+        &[("category", "table"), ("status", engine::locks::STATUS_TIMEOUT)],
+    );
+    timeouts.counters.insert(name, 2);
+    let mut found = Vec::new();
+    budgets.check(&timeouts, AT, &mut found);
+    fires(&found, Invariant::Budget);
+}
+
+#[test]
+fn at_most_once_fires_when_a_reused_request_id_is_not_refused() {
+    let mut c = checkers(LockStrategy::Coarse);
+    let mut found = Vec::new();
+    c.at_most_once.on_reused_reply(RequestId(7), &Err(GameError::RequestReused), AT, &mut found);
+    c.at_most_once.on_reused_reply(RequestId(7), &Err(GameError::InProgress), AT, &mut found);
+    assert_eq!(found, vec![], "refused, or not final yet");
+    let executed = ActionOutcome { applied: Applied::Fold, chips: 0, table_version: 3, hand_complete: false };
+    c.at_most_once.on_reused_reply(RequestId(7), &Ok(executed), AT, &mut found);
+    fires(&found, Invariant::AtMostOnce);
+}
+
+#[test]
+fn rules_fire_on_an_odd_chip_paid_to_any_winner_but_the_first() {
+    let mut game = GameState::start(TableConfig::new(5, 10), &[100, 100, 100], Deck::ordered()).unwrap();
+    while let Some(actor) = game.actor() {
+        game.apply(actor, Action::AllIn).unwrap();
+    }
+    // A board that plays for both live players (a royal flush), a folded small blind's 5 chips
+    // of dead money: an odd pot split two ways.
+    game.board = engine::cards::Card::parse_many("AsKsQsJsTs").unwrap();
+    for (player, contributed, folded) in [(0, 100, false), (1, 100, false), (2, 5, true)] {
+        game.players[player].contributed = contributed;
+        game.players[player].folded = folded;
+    }
+    let (expected, rake) = super::rules::expected_payouts(&game).unwrap();
+    assert_eq!(expected[0], expected[1] + 1, "the odd chip to the first winner: {expected:?}");
+    game.rake = rake;
+    for (player, won) in expected.iter().enumerate() {
+        game.players[player].won = *won;
+    }
+    assert_eq!(super::rules::check_payouts(&game), Ok(()));
+    game.players[0].won -= 1;
+    game.players[1].won += 1;
+    assert!(super::rules::check_payouts(&game).is_err(), "the odd chip to the second winner must be refused");
+}
+
+fn contribution(table: u64, hand_number: u64, rake: Chips, share: Chips) -> Value {
+    let outcome = engine::jackpot::ContributeOutcome {
+        operation_id: format!("table-{table}-hand-{hand_number}"),
+        contribution: engine::jackpot::Contribution::Hand { table: TableId(table), hand_number },
+        rake,
+        split: engine::jackpot::RakeSplit {
+            shares: vec![(JackpotGroup::Minor, share)],
+            house_kept: rake.saturating_sub(share),
+        },
+        attempts: 1,
+        duplicate: false,
+    };
+    Value::Request(ProcessedRequest {
+        request: RequestId(hand_number),
+        user: UserId(0),
+        payload_hash: 0,
+        outcome: serde_json::to_value(outcome).unwrap(),
+        processed_ms: 0,
+        keep_until_ms: 0,
+    })
+}
+
+#[test]
+fn jackpot_fires_on_a_hand_contributed_twice_or_not_for_its_rake() {
+    let mut c = checkers(LockStrategy::Coarse);
+    let mut finished = hand();
+    while let Some(actor) = finished.actor() {
+        finished.apply(actor, Action::AllIn).unwrap();
+    }
+    let rake = finished.rake;
+    let Value::Table(mut record) = table(finished) else { unreachable!() };
+    record.escrow = 0;
+    let ended = [(Key::Table(TABLE), row(1, table(hand())), row(2, Value::Table(record)))];
+    after_txn(&mut c, TxnKind::GameAct, &ended, 0);
+    let key = Key::Jackpot(JackpotGroup::Minor);
+    let once = [
+        (Key::Request(RequestId(1)), None, row(1, contribution(1, 1, rake, 1))),
+        (key, row(1, pool(0, 0, 0)), row(2, pool(1, 1, 0))),
+    ];
+    let found = after_txn(&mut c, TxnKind::JackpotContribute, &once, 0);
+    assert!(!invariants(&found).contains(&Invariant::Jackpot), "{found:?}");
+    let twice = [
+        (Key::Request(RequestId(2)), None, row(1, contribution(1, 1, rake, 1))),
+        (key, row(2, pool(1, 1, 0)), row(3, pool(2, 2, 0))),
+    ];
+    fires(&after_txn(&mut c, TxnKind::JackpotContribute, &twice, 0), Invariant::Jackpot);
+    let wrong_rake = [
+        (Key::Request(RequestId(3)), None, row(1, contribution(1, 2, rake + 5, 1))),
+        (key, row(3, pool(2, 2, 0)), row(4, pool(3, 3, 0))),
+    ];
+    fires(&after_txn(&mut c, TxnKind::JackpotContribute, &wrong_rake, 0), Invariant::Jackpot);
+}
+
+#[test]
+fn versions_fire_on_an_engine_save_that_drops_another_writers_spectator() {
+    let mut c = checkers(LockStrategy::Coarse);
+    let Value::Table(mut watched) = table(hand()) else { unreachable!() };
+    watched.seats.push(crate::layout::spectator_of(TABLE));
+    let joined = [(Key::Table(TABLE), row(1, table(hand())), row(2, Value::Table(watched.clone())))];
+    assert!(!invariants(&after_txn(&mut c, TxnKind::StaleWriter, &joined, 0)).contains(&Invariant::Versions));
+    let lost = [(Key::Table(TABLE), row(2, Value::Table(watched)), row(3, table(hand())))];
+    fires(&after_txn(&mut c, TxnKind::GameAct, &lost, 0), Invariant::Versions);
+}
+
+#[test]
+fn liveness_counts_a_jackpot_row_lock_until_its_lease_runs_out() {
+    let store = MemoryStore::new();
+    let Value::Jackpot(mut locked) = pool(10, 10, 0) else { unreachable!() };
+    locked.lock_holder = Some("engine/win:w-1:0".into());
+    locked.lock_expires_ms = Some(5_000);
+    store.apply(&Txn::new(TxnKind::Provision).put(Key::Jackpot(JackpotGroup::Minor), Value::Jackpot(locked))).unwrap();
+    let c = checkers(LockStrategy::Coarse);
+    assert_eq!(c.liveness.pending(&store, 0, 4_999).len(), 1, "held");
+    assert_eq!(c.liveness.pending(&store, 0, 5_000), Vec::<String>::new(), "its lease ran out");
+}
+
+#[test]
+fn locks_fire_on_the_probes_out_of_order_acquire_only_when_the_hierarchy_is_enforced() {
+    let probe = |owner: u64, category, name: &str| LockEvent::Acquired {
+        key: LockKey::new(category, name),
+        mode: LockMode::Write,
+        owner: OwnerId(owner),
+        operation: crate::faults::lock_probe::PROBE_OPERATION.into(),
+        waited_us: 0,
+    };
+    for (enforce_hierarchy, fired) in [(false, false), (true, true)] {
+        let settings = CheckerSettings {
+            supply: SUPPLY,
+            users: vec![],
+            balance: 0,
+            lock_strategy: LockStrategy::Coarse,
+            lock_config: LockConfig { enforce_hierarchy, ..LockConfig::default() },
+            budgets: Budgets::default(),
+        };
+        let mut c = Checkers::new(&settings);
+        let mut found = Vec::new();
+        c.on_lock_event(&probe(1, LockCategory::Player, "probe-1"), None, AT, &mut found);
+        c.on_lock_event(&probe(1, LockCategory::Table, "probe-1"), None, AT, &mut found);
+        assert_eq!(invariants(&found).contains(&Invariant::Locks), fired, "enforced: {enforce_hierarchy}: {found:?}");
+    }
 }

@@ -1,9 +1,12 @@
 //! Invariant 4, versions: each save raises a record's store version by exactly one, a table's
 //! hand number never goes back, a hand's game version never goes back, and no acknowledged
 //! action is lost — a save of the same hand must extend the stored history, never replace
-//! it with one that misses an action saved before (the lost update of an unguarded write).
+//! it with one that misses an action saved before (the lost update of an unguarded write) —
+//! and no engine save changes what another writer owns at a table (its spectators).
 
-use engine::store::Value;
+use engine::store::{TxnKind, Value};
+
+use crate::layout::is_spectator;
 
 use super::{At, Invariant, TxnView, Violation};
 
@@ -21,6 +24,22 @@ impl Versions {
                 ));
             }
             let (Value::Table(b), Value::Table(a)) = (&before.value, &after.value) else { continue };
+            let spectators = |t: &engine::store::TableRecord| -> Vec<_> {
+                t.seats.iter().copied().filter(|u| is_spectator(*u)).collect()
+            };
+            if !matches!(view.txn.kind, TxnKind::StaleWriter | TxnKind::Provision) && spectators(a) != spectators(b) {
+                out.push(at.violation(
+                    Invariant::Versions,
+                    format!(
+                        "{}: txn {} changed the spectators seated by another writer ({:?} -> {:?}): a concurrent \
+                         update was lost",
+                        a.table,
+                        view.txn.kind,
+                        spectators(b),
+                        spectators(a)
+                    ),
+                ));
+            }
             if a.hand_number < b.hand_number {
                 out.push(at.violation(
                     Invariant::Versions,

@@ -79,7 +79,8 @@ impl Overrides {
 fn parse_variant(text: &str) -> Result<EngineVariant, String> {
     serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|_| {
         let names: Vec<String> = EngineVariant::ALL.iter().map(report::enum_name).collect();
-        format!("unknown variant `{text}`; one of: {}", names.join(", "))
+        let canaries: Vec<String> = EngineVariant::CANARIES.iter().map(report::enum_name).collect();
+        format!("unknown variant `{text}`; one of: {} (canaries: {})", names.join(", "), canaries.join(", "))
     })
 }
 

@@ -81,6 +81,16 @@ fault_kinds! {
     EmergencyReset = "emergency_reset",
     /// Several `/start` requests at once (client).
     StartStorm = "start_storm",
+    /// A crash point fired while a labelled commit was on its way to the store (store link):
+    /// the commit is caught in flight, a zombie write candidate.
+    CrashInFlight = "crash_in_flight",
+    /// A commit that was in flight when the engine crashed lands later, from the dead
+    /// process's stale view (the paused lease holder; the world).
+    ZombieWrite = "zombie_write",
+    /// A request ID used again for a different action or amount (client).
+    ReusedId = "reused_id",
+    /// Two locks taken against the hierarchy inside the engine process (lock probe).
+    OutOfOrderLock = "out_of_order_lock",
 }
 
 /// Prefix of the text form of [`FaultKind::CrashAfter`].
@@ -89,7 +99,7 @@ const CRASH_AFTER_PREFIX: &str = "crash_after:";
 impl FaultKind {
     /// The dials of the fault plan, in the order swarm mode draws them: each is turned on or
     /// off per seed and scaled as a whole.
-    pub const DIALS: [FaultKind; 12] = [
+    pub const DIALS: [FaultKind; DIALS_COUNT] = [
         FaultKind::Duplicate,
         FaultKind::DelayedDuplicate,
         FaultKind::StaleWriter,
@@ -102,8 +112,14 @@ impl FaultKind {
         FaultKind::Partition,
         FaultKind::MessageLoss,
         FaultKind::Crash,
+        FaultKind::ZombieWrite,
+        FaultKind::ReusedId,
+        FaultKind::OutOfOrderLock,
     ];
 }
+
+/// How many dials the fault plan has.
+pub const DIALS_COUNT: usize = 15;
 
 impl fmt::Display for FaultKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

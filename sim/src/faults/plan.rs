@@ -14,7 +14,7 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::faults::kind::FaultKind;
+use crate::faults::kind::{DIALS_COUNT, FaultKind};
 use crate::faults::schedule::ScheduledFault;
 use crate::scenario::{FaultSettings, Scenario};
 use crate::seeds;
@@ -96,7 +96,8 @@ impl FaultPlan {
     }
 
     fn from_settings(settings: &FaultSettings, rng: &mut impl Rng, safety_ms: u64) -> FaultPlan {
-        let (factors, kinds_off) = if settings.swarm { swarm_factors(settings, rng) } else { ([1.0; 12], Vec::new()) };
+        let (factors, kinds_off) =
+            if settings.swarm { swarm_factors(settings, rng) } else { ([1.0; DIALS_COUNT], Vec::new()) };
         let mut scaled = settings.clone();
         for (dial, factor) in FaultKind::DIALS.into_iter().zip(factors) {
             scaled.scale_dial(dial, factor);
@@ -123,7 +124,7 @@ impl FaultPlan {
 /// and an intensity in [`SWARM_INTENSITY_MIN`, 1] is drawn for each one on. Returns each
 /// dial's factor (in [`FaultKind::DIALS`] order; 1 for unused dials, 0 for dials off) and the
 /// dials turned off.
-fn swarm_factors(settings: &FaultSettings, rng: &mut impl Rng) -> ([f64; 12], Vec<FaultKind>) {
+fn swarm_factors(settings: &FaultSettings, rng: &mut impl Rng) -> ([f64; DIALS_COUNT], Vec<FaultKind>) {
     let present: Vec<usize> =
         (0..FaultKind::DIALS.len()).filter(|&i| settings.dial_amount(FaultKind::DIALS[i]) > 0.0).collect();
     let mut on: Vec<bool> = present.iter().map(|_| rng.random_bool(0.5)).collect();
@@ -131,7 +132,7 @@ fn swarm_factors(settings: &FaultSettings, rng: &mut impl Rng) -> ([f64; 12], Ve
         let keep = rng.random_range(0..present.len());
         on[keep] = true;
     }
-    let mut factors = [1.0f64; 12];
+    let mut factors = [1.0f64; DIALS_COUNT];
     let mut kinds_off = Vec::new();
     for (slot, &i) in present.iter().enumerate() {
         factors[i] = if on[slot] { rng.random_range(SWARM_INTENSITY_MIN..=1.0) } else { 0.0 };

@@ -113,8 +113,12 @@ pub enum Site {
     Poll(UserId),
     /// A dealer's poll of its table.
     Dealer(TableId),
+    /// A commit of this kind caught in flight by a crash, about a subject when it has one.
+    InFlight(TxnKind, Option<Subject>),
     /// One operation of the jackpot load.
     JackpotOp,
+    /// One second of the engine process's lock probe.
+    LockProbe,
 }
 
 /// The n-th (from 1) occurrence of a site in a run.
@@ -154,7 +158,10 @@ impl fmt::Display for Site {
             Site::Turn(user) => write!(f, "turn:{user}"),
             Site::Poll(user) => write!(f, "poll:{user}"),
             Site::Dealer(table) => write!(f, "dealer:{table}"),
+            Site::InFlight(kind, None) => write!(f, "in_flight:{kind}"),
+            Site::InFlight(kind, Some(subject)) => write!(f, "in_flight:{kind}@{subject}"),
             Site::JackpotOp => f.write_str("jackpot"),
+            Site::LockProbe => f.write_str("lock_probe"),
         }
     }
 }
@@ -163,7 +170,8 @@ impl fmt::Display for Site {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
     "unknown opportunity `{0}`: one of get:KIND[@SUBJECT], scan:KIND, commit:TXN[@SUBJECT], applied:TXN, \
-     chat:table-N, request:ACTOR, reply:ACTOR, turn:user-N, poll:user-N, dealer:table-N, jackpot"
+     chat:table-N, request:ACTOR, reply:ACTOR, turn:user-N, poll:user-N, dealer:table-N, in_flight:TXN[@SUBJECT], jackpot, \
+     lock_probe"
 )]
 pub struct UnknownSite(pub String);
 
@@ -186,6 +194,7 @@ impl FromStr for Site {
             "scan" => Site::Store(StoreOp::Scan(parse_key_kind(operand).ok_or_else(bad)?), subject),
             "commit" => Site::Store(StoreOp::Commit(operand.parse().map_err(|_| bad())?), subject),
             "applied" => Site::Applied(operand.parse().map_err(|_| bad())?, subject),
+            "in_flight" => Site::InFlight(operand.parse().map_err(|_| bad())?, subject),
             _ if subject.is_some() => return Err(bad()),
             "chat" => Site::Chat(TableId(numbered(rest, "table-").ok_or_else(bad)?)),
             "request" => Site::Request(rest.parse().map_err(|_| bad())?),
@@ -194,6 +203,7 @@ impl FromStr for Site {
             "poll" => Site::Poll(UserId(numbered(rest, "user-").ok_or_else(bad)?)),
             "dealer" => Site::Dealer(TableId(numbered(rest, "table-").ok_or_else(bad)?)),
             "jackpot" if rest.is_empty() => Site::JackpotOp,
+            "lock_probe" if rest.is_empty() => Site::LockProbe,
             _ => return Err(bad()),
         };
         Ok(site)
@@ -311,6 +321,7 @@ impl ScheduledFault {
                 | FaultKind::CrashAfterTxn
                 | FaultKind::PartitionMid2pc
                 | FaultKind::DelayedDuplicate
+                | FaultKind::ZombieWrite
         );
         if needs_ms != self.ms.is_some() {
             return Err(format!("`{kind}` {} ms", if needs_ms { "needs" } else { "takes no" }));
@@ -328,6 +339,12 @@ impl ScheduledFault {
     }
 }
 
+/// Transactions a stale writer may race: hand saves (it toggles a spectator's seat) and
+/// jackpot contributions (it tops the pools up from the house).
+pub fn races_stale_writer(kind: TxnKind) -> bool {
+    kind.is_hand_save() || kind == TxnKind::JackpotContribute
+}
+
 /// Which fault kinds an opportunity can carry.
 fn site_allows(site: &Site, kind: FaultKind) -> bool {
     match site {
@@ -335,7 +352,8 @@ fn site_allows(site: &Site, kind: FaultKind) -> bool {
             FaultKind::SlowStore | FaultKind::StoreFailure | FaultKind::StoreTimeout => true,
             FaultKind::LostReply => matches!(op, StoreOp::Commit(_)),
             FaultKind::RefundFailure => matches!(op, StoreOp::Commit(kind) if kind.is_refund()),
-            FaultKind::StaleWriter => matches!(op, StoreOp::Commit(kind) if kind.is_hand_save()),
+            FaultKind::StaleWriter => matches!(op, StoreOp::Commit(kind) if races_stale_writer(*kind)),
+            FaultKind::CrashInFlight => matches!(op, StoreOp::Commit(kind) if kind.is_engine_commit()),
             _ => false,
         },
         Site::Applied(txn, _) => match kind {
@@ -345,10 +363,15 @@ fn site_allows(site: &Site, kind: FaultKind) -> bool {
         },
         Site::Chat(_) => kind == FaultKind::SlowChat,
         Site::Request(_) | Site::Reply(_) => kind == FaultKind::MessageLoss,
-        Site::Turn(_) => matches!(kind, FaultKind::StaleAction | FaultKind::Duplicate | FaultKind::DelayedDuplicate),
+        Site::Turn(_) => matches!(
+            kind,
+            FaultKind::StaleAction | FaultKind::Duplicate | FaultKind::DelayedDuplicate | FaultKind::ReusedId
+        ),
+        Site::InFlight(..) => kind == FaultKind::ZombieWrite,
         Site::Poll(_) => kind == FaultKind::OutOfTurn,
         Site::Dealer(_) => matches!(kind, FaultKind::Reset | FaultKind::EmergencyReset),
         Site::JackpotOp => kind == FaultKind::Duplicate,
+        Site::LockProbe => kind == FaultKind::OutOfOrderLock,
     }
 }
 
@@ -394,7 +417,10 @@ mod tests {
             Site::Turn(UserId(101)),
             Site::Poll(UserId(7)),
             Site::Dealer(TableId(3)),
+            Site::InFlight(TxnKind::GameAct, Some(Subject::Table(TableId(2)))),
+            Site::InFlight(TxnKind::WalletReserve, None),
             Site::JackpotOp,
+            Site::LockProbe,
         ];
         for site in sites {
             assert_eq!(site.to_string().parse::<Site>(), Ok(site.clone()), "{site}");

@@ -8,8 +8,13 @@
 //! failure before the store (nothing applied), a timeout before the store (nothing applied,
 //! the engine waits its call timeout), a lost reply (applied, the engine sees a timeout),
 //! refund failures (rollback, expiry, DLQ and compensation credits fail), a stale writer
-//! (another writer bumps the table just before a save, forcing a version conflict),
-//! partitions (scheduled, or opened right after a reservation — in the middle of a 2PC), and
+//! (another writer makes a real change just before a save: a spectator joins or leaves the
+//! table, the house tops up the pools — so a guarded save conflicts and an unguarded one loses
+//! something the checkers see),
+//! partitions (scheduled, or opened right after a reservation — in the middle of a 2PC),
+//! zombie writes (a commit lost on its way — timed out, refused by a partition, caught in
+//! flight by a crash — that lands seconds later from the stale view it was built on, after
+//! the engine gave up on it or died: Kleppmann's paused lease holder), and
 //! crash points (the engine process dies right after a transaction with a chosen label
 //! applied: every later call of that process hangs until the world crashes the host).
 //!
@@ -21,13 +26,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::clock::{Clock, TimestampMs};
-use engine::store::{Key, KeyKind, Store, StoreError, StoreFuture, Txn, TxnKind, Versioned};
+use engine::store::{Key, KeyKind, Store, StoreError, StoreFuture, Txn, TxnKind, Value, Versioned};
 use rand::Rng;
 
 use crate::context::{SimContext, Stream};
 use crate::faults::kind::FaultKind;
 use crate::faults::plan::{Window, draw_range};
-use crate::faults::schedule::{Site, StoreOp, Subject};
+use crate::faults::schedule::{Opportunity, Site, StoreOp, Subject, races_stale_writer};
+use crate::layout::spectator_of;
 use rand_chacha::ChaCha8Rng;
 
 const HOST: &str = "engine";
@@ -58,6 +64,8 @@ struct CallPlan {
     slow_ms: u64,
     fault: CallFault,
     stale_writer: bool,
+    /// A commit the engine dies sending, with the downtime in ms.
+    crash_in_flight_ms: Option<u64>,
 }
 
 /// The link, as the engine's `Store`.
@@ -120,10 +128,28 @@ impl StoreLink {
         } else {
             CallFault::None
         };
-        let hand_save = commit.is_some_and(TxnKind::is_hand_save);
+        let raced = commit.is_some_and(races_stale_writer);
         let stale_writer =
-            decide(FaultKind::StaleWriter, &|rng| hand_save && rng.random_bool(p.stale_writer_probability)).is_some();
-        CallPlan { latency_us, slow_ms, fault, stale_writer }
+            decide(FaultKind::StaleWriter, &|rng| raced && rng.random_bool(p.stale_writer_probability)).is_some();
+        let crash_in_flight_ms = commit.and_then(|kind| self.crash_in_flight(&opportunity, kind));
+        CallPlan { latency_us, slow_ms, fault, stale_writer, crash_in_flight_ms }
+    }
+
+    /// Whether the engine dies while this commit of `kind` is on its way (a crash point before
+    /// the store, with the crash points' probability and labels), and the downtime.
+    fn crash_in_flight(&self, opportunity: &Opportunity, kind: TxnKind) -> Option<u64> {
+        let p = &self.context.plan.settings;
+        let (crash_requested, crashes_done) = {
+            let state = self.context.state();
+            (state.crash_requested(), state.crashes_done())
+        };
+        let target = !crash_requested && p.crash_after_labels.contains(&kind) && crashes_done < p.crashes_max;
+        self.context
+            .decide(opportunity, FaultKind::CrashInFlight, Stream::StoreFaults, |rng, fault| {
+                (target && rng.random_bool(p.crash_after_txn_probability))
+                    .then(|| fault.with_ms(draw_range(rng, p.restart_ms)))
+            })
+            .and_then(|fault| fault.ms)
     }
 
     fn partitioned(&self) -> bool {
@@ -181,14 +207,58 @@ impl StoreLink {
         Ok(())
     }
 
-    /// Another writer rewrites `key` as it is (version + 1), so the save about to apply
-    /// fails its version check.
+    /// Another writer makes a real change to what `txn` is about to overwrite, just before it
+    /// applies: a spectator joins or leaves the table it saves (the table's version rises and
+    /// its seats change), or the house tops up the pools it contributes to (one chip each).
+    /// A guarded save then fails its version check; an unguarded one would wipe the change out,
+    /// which the checkers see (`versions`: spectators; `conservation`, `jackpot`: the top-up).
     fn stale_write(&self, txn: &Txn) {
-        let Some(key) = txn.writes.iter().map(|w| w.key).find(|k| matches!(k, Key::Table(_))) else { return };
-        let Some(current) = self.context.store.read(key) else { return };
-        let bump = Txn::new(TxnKind::StaleWriter).expect(key, Some(current.version)).put(key, current.value);
-        let _ = self.context.apply_txn(HOST, &bump);
-        self.context.fault(HOST, FaultKind::StaleWriter, format!("bumped {key:?} before {}", txn.kind));
+        let foreign = if txn.kind == TxnKind::JackpotContribute { self.top_up(txn) } else { self.spectate(txn) };
+        if let Some((foreign, what)) = foreign {
+            let _ = self.context.apply_txn(HOST, &foreign);
+            self.context.fault(HOST, FaultKind::StaleWriter, format!("{what} before {}", txn.kind));
+        }
+    }
+
+    /// A spectator of the table `txn` saves joins it, or leaves it if already seated.
+    fn spectate(&self, txn: &Txn) -> Option<(Txn, String)> {
+        let key = txn.writes.iter().map(|w| w.key).find(|k| matches!(k, Key::Table(_)))?;
+        let current = self.context.store.read(key)?;
+        let mut record = current.value.as_table().clone();
+        let spectator = spectator_of(record.table);
+        let what = match record.seats.iter().position(|&u| u == spectator) {
+            Some(seat) => {
+                record.seats.remove(seat);
+                format!("{spectator} left {}", record.table)
+            }
+            None => {
+                record.seats.push(spectator);
+                format!("{spectator} joined {}", record.table)
+            }
+        };
+        let foreign =
+            Txn::new(TxnKind::StaleWriter).expect(key, Some(current.version)).put(key, Value::Table(Box::new(record)));
+        Some((foreign, what))
+    }
+
+    /// The house moves one chip into each pool `txn` contributes to (if it has them).
+    fn top_up(&self, txn: &Txn) -> Option<(Txn, String)> {
+        let groups: Vec<Key> = txn.writes.iter().map(|w| w.key).filter(|k| matches!(k, Key::Jackpot(_))).collect();
+        let house = self.context.store.read(Key::House)?;
+        let chips = house.value.as_house();
+        if groups.is_empty() || chips < groups.len() as u64 {
+            return None;
+        }
+        let now_ms = self.now_ms();
+        let mut foreign = Txn::new(TxnKind::StaleWriter)
+            .expect(Key::House, Some(house.version))
+            .put(Key::House, Value::House(chips - groups.len() as u64));
+        for key in &groups {
+            let row = self.context.store.read(*key)?;
+            let pool = row.value.as_pool().credited(1, now_ms);
+            foreign = foreign.expect(*key, Some(row.version)).put(*key, Value::Jackpot(pool));
+        }
+        Some((foreign, format!("the house topped up {} pools", groups.len())))
     }
 
     /// After an applied transaction: the crash points and the partitions that open mid-2PC,
@@ -233,7 +303,21 @@ impl StoreLink {
         }
         let call = self.plan_call(StoreOp::Commit(txn.kind), Subject::of_txn(&txn));
         let what = txn.kind.as_str();
-        self.outbound(what, call.latency_us, call.slow_ms, call.fault).await?;
+        let sent = self.context.state().commit_sent(&txn);
+        if let Err(error) = self.outbound(what, call.latency_us, call.slow_ms, call.fault).await {
+            self.context.state().commit_arrived(sent);
+            if error == StoreError::TimedOut {
+                // Lost on the way, as far as the engine knows: it may land late anyway.
+                self.context.maybe_zombie(&txn, 0);
+            }
+            return Err(error);
+        }
+        if let Some(restart_after_ms) = call.crash_in_flight_ms {
+            // The process dies with the commit on the wire: it stays in flight.
+            self.context.state().request_crash_in_flight(self.context.now_us(), HOST, txn.kind, restart_after_ms);
+            std::future::pending::<()>().await;
+        }
+        self.context.state().commit_arrived(sent);
         if call.stale_writer {
             self.stale_write(&txn);
         }

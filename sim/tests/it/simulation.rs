@@ -168,6 +168,10 @@ fn each_scenario_fires_the_fault_it_is_built_for() {
         ("partition", "partition_mid_2pc"),
         ("partition", "message_loss"),
         ("retry_after_ttl", "delayed_duplicate"),
+        ("crash_recovery", "crash_in_flight"),
+        ("crash_recovery", "zombie_write"),
+        ("double_fold", "reused_id"),
+        ("five_simultaneous", "out_of_order_lock"),
     ];
     for (name, fault) in expectations {
         let scenario = scenario::resolve(&scenario_dir(), name).unwrap().1;

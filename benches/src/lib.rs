@@ -17,3 +17,171 @@ pub fn seven_card_hands(count: usize, seed: u64) -> Vec<[Card; 7]> {
         })
         .collect()
 }
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::chat::RecordingChat;
+use engine::clock::{SharedClock, TokioClock};
+use engine::dedup::{DedupMode, Deduplicator};
+use engine::game::{ActionRequest, GameConfig, GameEngine, GameParts, LockStrategy};
+use engine::ids::{RequestId, TableId, UserId};
+use engine::jackpot::{JackpotParts, JackpotService, JackpotServiceConfig, JackpotVariant};
+use engine::locks::{LockConfig, LockManager};
+use engine::metrics::Metrics;
+use engine::rules::{Action, TableConfig};
+use engine::store::{Key, MemoryStore, Store, Txn, TxnKind, Value};
+use engine::wallet::{WalletConfig, WalletService};
+use sim::report::RunReport;
+use sim::scenario;
+use sim::world::{self, RunSpec};
+
+/// A lock manager with the default timeouts.
+pub fn lock_manager() -> LockManager {
+    LockManager::new(LockConfig::default(), Metrics::new())
+}
+
+/// A jackpot service over an in-memory store whose house holds plenty of chips.
+pub async fn jackpot_service() -> JackpotService {
+    let memory = MemoryStore::new();
+    memory.apply(&Txn::new(TxnKind::Provision).put(Key::House, Value::House(u64::MAX / 4))).expect("provisions");
+    let store: Arc<dyn Store> = Arc::new(memory);
+    let clock: SharedClock = Arc::new(TokioClock::starting_now());
+    let metrics = Metrics::new();
+    let rng = ChaCha8Rng::seed_from_u64(3);
+    let wallet = Arc::new(WalletService::new(
+        store.clone(),
+        clock.clone(),
+        metrics.clone(),
+        rng.clone(),
+        WalletConfig::default(),
+    ));
+    let parts = JackpotParts { store, clock, metrics, rng, wallet };
+    let service = JackpotService::new(parts, JackpotServiceConfig::default(), JackpotVariant::Optimistic);
+    service.ensure_pools().await.expect("pools");
+    service
+}
+
+/// One table of the hardened engine over an in-memory store, whose players check or call
+/// every turn.
+pub struct BenchTable {
+    engine: GameEngine,
+    table: TableId,
+    next_request: std::sync::atomic::AtomicU64,
+}
+
+/// Every bench player's opening balance: enough for any number of hands.
+const BENCH_BALANCE: u64 = 1 << 40;
+
+impl BenchTable {
+    pub async fn new(players: u64) -> BenchTable {
+        let clock: SharedClock = Arc::new(TokioClock::starting_now());
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::with_clock(clock.clone()));
+        let metrics = Metrics::new();
+        let wallet = Arc::new(WalletService::new(
+            store.clone(),
+            clock.clone(),
+            metrics.clone(),
+            ChaCha8Rng::seed_from_u64(1),
+            WalletConfig::default(),
+        ));
+        let dedup = Arc::new(Deduplicator::new(store.clone(), clock.clone(), metrics.clone(), DedupMode::default()));
+        let users: Vec<UserId> = (1..=players).map(UserId).collect();
+        for &user in &users {
+            wallet.open(user, BENCH_BALANCE).await.expect("opens");
+        }
+        let parts = GameParts {
+            store,
+            metrics: metrics.clone(),
+            locks: LockManager::new(LockConfig::default(), metrics),
+            wallet,
+            dedup,
+            jackpot: None,
+            chat: Arc::new(RecordingChat::default()),
+            rng: ChaCha8Rng::seed_from_u64(2),
+        };
+        let config = GameConfig {
+            table: TableConfig::new(5, 10),
+            stack_cap: 1_000,
+            admins: BTreeSet::new(),
+            lock_strategy: LockStrategy::Coarse,
+            variant: Default::default(),
+            turn_messages: false,
+        };
+        let engine = GameEngine::new(parts, config);
+        let table = TableId(1);
+        engine.create_table(table, users).await.expect("a table");
+        BenchTable { engine, table, next_request: std::sync::atomic::AtomicU64::new(1) }
+    }
+
+    /// Starts a hand and plays it to the end through `act`; returns the actions taken.
+    pub async fn play_hand(&self) -> u32 {
+        let hand_number = self.engine.start_hand(self.table).await.expect("a hand starts");
+        let mut actions = 0;
+        loop {
+            let stats = self.engine.stats(self.table).await.expect("stats");
+            let (Some(user), true) = (stats.actor, stats.in_progress) else { return actions };
+            let request = RequestId(self.next_request.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+            let action = ActionRequest { request, user, table: self.table, hand_number, action: Action::Call };
+            let check = ActionRequest { action: Action::Check, ..action };
+            let legal = stats.legal.expect("a player to act has legal actions");
+            let chosen = if legal.call_amount == 0 { check } else { action };
+            self.engine.act(chosen).await.expect("a legal action");
+            actions += 1;
+        }
+    }
+}
+
+/// One run of the shipped `standard` scenario under `seed`.
+pub fn standard_run(seed: u64) -> RunReport {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(scenario::SCENARIO_DIR);
+    let (_, standard) = scenario::resolve(&dir, "standard").expect("the shipped standard scenario");
+    world::run(&RunSpec::new(standard, seed))
+}
+
+/// The shape of a turmoil world: its hosts, its tick and how long it runs, in simulated time.
+#[derive(Clone, Copy, Debug)]
+pub struct WorldShape {
+    pub hosts: u32,
+    pub tick_ms: u64,
+    pub duration_ms: u64,
+}
+
+impl WorldShape {
+    /// `standard`'s world (the engine host and its client hosts, its tick) for `duration_ms`.
+    pub fn of_standard(duration_ms: u64) -> WorldShape {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(scenario::SCENARIO_DIR);
+        let (_, standard) = scenario::resolve(&dir, "standard").expect("the shipped standard scenario");
+        WorldShape { hosts: 1 + standard.world.client_hosts, tick_ms: standard.world.tick_ms, duration_ms }
+    }
+
+    /// A bare turmoil world of this shape: one host and the rest clients, each sleeping a
+    /// second at a time, stepped for the duration. The floor any turmoil simulation pays.
+    pub fn run_bare(&self) -> u64 {
+        let tick = Duration::from_millis(self.tick_ms);
+        let mut sim = turmoil::Builder::new()
+            .tick_duration(tick)
+            .simulation_duration(Duration::from_millis(self.duration_ms) + tick * 10)
+            .build();
+        sim.host("engine", || async {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        for index in 1..self.hosts {
+            sim.client(format!("players-{index}"), async {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            });
+        }
+        let mut steps = 0;
+        while sim.elapsed() < Duration::from_millis(self.duration_ms) {
+            sim.step().expect("a bare world never fails");
+            steps += 1;
+        }
+        steps
+    }
+}

@@ -61,6 +61,8 @@ pub struct ChatPlanReport {
     pub done: usize,
     pub retried: usize,
     pub gave_up: usize,
+    /// The messages the announcements posted, in order.
+    pub sent: Vec<MessageId>,
 }
 
 impl ChatPlan {
@@ -79,25 +81,27 @@ impl ChatPlan {
         let Some(table) = self.table else { return ChatPlanReport::default() };
         let mut report = ChatPlanReport::default();
         for &message in &self.deletions {
-            with_retries(&mut report, metrics, "delete", || chat.delete(table, message)).await;
+            let _ = with_retries(&mut report, metrics, "delete", || chat.delete(table, message)).await;
         }
         for text in &self.announcements {
-            with_retries(&mut report, metrics, "send", || chat.send(table, text.clone())).await;
+            if let Some(message) = with_retries(&mut report, metrics, "send", || chat.send(table, text.clone())).await {
+                report.sent.push(message);
+            }
         }
         report
     }
 }
 
-async fn with_retries<'a, T, F>(report: &mut ChatPlanReport, metrics: &Metrics, call: &str, mut attempt: F)
+async fn with_retries<'a, T, F>(report: &mut ChatPlanReport, metrics: &Metrics, call: &str, mut attempt: F) -> Option<T>
 where
     F: FnMut() -> ChatFuture<'a, T>,
 {
     for tries in 1..=CHAT_ATTEMPTS_MAX {
         match attempt().await {
-            Ok(_) => {
+            Ok(answer) => {
                 metrics.increment(METRIC_CHAT_CALLS_TOTAL, &[("call", call), ("status", "success")]);
                 report.done += 1;
-                return;
+                return Some(answer);
             }
             Err(ChatError::RetryAfter { retry_after_ms })
                 if tries < CHAT_ATTEMPTS_MAX && retry_after_ms <= CHAT_RETRY_AFTER_MAX_MS =>
@@ -111,6 +115,7 @@ where
     }
     metrics.increment(METRIC_CHAT_CALLS_TOTAL, &[("call", call), ("status", "gave_up")]);
     report.gave_up += 1;
+    None
 }
 
 /// A chat that answers at once and records what it was asked, for tests and quiet runs.
@@ -175,7 +180,7 @@ mod tests {
         plan.announcements.push("p2 wins 40".into());
         let started = Instant::now();
         let report = plan.execute(&chat, &Metrics::new()).await;
-        assert_eq!(report, ChatPlanReport { done: 2, retried: 2, gave_up: 0 });
+        assert_eq!(report, ChatPlanReport { done: 2, retried: 2, gave_up: 0, sent: vec![MessageId(1)] });
         assert_eq!(started.elapsed(), Duration::from_millis(600), "two waits of 300 ms, on the paused clock");
         assert_eq!(chat.inner.log(), vec!["delete table-1: 7", "send table-1: p2 wins 40"]);
 

@@ -65,6 +65,17 @@ impl LatencyHistogram {
         self.0.max()
     }
 
+    /// How many samples are at most `us` (HDR precision: within the histogram's 3 significant
+    /// digits of `us`), for cumulative buckets.
+    pub fn count_at_most_us(&self, us: u64) -> u64 {
+        if self.0.is_empty() { 0 } else { self.0.count_between(0, us) }
+    }
+
+    /// The sum of every sample, in µs (HDR precision).
+    pub fn sum_us(&self) -> f64 {
+        self.0.mean() * self.count() as f64
+    }
+
     /// The usual summary: count, p50, p90, p99, p999, max (microseconds).
     pub fn summary(&self) -> HistogramSummary {
         HistogramSummary {

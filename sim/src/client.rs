@@ -241,6 +241,13 @@ pub(crate) async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result
             tokio::spawn(player(Arc::clone(&rpc), seat, *table, user));
         }
     }
+    if context.scenario.clients.stats_burst_interval_ms > 0 {
+        for (position, (table, seats)) in layout.tables.iter().enumerate() {
+            if position as u32 % hosts == index {
+                tokio::spawn(stats_bursts(Arc::clone(&rpc), seed, *table, seats.clone()));
+            }
+        }
+    }
     if index == 0 && context.scenario.clients.jackpot_ops_per_second > 0 {
         let users: Vec<UserId> = layout.users.iter().copied().collect();
         let load = Agent::new(seed, Actor::JackpotLoad, "jackpot-load", 0);
@@ -248,6 +255,42 @@ pub(crate) async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result
     }
     std::future::pending::<()>().await;
     Ok(())
+}
+
+/// The histogram of a burst's completion time (first request sent → last answer).
+pub(crate) const METRIC_BURST_DURATION: &str = "chipsim_burst_duration_seconds";
+
+/// Stats bursts at `table` (`clients.stats_burst_interval_ms`): while a hand runs, every
+/// seated player asks `/stats` at the same instant, each from a stream of its own.
+async fn stats_bursts(rpc: Arc<Rpc>, seed: u64, table: TableId, seats: Vec<UserId>) {
+    let interval = Duration::from_millis(rpc.context.scenario.clients.stats_burst_interval_ms);
+    let watcher = Agent::new(seed, Actor::Dealer(table), "burst-watch", table.0);
+    let askers: Vec<Arc<Agent>> =
+        seats.iter().map(|&user| Agent::new(seed, Actor::Player(user), &format!("burst@{table}"), user.0)).collect();
+    loop {
+        tokio::time::sleep(interval).await;
+        if !rpc.safety() {
+            continue;
+        }
+        if !rpc.stats(&watcher, table).await.is_some_and(|stats| stats.in_progress) {
+            continue;
+        }
+        let started = tokio::time::Instant::now();
+        let asks: Vec<_> = askers
+            .iter()
+            .map(|agent| {
+                let (rpc, agent) = (Arc::clone(&rpc), Arc::clone(agent));
+                tokio::spawn(async move { rpc.stats(&agent, table).await.is_some() })
+            })
+            .collect();
+        let mut answered = true;
+        for ask in asks {
+            answered &= ask.await.unwrap_or(false);
+        }
+        if answered {
+            rpc.context.metrics.record(METRIC_BURST_DURATION, &[], started.elapsed());
+        }
+    }
 }
 
 /// What a player to act chooses.

@@ -123,6 +123,7 @@ fn boot(context: &Arc<SimContext>) -> Services {
         admins: BTreeSet::from([ADMIN]),
         lock_strategy: scenario.engine.lock_strategy,
         variant,
+        turn_messages: scenario.engine.turn_messages,
     };
     if context.plan.settings.out_of_order_lock_probability > 0.0 || context.plan.schedule.is_some() {
         tokio::spawn(lock_probe::run(Arc::clone(context), parts.locks.clone()));

@@ -15,6 +15,9 @@ pub const CORRECTNESS_FAILED: u8 = 3;
 pub const LIVENESS_FAILED: u8 = 4;
 /// A panic inside the simulation (a crash of the code under test).
 pub const CRASHED: u8 = 5;
+/// A performance regression: `compare --fail-if-worse PCT` found a lock hold or latency
+/// percentile of the candidate worse than the base's by more than PCT.
+pub const PERFORMANCE_REGRESSION: u8 = 6;
 /// A non-deterministic run: the same seed gave two trace hashes (`sweep --check-determinism`).
 /// Nothing else a sweep reports can be trusted then.
 pub const NONDETERMINISTIC: u8 = 7;

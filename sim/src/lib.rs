@@ -4,7 +4,7 @@
 //! `engine` host that can crash and restart, one or two client hosts of players — with the
 //! durable store and the chat API as simulated services behind fault-injecting links
 //! (`faults`), drives it through a safety phase with faults and a heal phase that must
-//! converge, checks the nine invariants after every store transaction (`checkers`), and
+//! converge, checks the invariants after every store transaction (`checkers`), and
 //! reports histograms, counters and a trace hash (`report`, `trace`). Scenarios are TOML data
 //! (`scenario`). It must never let wall-clock time or OS randomness reach a simulated path:
 //! every random choice flows from the run's seed (`seeds`).
@@ -12,12 +12,17 @@
 //! The hand-history tools that cross-check the rules against PokerKit live in `hands`.
 
 pub mod cli;
+pub mod compare;
 pub mod exit;
 pub mod hands;
+pub mod html;
+pub mod latency;
+pub mod prometheus;
 pub mod report;
 pub mod scenario;
 pub mod shrink;
 pub mod sweep;
+pub mod timeline;
 pub mod world;
 
 pub(crate) mod checkers;

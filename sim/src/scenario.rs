@@ -8,6 +8,7 @@
 //!
 //! This module never runs anything; `world` turns a scenario and a seed into a run.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkers::Budgets;
 use crate::faults::kind::FaultKind;
-use crate::faults::schedule::ScheduledFault;
+use crate::faults::schedule::{ScheduledFault, Site, StoreOp};
+use crate::latency::Latency;
 
 /// Where the shipped scenarios live, relative to the workspace root.
 pub const SCENARIO_DIR: &str = "scenarios";
@@ -210,6 +212,9 @@ pub struct EngineSettings {
     pub sweep_interval_ms: u64,
     /// Run the jackpot service (fed by each hand's rake).
     pub jackpot: bool,
+    /// Post a chat turn message after each action and delete the hand's turn messages when it
+    /// ends (the engine's `GameConfig::turn_messages`).
+    pub turn_messages: bool,
 }
 
 impl Default for EngineSettings {
@@ -221,23 +226,58 @@ impl Default for EngineSettings {
             reservation_ttl_ms: 30_000,
             sweep_interval_ms: 1_000,
             jackpot: true,
+            turn_messages: false,
         }
     }
 }
 
-/// The store link's latency model (inside the engine host, exact to the microsecond).
+/// The store link's latency model (inside the engine host; drawn in µs, simulated to the
+/// millisecond — see `latency`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
-    /// Round-trip latency of one store call, in microseconds (uniform range).
+    /// Round-trip latency of one store call, in microseconds (uniform range), for every
+    /// operation `latency_ms` does not name.
     pub latency_us: [u64; 2],
+    /// Round-trip latency per operation, as a distribution in ms: keyed by an operation
+    /// (`"commit:wallet.reserve"`, `"get:wallet"`, `"scan:reservation"`) or a whole family
+    /// (`"commit"`, `"get"`, `"scan"`); the exact operation wins over its family.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub latency_ms: BTreeMap<String, Latency>,
     /// How long the engine waits for a store reply before calling it timed out, in ms.
     pub call_timeout_ms: u64,
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        StoreSettings { latency_us: [200, 2_000], call_timeout_ms: 2_000 }
+        StoreSettings { latency_us: [200, 2_000], latency_ms: BTreeMap::new(), call_timeout_ms: 2_000 }
+    }
+}
+
+/// The store operation families a latency may be keyed by.
+const STORE_OP_FAMILIES: [&str; 3] = ["get", "scan", "commit"];
+
+impl StoreSettings {
+    /// The distribution of `op`'s latency, if the scenario gives one (else `latency_us`).
+    pub fn latency_of(&self, op: StoreOp) -> Option<&Latency> {
+        let exact = Site::Store(op, None).to_string();
+        let family = exact.split(':').next().unwrap_or_default();
+        self.latency_ms.get(&exact).or_else(|| self.latency_ms.get(family))
+    }
+
+    fn validate_latencies(&self) -> Result<(), String> {
+        for (name, latency) in &self.latency_ms {
+            let known =
+                STORE_OP_FAMILIES.contains(&name.as_str()) || matches!(name.parse::<Site>(), Ok(Site::Store(_, None)));
+            if !known {
+                return Err(format!(
+                    "store.latency_ms: `{name}` is not a store operation (`commit:KIND`, `get:KIND`, `scan:KIND`) \
+                     or family (`commit`, `get`, `scan`)"
+                ));
+            }
+            latency.validate(DURATION_MS_MAX).map_err(|e| format!("store.latency_ms.\"{name}\": {e}"))?;
+        }
+        Ok(())
     }
 }
 
@@ -245,8 +285,11 @@ impl Default for StoreSettings {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChatSettings {
-    /// Latency of one chat call, in milliseconds (uniform range).
+    /// Latency of one chat call, in milliseconds (uniform range), unless `latency` is given.
     pub latency_ms: [u64; 2],
+    /// Latency of one chat call as a distribution (overrides `latency_ms`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Latency>,
     /// Probability that a call answers 429 with a retry-after.
     pub retry_after_probability: f64,
     /// The retry-after a 429 asks for, in milliseconds (uniform range).
@@ -259,6 +302,7 @@ impl Default for ChatSettings {
     fn default() -> Self {
         ChatSettings {
             latency_ms: [100, 800],
+            latency: None,
             retry_after_probability: 0.05,
             retry_after_ms: [200, 2_000],
             failure_probability: 0.01,
@@ -292,6 +336,10 @@ pub struct ClientSettings {
     pub jackpot_ops_per_second: u32,
     /// Share of those operations that are wins (the rest are contributions).
     pub jackpot_win_share: f64,
+    /// Every this many ms while a hand runs at a table, each of its seated players sends
+    /// `/stats` at the same instant (a burst); the time from the first request sent to the
+    /// last answer is recorded as `chipsim_burst_duration_seconds`. 0: no bursts.
+    pub stats_burst_interval_ms: u64,
     /// How a player to act chooses: fold (when there is something to call), raise, all-in;
     /// otherwise check or call.
     pub fold_probability: f64,
@@ -312,6 +360,7 @@ impl Default for ClientSettings {
             start_copies: 1,
             jackpot_ops_per_second: 0,
             jackpot_win_share: 0.2,
+            stats_burst_interval_ms: 0,
             fold_probability: 0.15,
             raise_probability: 0.15,
             all_in_probability: 0.03,
@@ -554,6 +603,10 @@ impl Scenario {
         self.validate_supply()?;
         self.validate_schedule()?;
         self.budgets.validate()?;
+        self.store.validate_latencies()?;
+        if let Some(latency) = &self.chat.latency {
+            latency.validate(DURATION_MS_MAX).map_err(|e| format!("chat.latency: {e}"))?;
+        }
         if let Some(kind) = self.faults.crash_after_labels.iter().find(|kind| !kind.is_engine_commit()) {
             return Err(format!(
                 "faults.crash_after_labels: `{kind}` is never committed by the engine on its own, so no crash \

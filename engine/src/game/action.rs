@@ -23,6 +23,29 @@ use crate::store::{Key, StoreError, Txn, Value, Versioned};
 #[cfg(doc)]
 use super::design::Design;
 
+/// Times the commit phase of an action that reserved chips, under the operators' name
+/// (`poker_wallet_operation_duration_seconds{operation="commit"}`).
+struct CommitTimer {
+    started: Instant,
+    reserved: bool,
+}
+
+impl CommitTimer {
+    /// Records the phase as ended now (it takes the timer: a phase ends once).
+    fn stop(self, wallet: &crate::wallet::WalletService, status: &str) {
+        if self.reserved {
+            wallet.record_commit(status, self.started.elapsed());
+        }
+    }
+}
+
+/// A saved action: its outcome, the hand's rake (if it completed) and the board's size.
+struct Committed {
+    outcome: ActionOutcome,
+    rake: Chips,
+    board_cards: usize,
+}
+
 /// What the deduplicator made of a request.
 enum Admitted {
     /// Process it (the ticket records its outcome; none when the design does not dedup).
@@ -64,26 +87,38 @@ impl GameEngine {
         };
         let owner = self.locks.owner("game.act");
         let guards = self.design.exclude(self, &owner, &request, &escrowed).await?;
-        let commit_started = Instant::now();
+        let commit = CommitTimer { started: Instant::now(), reserved: matches!(escrowed, Escrowed::Reserved(_)) };
         let result = self.commit_action(&request, &ticket, &escrowed, chips).await;
         // Release before any chat or jackpot work. (An explicit release: a guard moved in one
         // branch only would live to the end of this function, through the chat announcements
         // — a bug the simulator's lock-hold histogram found.)
         let held = self.design.release(guards);
+        let status = if result.is_ok() { "success" } else { "error" };
+        // The commit phase runs from taking the lock to giving it back (the 2PC notes): now, or
+        // — for a design that keeps its locks through the work after the hand — when they go.
+        let running = if held.is_empty() {
+            commit.stop(&self.wallet, status);
+            None
+        } else {
+            Some(commit)
+        };
         let outcome = match result {
-            Ok((outcome, rake)) => self.acted(&request, ticket, &escrowed, commit_started, outcome, rake).await,
+            Ok(committed) => self.acted(&request, ticket, committed).await,
             Err(error) => {
-                self.abort(&request, &escrowed, commit_started).await;
+                self.abort(&request, &escrowed).await;
                 if error == GameError::Store(StoreError::TimedOut) {
                     // Outcome unknown: record nothing (a retry finds the durable record if it
                     // applied); the copies waiting on the ticket wake once the locks are gone.
-                    drop(held);
-                    return Err(error);
+                    Err(error)
+                } else {
+                    self.finish_with_error(ticket, error).await
                 }
-                self.finish_with_error(ticket, error).await
             }
         };
         drop(held);
+        if let Some(commit) = running {
+            commit.stop(&self.wallet, status);
+        }
         outcome
     }
 
@@ -100,33 +135,27 @@ impl GameEngine {
         Admitted::Answer(answer)
     }
 
-    /// After the save applied: the commit's metrics, the outcome released to waiting copies,
-    /// and the work after a completed hand.
+    /// After the save applied: the outcome released to waiting copies, and the work after the
+    /// action (the hand's, or the turn's chat).
     async fn acted(
         &self,
         request: &ActionRequest,
         ticket: Ticket,
-        escrowed: &Escrowed,
-        commit_started: Instant,
-        outcome: ActionOutcome,
-        rake: Chips,
+        committed: Committed,
     ) -> Result<ActionOutcome, GameError> {
-        if let Escrowed::Reserved(_) = escrowed {
-            self.wallet.record_commit("success", commit_started.elapsed());
-        }
+        let Committed { outcome, rake, board_cards } = committed;
         let value = serde_json::to_value(Ok::<_, GameError>(outcome)).expect("outcomes serialize");
         self.dedup.finish(ticket, &value);
         if outcome.hand_complete {
             self.after_hand(request.table, request.hand_number, true, rake).await;
+        } else {
+            self.after_turn(request.table, request.hand_number, board_cards).await;
         }
         Ok(outcome)
     }
 
-    /// After the critical section failed: the commit's metrics and the compensation.
-    async fn abort(&self, request: &ActionRequest, escrowed: &Escrowed, commit_started: Instant) {
-        if let Escrowed::Reserved(_) = escrowed {
-            self.wallet.record_commit("error", commit_started.elapsed());
-        }
+    /// After the critical section failed: the compensation.
+    async fn abort(&self, request: &ActionRequest, escrowed: &Escrowed) {
         self.design.after_failed_action(self, request.table).await;
         self.design.compensate(self, request, escrowed).await;
     }
@@ -207,14 +236,14 @@ impl GameEngine {
     }
 
     /// Inside the lock: reload, revalidate, and save the action with its settlement in one
-    /// transaction. Returns the outcome and the hand's rake (if it completed).
+    /// transaction.
     async fn commit_action(
         &self,
         request: &ActionRequest,
         ticket: &Ticket,
         escrowed: &Escrowed,
         reserved: Chips,
-    ) -> Result<(ActionOutcome, Chips), GameError> {
+    ) -> Result<Committed, GameError> {
         let read = self.read_table(request.table).await?;
         let (position, chips) = self.validate(request, &read)?;
         if chips != reserved {
@@ -229,7 +258,7 @@ impl GameEngine {
         self.design.after_apply(game);
         let after: Vec<Chips> = game.players.iter().map(|p| p.stack).collect();
         let hand_complete = game.complete;
-        let rake = game.rake;
+        let (rake, board_cards) = (game.rake, game.board.len());
         next.escrow = game.chips_supply() - after.iter().sum::<Chips>();
 
         let guard = self.design.save_guard();
@@ -253,7 +282,7 @@ impl GameEngine {
         let recorded = serde_json::to_value(Ok::<_, GameError>(outcome)).expect("outcomes serialize");
         txn = txn.merge(self.dedup.record_txn(ticket, &recorded));
         match self.store.commit(txn).await {
-            Ok(_) => Ok((outcome, rake)),
+            Ok(_) => Ok(Committed { outcome, rake, board_cards }),
             Err(StoreError::Conflict { key: Key::Table(_), .. }) => Err(GameError::VersionConflict),
             Err(StoreError::Conflict { .. }) => Err(GameError::StaleAction),
             Err(error) => Err(error.into()),

@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::cards::Deck;
-use crate::chat::ChatPlan;
+use crate::chat::{ChatPlan, MessageId};
 use crate::hash::Fnv1a;
 use crate::ids::TableId;
 use crate::jackpot::Contribution;
@@ -139,6 +139,7 @@ impl GameEngine {
     pub(super) async fn after_hand(&self, table: TableId, hand_number: u64, complete: bool, rake: Chips) {
         let mut plan = ChatPlan::for_table(table);
         if complete {
+            plan.deletions = self.take_hand_messages(table);
             plan.announcements.push(format!("hand {hand_number} complete"));
             if let (Some(jackpot), true) = (&self.jackpot, rake > 0) {
                 let contribution = Contribution::Hand { table, hand_number };
@@ -151,4 +152,48 @@ impl GameEngine {
         }
         plan.execute(&*self.chat, &self.metrics).await;
     }
+
+    /// After an action that left hand `hand_number` running, with `board_cards` on the board
+    /// (with `GameConfig::turn_messages`): the previous turn message deleted, the board posted
+    /// if a street was dealt, and the new turn message posted.
+    pub(super) async fn after_turn(&self, table: TableId, hand_number: u64, board_cards: usize) {
+        if !self.config.turn_messages {
+            return;
+        }
+        let mut plan = ChatPlan::for_table(table);
+        let new_street = {
+            let mut messages = self.hand_messages.lock().expect("hand messages");
+            let messages = messages.entry(table).or_default();
+            plan.deletions.extend(messages.turn.take());
+            let new_street = board_cards > messages.board_cards;
+            messages.board_cards = board_cards;
+            new_street
+        };
+        if new_street {
+            plan.announcements.push(format!("hand {hand_number}: board of {board_cards}"));
+        }
+        let boards = plan.execute(&*self.chat, &self.metrics).await.sent;
+        let mut turn = ChatPlan::for_table(table);
+        turn.announcements.push(format!("hand {hand_number}: next to act"));
+        let turn = turn.execute(&*self.chat, &self.metrics).await.sent.pop();
+        let mut messages = self.hand_messages.lock().expect("hand messages");
+        let messages = messages.entry(table).or_default();
+        messages.boards.extend(boards);
+        messages.turn = turn;
+    }
+
+    /// The board and turn messages of `table`'s hand, to delete as it ends.
+    fn take_hand_messages(&self, table: TableId) -> Vec<MessageId> {
+        let messages = self.hand_messages.lock().expect("hand messages").remove(&table).unwrap_or_default();
+        messages.boards.into_iter().chain(messages.turn).collect()
+    }
+}
+
+/// The chat messages a hand keeps on screen (`GameConfig::turn_messages`).
+#[derive(Debug, Default)]
+pub(super) struct HandMessages {
+    boards: Vec<MessageId>,
+    turn: Option<MessageId>,
+    /// Cards on the board when the last board message was posted.
+    board_cards: usize,
 }

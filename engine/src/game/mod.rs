@@ -54,11 +54,23 @@ pub const METRIC_ACTION_DURATION: &str = "poker_action_duration_seconds";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LockStrategy {
-    /// One table write lock around the whole action.
+    /// One table write lock around everything done at a table — actions and reads alike
+    /// (the lock notes' "current state": even `/stats` takes the table write lock).
     #[default]
     Coarse,
-    /// The hierarchy: table read, betting round, pot, then the acting player's lock.
+    /// The hierarchy: table read, betting round, pot, then the acting player's lock; reads
+    /// take the table read lock and run beside actions.
     Fine,
+}
+
+impl LockStrategy {
+    /// The table lock mode of a read (`/stats`, a balance) under this strategy.
+    pub fn read_mode(self) -> crate::locks::LockMode {
+        match self {
+            LockStrategy::Coarse => crate::locks::LockMode::Write,
+            LockStrategy::Fine => crate::locks::LockMode::Read,
+        }
+    }
 }
 
 /// Settings of the game flows.
@@ -72,6 +84,12 @@ pub struct GameConfig {
     pub lock_strategy: LockStrategy,
     #[serde(default)]
     pub variant: EngineVariant,
+    /// Keep the bot's board and turn messages (the chat notes): after every action that leaves
+    /// the hand running, replace the turn message (and post the board when a street was
+    /// dealt); when the hand ends, delete them before announcing it — the chat work the
+    /// `chat_in_lock` design awaited inside the lock.
+    #[serde(default)]
+    pub turn_messages: bool,
 }
 
 /// A player action as a client sends it.
@@ -213,6 +231,9 @@ pub struct GameEngine {
     deck_seed: u64,
     design: Box<dyn design::Design>,
     config: GameConfig,
+    /// Per table, the board and turn messages of the current hand (`GameConfig::turn_messages`;
+    /// in memory only: chat is best effort and a crash forgets them).
+    hand_messages: std::sync::Mutex<std::collections::BTreeMap<TableId, hand::HandMessages>>,
 }
 
 impl GameEngine {
@@ -229,6 +250,7 @@ impl GameEngine {
             deck_seed,
             design: config.variant.design(),
             config,
+            hand_messages: std::sync::Mutex::default(),
         }
     }
 

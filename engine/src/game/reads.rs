@@ -1,16 +1,19 @@
-//! Reads: `/stats` and a seated player's balance, each under the table read lock, so under
-//! the fine strategy they run beside actions and never see a half-applied one.
+//! Reads: `/stats` and a seated player's balance, each under the table lock in the strategy's
+//! read mode (`LockStrategy::read_mode`): under the fine strategy the read lock, so they run
+//! beside actions; under the coarse one the write lock, as the lock notes' current state did.
+//! Either way they never see a half-applied action.
 
 use super::{GameEngine, GameError, TableStats, table_of};
 use crate::ids::{TableId, UserId};
-use crate::locks::{LockCategory, LockKey, LockMode};
+use crate::locks::{LockCategory, LockKey};
 use crate::rules::{Chips, GameState};
 
 impl GameEngine {
-    /// `/stats`: the table's state under a table read lock.
+    /// `/stats`: the table's state under the table lock (read mode of the strategy).
     pub async fn stats(&self, table: TableId) -> Result<TableStats, GameError> {
         let owner = self.locks.owner("game.stats");
-        let _read = owner.acquire(LockKey::new(LockCategory::Table, table.to_string()), LockMode::Read).await?;
+        let mode = self.config.lock_strategy.read_mode();
+        let _read = owner.acquire(LockKey::new(LockCategory::Table, table.to_string()), mode).await?;
         let read = self.read_table(table).await?;
         let record = table_of(&read);
         let stacks = match &record.game {
@@ -32,11 +35,12 @@ impl GameEngine {
         })
     }
 
-    /// A seated player's wallet balance, read under the table read lock (so it never sees a
-    /// half-applied action of this table).
+    /// A seated player's wallet balance, read under the table lock (read mode of the strategy,
+    /// so it never sees a half-applied action of this table).
     pub async fn balance(&self, user: UserId, table: TableId) -> Result<Chips, GameError> {
         let owner = self.locks.owner("game.balance");
-        let _read = owner.acquire(LockKey::new(LockCategory::Table, table.to_string()), LockMode::Read).await?;
+        let mode = self.config.lock_strategy.read_mode();
+        let _read = owner.acquire(LockKey::new(LockCategory::Table, table.to_string()), mode).await?;
         let record = self.read_table(table).await?;
         if !table_of(&record).seats.contains(&user) {
             return Err(GameError::NotSeated { user, table });

@@ -135,6 +135,7 @@ async fn world_with(players: u64, strategy: LockStrategy, variant: EngineVariant
         admins: BTreeSet::from([ADMIN]),
         lock_strategy: strategy,
         variant,
+        turn_messages: false,
     };
     let parts = GameParts {
         store,

@@ -14,13 +14,14 @@ use serde::{Deserialize, Serialize};
 use super::{At, Invariant, Violation};
 
 /// The histograms a latency budget may name (their base names; labels follow in braces).
-pub const LATENCY_METRICS: [&str; 6] = [
+pub const LATENCY_METRICS: [&str; 7] = [
     engine::wallet::METRIC_OPERATION_DURATION,
     engine::game::METRIC_ACTION_DURATION,
     engine::jackpot::METRIC_DURATION,
     engine::jackpot::METRIC_LOCK_WAIT,
     engine::locks::METRIC_LOCK_WAIT,
     engine::locks::METRIC_LOCK_HOLD,
+    crate::client::METRIC_BURST_DURATION,
 ];
 
 /// A scenario's `[budgets]`: every field optional, each a limit in the unit its name says.

@@ -4,6 +4,7 @@
 //! one line on stderr and exit 2, and nothing runs. No simulation logic lives here: the
 //! commands call `world`, `runner`, `report` and `hands`.
 
+mod compare;
 mod hands;
 mod run;
 mod shrink;
@@ -46,6 +47,8 @@ enum Command {
     /// Work on report files.
     #[command(subcommand)]
     Report(sweep::ReportCommand),
+    /// Compare two reports (or run specs) percentile by percentile, with a regression gate.
+    Compare(compare::CompareArgs),
     /// Play seeded random hands and print them as PHH-notation JSON lines, or check such a file.
     Hands(hands::HandsArgs),
 }
@@ -103,6 +106,7 @@ pub fn main() -> ExitCode {
         Command::Sweep(args) => sweep::sweep(args),
         Command::Shrink(args) => shrink::shrink(args),
         Command::Report(command) => sweep::report(command),
+        Command::Compare(args) => compare::compare(args),
         Command::Hands(args) => hands::run_hands(args),
     }
 }
@@ -148,6 +152,35 @@ fn scenario_dir(explicit: &Option<PathBuf>) -> PathBuf {
         return local;
     }
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(scenario::SCENARIO_DIR)
+}
+
+/// The pictures and exports a report may also be written as.
+#[derive(clap::Args)]
+struct Exports {
+    /// Also write the report as one self-contained HTML page with percentile plots.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Also write the metrics in the Prometheus text format, under the operators' names.
+    #[arg(long, value_name = "FILE")]
+    prometheus: Option<PathBuf>,
+}
+
+impl Exports {
+    /// Writes what was asked for; a write that fails is an internal error.
+    fn write(&self, report: &report::ReportFile) -> Result<(), ExitCode> {
+        let outputs = [
+            (&self.html, "html", crate::html::report_page as fn(&report::ReportFile) -> String),
+            (&self.prometheus, "prometheus", crate::prometheus::exposition),
+        ];
+        for (path, what, render) in outputs {
+            let Some(path) = path else { continue };
+            if let Err(error) = std::fs::write(path, render(report)) {
+                return Err(internal_error(format!("{}: {error}", path.display())));
+            }
+            eprintln!("{what}: {}", path.display());
+        }
+        Ok(())
+    }
 }
 
 /// Bad input: one line on stderr, exit 2.

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::{Overrides, THREADS_MAX, bad_input, git_commit, internal_error, scenario_dir};
+use super::{Exports, Overrides, THREADS_MAX, bad_input, git_commit, internal_error, scenario_dir};
 use crate::exit;
 use crate::report::{self, ReportFile, RunReport};
 use crate::runner::{self, Job};
@@ -34,6 +34,8 @@ pub(crate) struct RunArgs {
     /// Directory of the report file.
     #[arg(long, value_name = "DIR", default_value = "reports")]
     report: PathBuf,
+    #[command(flatten)]
+    exports: Exports,
     /// Worker threads (default: the machine's cores).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=THREADS_MAX))]
     threads: Option<u64>,
@@ -49,6 +51,10 @@ pub(crate) struct ReplayArgs {
     /// Print the run's report as JSON after the trace.
     #[arg(long)]
     json: bool,
+    /// Also write the run's lock holds and waits, requests, transactions and faults as a
+    /// Chrome trace-event JSON file (opens in Perfetto or chrome://tracing).
+    #[arg(long, value_name = "FILE")]
+    timeline: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -127,6 +133,9 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
         Ok(path) => eprintln!("report: {}", path.display()),
         Err(error) => return internal_error(error),
     }
+    if let Err(code) = args.exports.write(&file) {
+        return code;
+    }
     let failed: Vec<&RunReport> = file.runs.iter().filter(|r| !r.passed).collect();
     if let Some(first) = failed.first() {
         eprintln!("{} of {} runs failed; replay the first with:\n  {}", failed.len(), file.runs.len(), first.replay);
@@ -142,6 +151,13 @@ pub(crate) fn replay(args: ReplayArgs) -> ExitCode {
     };
     let spec = RunSpec { keep_trace: true, ..RunSpec::new(scenario, args.seed) };
     let (run, events) = world::run_with_trace(&spec);
+    if let Some(path) = &args.timeline {
+        let timeline = crate::timeline::chrome_trace(&events);
+        if let Err(error) = std::fs::write(path, timeline.to_string()) {
+            return internal_error(format!("{}: {error}", path.display()));
+        }
+        eprintln!("timeline: {}", path.display());
+    }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     for event in &events {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{Overrides, THREADS_MAX, bad_input, git_commit, internal_error, scenario_dir};
+use super::{Exports, Overrides, THREADS_MAX, bad_input, git_commit, internal_error, scenario_dir};
 use crate::checkers::Invariant;
 use crate::exit;
 use crate::report::{self, ReportFile, RunReport, RunsKept, Shard};
@@ -53,6 +53,8 @@ pub(crate) struct SweepArgs {
     /// Also write JUnit XML here.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    #[command(flatten)]
+    exports: Exports,
     /// Worker threads (default: the machine's cores).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=THREADS_MAX))]
     threads: Option<u64>,
@@ -98,6 +100,9 @@ pub(crate) fn sweep(args: SweepArgs) -> ExitCode {
     result.report.git_commit = git_commit();
     eprint!("{}", final_summary(&result.report, &result.progress));
     if let Err(code) = write_outputs(&result.report, &args.report, args.junit.as_ref()) {
+        return code;
+    }
+    if let Err(code) = args.exports.write(&result.report) {
         return code;
     }
     ExitCode::from(exit_code(&result.report))

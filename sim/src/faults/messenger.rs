@@ -1,5 +1,6 @@
 //! The messenger: the chat API (Telegram-like) as a simulated service reached from the engine
-//! host. Model: every call takes 100–800 ms (the scenario's range) and answers 429 with a
+//! host. Model: every call takes the scenario's latency (100–800 ms uniform by default, or a
+//! distribution) and answers 429 with a
 //! retry-after or fails with the scenario's probabilities, in both phases. Fault: while faults
 //! are on, a call may be slow by seconds (which matters only to designs that await chat inside
 //! a lock), at a `chat` opportunity of the schedule or the chat-fault dice.
@@ -33,9 +34,12 @@ impl Messenger {
         let settings = &self.context.scenario.chat;
         let plan = &self.context.plan.settings;
         let opportunity = self.context.opportunity(Site::Chat(table));
-        let (latency_ms, answer, id) = {
+        let (latency_us, answer, id) = {
             let rng = &mut self.context.site_rng(&opportunity, "chat");
-            let latency_ms = draw_range(rng, settings.latency_ms);
+            let latency_us = match &settings.latency {
+                Some(latency) => latency.sample_us(rng),
+                None => draw_range(rng, settings.latency_ms) * 1_000,
+            };
             let answer = if rng.random_bool(settings.retry_after_probability) {
                 Err(ChatError::RetryAfter { retry_after_ms: draw_range(rng, settings.retry_after_ms) })
             } else if rng.random_bool(settings.failure_probability) {
@@ -43,7 +47,7 @@ impl Messenger {
             } else {
                 Ok(())
             };
-            (latency_ms, answer, MessageId(rng.random()))
+            (latency_us, answer, MessageId(rng.random()))
         };
         let slow_ms = self
             .context
@@ -55,7 +59,7 @@ impl Messenger {
         if slow_ms > 0 {
             self.context.fault(HOST, FaultKind::SlowChat, format!("{what} +{slow_ms} ms"));
         }
-        tokio::time::sleep(Duration::from_millis(latency_ms + slow_ms)).await;
+        tokio::time::sleep(Duration::from_micros(latency_us) + Duration::from_millis(slow_ms)).await;
         match answer {
             Ok(()) => {
                 self.context.trace(HOST, "chat", format!("{what} ok"));

@@ -95,8 +95,12 @@ impl StoreLink {
     /// at this opportunity by the schedule or the store-fault dice.
     fn plan_call(&self, op: StoreOp, subject: Option<Subject>) -> CallPlan {
         let opportunity = self.context.opportunity(Site::Store(op, subject));
-        let latency_range = self.context.scenario.store.latency_us;
-        let latency_us = draw_range(&mut self.context.site_rng(&opportunity, "latency"), latency_range);
+        let store = &self.context.scenario.store;
+        let rng = &mut self.context.site_rng(&opportunity, "latency");
+        let latency_us = match store.latency_of(op) {
+            Some(latency) => latency.sample_us(rng),
+            None => draw_range(rng, store.latency_us),
+        };
         let p = &self.context.plan.settings;
         let decide = |kind, roll: &dyn Fn(&mut ChaCha8Rng) -> bool| {
             self.context.decide(&opportunity, kind, Stream::StoreFaults, |rng, fault| roll(rng).then_some(fault))

@@ -5,6 +5,7 @@
 mod bad_input;
 mod boundary;
 mod hands;
+mod reviews;
 mod shrink;
 mod simulation;
 mod sweep;

@@ -1,0 +1,29 @@
+//! Simulator throughput: one seed of `standard` (the CI default), beside a bare turmoil world of
+//! the same shape — the same hosts, tick and simulated duration, hosts that only sleep — so the
+//! harness's own cost is a ratio (`benches/README.md`). Seeds per second is 1 / the time per
+//! iteration; simulated seconds per wall second is the seed's simulated time / it.
+//! `cargo bench -p benches --bench simulator`.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+/// Seeds benchmarked: none of them is a default seed of `standard` (1..101).
+const SEEDS: [u64; 3] = [424_242, 515_151, 606_060];
+
+fn standard_beside_a_bare_world(c: &mut Criterion) {
+    let mut group = c.benchmark_group("simulator");
+    group.sample_size(10);
+    for seed in SEEDS {
+        let run = benches::standard_run(seed);
+        let shape = benches::WorldShape::of_standard(run.sim_time_ms);
+        group.bench_function(format!("standard_seed_{seed}_{}_sim_ms", run.sim_time_ms), |b| {
+            b.iter(|| benches::standard_run(seed))
+        });
+        group.bench_function(format!("bare_turmoil_{}_hosts_{}_sim_ms", shape.hosts, shape.duration_ms), |b| {
+            b.iter(|| shape.run_bare())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, standard_beside_a_bare_world);
+criterion_main!(benches);

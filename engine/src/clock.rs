@@ -15,7 +15,9 @@ pub type TimestampMs = u64;
 
 /// The backend's source of absolute time.
 pub trait Clock: Send + Sync {
-    /// Milliseconds since the start of the run; never goes backwards.
+    /// Milliseconds since the start of the run. A wall clock: it may be stepped (forward or
+    /// back, as NTP does) and drift, so deadlines compared with it must not assume it is
+    /// monotonic; durations and timers use `tokio::time` instead.
     fn now_ms(&self) -> TimestampMs;
 }
 

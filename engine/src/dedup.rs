@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+use crate::buggify::{Buggify, FaultPoint, Probe};
 use crate::clock::{SharedClock, TimestampMs};
 use crate::ids::{RequestId, UserId};
 use crate::metrics::Metrics;
@@ -88,6 +89,7 @@ pub struct Deduplicator {
     metrics: Metrics,
     mode: DedupMode,
     memory: Arc<Mutex<Memory>>,
+    buggify: Buggify,
 }
 
 /// Proof that this caller owns a request in flight. Dropping it (after recording the
@@ -117,7 +119,13 @@ impl Drop for Ticket {
 
 impl Deduplicator {
     pub fn new(store: Arc<dyn Store>, clock: SharedClock, metrics: Metrics, mode: DedupMode) -> Deduplicator {
-        Deduplicator { store, clock, metrics, mode, memory: Arc::default() }
+        Deduplicator { store, clock, metrics, mode, memory: Arc::default(), buggify: Buggify::off() }
+    }
+
+    /// This deduplicator with its fault points and probes on `buggify`'s hooks.
+    pub fn with_buggify(mut self, buggify: Buggify) -> Deduplicator {
+        self.buggify = buggify;
+        self
     }
 
     pub fn mode(&self) -> DedupMode {
@@ -137,6 +145,7 @@ impl Deduplicator {
         if self.mode == DedupMode::Off {
             return Ok(Admission::New(Ticket { request, user, payload_hash, memory: self.memory.clone() }));
         }
+        let mut waited = false;
         loop {
             let waiting = {
                 let mut memory = self.memory.lock().expect("dedup memory");
@@ -158,6 +167,7 @@ impl Deduplicator {
                     None => {
                         if let Some(outcome) = self.remembered(&mut memory, request, payload_hash)? {
                             self.metrics.increment(METRIC_DUPLICATES_TOTAL, &[("kind", "processed")]);
+                            self.probe_if(waited);
                             return Ok(Admission::Duplicate(outcome));
                         }
                         None
@@ -166,12 +176,14 @@ impl Deduplicator {
             };
             if let Some(notified) = waiting {
                 notified.await;
+                waited = true;
                 continue;
             }
             if let DedupMode::Durable { .. } = self.mode
                 && let Some(outcome) = self.stored(request, payload_hash).await?
             {
                 self.metrics.increment(METRIC_DUPLICATES_TOTAL, &[("kind", "processed")]);
+                self.probe_if(waited);
                 return Ok(Admission::Duplicate(outcome));
             }
             let mut memory = self.memory.lock().expect("dedup memory");
@@ -181,6 +193,13 @@ impl Deduplicator {
             }
             memory.in_flight.insert(request, InFlight { payload_hash, done: Arc::new(Notify::new()) });
             return Ok(Admission::New(Ticket { request, user, payload_hash, memory: self.memory.clone() }));
+        }
+    }
+
+    /// Marks a duplicate answered with the outcome of the copy it waited for.
+    fn probe_if(&self, waited: bool) {
+        if waited {
+            self.buggify.probe(Probe::DuplicateAnsweredInFlight);
         }
     }
 
@@ -257,7 +276,11 @@ impl Deduplicator {
         outcome: &serde_json::Value,
     ) -> Result<serde_json::Value, DedupError> {
         let txn = self.record_txn(&ticket, outcome);
-        let result = if txn.writes.is_empty() { Ok(()) } else { self.store.commit(txn).await.map(|_| ()) };
+        let result = match self.buggify.point(FaultPoint::DedupBeforeRecord).await {
+            Err(injected) => Err(injected),
+            Ok(()) if txn.writes.is_empty() => Ok(()),
+            Ok(()) => self.store.commit(txn).await.map(|_| ()),
+        };
         let standing = match result {
             Ok(()) => Ok(outcome.clone()),
             // Recorded by another copy first: its outcome is the request's.

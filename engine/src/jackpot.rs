@@ -28,6 +28,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::buggify::{FaultPoint, Probe};
 use crate::clock::Clock;
 use crate::hash::Fnv1a;
 use crate::ids::{RequestId, TableId, UserId};
@@ -492,8 +493,10 @@ impl JackpotService {
             let result = attempt(attempts).await;
             let Some(conflict) = is_conflict(&result) else { return result };
             if let Some(give_up) = self.on_conflict(operation, &conflict, attempts) {
+                self.wallet.buggify().probe(Probe::JackpotRetriesExhausted);
                 return Err(give_up);
             }
+            self.wallet.buggify().pause(FaultPoint::JackpotBeforeRetry).await;
             self.backoff(operation, attempts - 1).await;
         }
     }
@@ -653,7 +656,10 @@ impl JackpotService {
         let nonce: u64 = self.rng.lock().expect("jackpot rng").random();
         let token = format!("{}/win:{}:{nonce:016x}", self.config.instance, win.id);
         self.acquire_lock(win.group, &token).await?;
-        let result = self.pay_locked(win, &token).await;
+        let result = match self.wallet.buggify().point(FaultPoint::JackpotRowLockHeld).await {
+            Ok(()) => self.pay_locked(win, &token).await,
+            Err(injected) => Err(injected.into()),
+        };
         if result.is_err() || result.as_ref().is_ok_and(|o| o.duplicate) {
             self.release_lock(win.group, &token).await;
         }
@@ -706,6 +712,7 @@ impl JackpotService {
                     Ok(_) => {
                         if takeover {
                             self.metrics.increment(METRIC_LOCK_TAKEOVERS, &[("group", group.name())]);
+                            self.wallet.buggify().probe(Probe::RowLockTakenOver);
                         }
                         self.metrics.record(METRIC_LOCK_WAIT, &[("group", group.name())], started.elapsed());
                         return Ok(());

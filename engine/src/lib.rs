@@ -4,10 +4,12 @@
 //! backend services wrap them: the durable `store`, the `metrics` registry, the lock manager
 //! (`locks`), the two-phase-commit wallet (`wallet`), request deduplication (`dedup`), the
 //! jackpot (`jackpot`), the chat API (`chat`) and the game flows with their designs (`game`).
-//! Time comes from `clock` and `tokio::time`, stable hashes from `hash`. This crate never
+//! Time comes from `clock` and `tokio::time`, stable hashes from `hash`, fault points and
+//! coverage probes from `buggify` (a no-op unless a runner injects hooks). This crate never
 //! depends on the simulator or on turmoil: it receives time, randomness and storage from
 //! whoever runs it.
 
+pub mod buggify;
 pub mod cards;
 pub mod chat;
 pub mod clock;

@@ -18,6 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::buggify::{Buggify, FaultPoint, Probe};
 use crate::clock::{SharedClock, TimestampMs};
 use crate::ids::{DlqId, RequestId, ReservationId, TableId, UserId};
 use crate::metrics::Metrics;
@@ -173,6 +174,7 @@ pub struct WalletService {
     metrics: Metrics,
     config: WalletConfig,
     rng: Mutex<ChaCha8Rng>,
+    buggify: Buggify,
 }
 
 fn status_of<T>(result: &Result<T, WalletError>) -> &'static str {
@@ -192,7 +194,18 @@ impl WalletService {
         rng: ChaCha8Rng,
         config: WalletConfig,
     ) -> WalletService {
-        WalletService { store, clock, metrics, config, rng: Mutex::new(rng) }
+        WalletService { store, clock, metrics, config, rng: Mutex::new(rng), buggify: Buggify::off() }
+    }
+
+    /// This service with its fault points and probes on `buggify`'s hooks.
+    pub fn with_buggify(mut self, buggify: Buggify) -> WalletService {
+        self.buggify = buggify;
+        self
+    }
+
+    /// The fault points and probes the service was given (the game engine shares them).
+    pub fn buggify(&self) -> &Buggify {
+        &self.buggify
     }
 
     pub fn config(&self) -> WalletConfig {
@@ -367,6 +380,7 @@ impl WalletService {
     pub async fn commit_txn(&self, id: ReservationId) -> Result<(Txn, Reservation), WalletError> {
         let (read, reservation) = self.read_live(id).await?;
         if self.clock.now_ms() > reservation.deadline_ms {
+            self.buggify.probe(Probe::CommitRefusedAfterDeadline);
             return Err(WalletError::Expired { id });
         }
         let key = Key::Reservation(id);
@@ -420,6 +434,7 @@ impl WalletService {
                 Ok(_) => {
                     if final_state == ReservationState::Expired {
                         self.metrics.increment(METRIC_EXPIRED_TOTAL, &[]);
+                        self.buggify.probe(Probe::ReservationExpiredBySweeper);
                     }
                     return Ok(RefundOutcome::Refunded);
                 }
@@ -478,6 +493,7 @@ impl WalletService {
         due.sort_unstable();
         let mut report = SweepReport::default();
         for (_, id) in due {
+            self.buggify.pause(FaultPoint::SweepBeforeRefund).await;
             match self.refund(id, ReservationState::Expired).await {
                 Ok(RefundOutcome::Refunded) => report.expired.push(id),
                 Ok(RefundOutcome::DeadLettered(_)) => report.dead_lettered.push(id),
@@ -497,6 +513,7 @@ impl WalletService {
         for (key, row) in entries {
             let entry = row.value.as_dlq();
             let outcome = async {
+                self.buggify.point(FaultPoint::DlqBeforeRedrive).await?;
                 let wallet = self.read(entry.reservation.user).await?;
                 let txn = Txn::new(TxnKind::WalletDlqRefund)
                     .expect_read(key, Some(&row))
@@ -508,6 +525,7 @@ impl WalletService {
             match outcome {
                 Ok(_) => {
                     self.metrics.increment(METRIC_DLQ_PROCESSED_TOTAL, &[]);
+                    self.buggify.probe(Probe::DlqRedriveSucceeded);
                     report.refunded.push(entry.id);
                 }
                 Err(_) => {

@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 use turmoil::net::UdpSocket;
 
 use crate::context::{Phase, SimContext, Stream};
-use crate::engine_host::ENGINE_HOST;
+use crate::engine_host;
 use crate::faults::kind::FaultKind;
 use crate::faults::network;
 use crate::faults::plan::draw_range;
@@ -90,7 +90,8 @@ struct Rpc {
     context: Arc<SimContext>,
     host: String,
     socket: UdpSocket,
-    engine: SocketAddr,
+    /// The engine hosts' addresses (one, or two serving the same tables).
+    engines: Vec<SocketAddr>,
     pending: Mutex<BTreeMap<u64, oneshot::Sender<Reply>>>,
     next_wire_id: AtomicU64,
 }
@@ -132,6 +133,22 @@ impl Rpc {
 
     /// One attempt by `agent`: send `body` (after the network's latency for it, unless it is
     /// lost), wait up to the request timeout for its reply.
+    /// The engine host a request goes to: the only one; or with two, either at even odds, or
+    /// under a rollout the new one with a share growing from 0 to 1 over `shift_ms` (drawn
+    /// from the agent's stream).
+    fn engine_for(&self, agent: &Agent) -> SocketAddr {
+        let [old, new] = match self.engines.as_slice() {
+            [only] => return *only,
+            [old, new, ..] => [*old, *new],
+            [] => unreachable!("a world has an engine host"),
+        };
+        let share_new = match &self.context.scenario.rollout {
+            Some(rollout) => (self.context.now_us() as f64 / 1_000.0 / rollout.shift_ms.max(1) as f64).min(1.0),
+            None => 0.5,
+        };
+        if agent.draw(|rng| rng.random_bool(share_new)) { new } else { old }
+    }
+
     async fn call(&self, agent: &Agent, body: &Request) -> Option<Reply> {
         let wire_id = self.next_wire_id.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = oneshot::channel();
@@ -143,7 +160,8 @@ impl Rpc {
             tokio::time::sleep(latency).await;
             self.context.trace(&self.host, "send", described);
             let bytes = protocol::encode(&Frame { wire_id, actor: agent.actor, body: body.clone() });
-            let _ = self.socket.send_to(&bytes, self.engine).await;
+            let engine = self.engine_for(agent);
+            let _ = self.socket.send_to(&bytes, engine).await;
         }
         let timeout = Duration::from_millis(self.context.scenario.clients.request_timeout_ms);
         match tokio::time::timeout(timeout, receiver).await {
@@ -219,12 +237,14 @@ pub(crate) async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result
     let hosts = context.scenario.world.client_hosts;
     let seed = context.seed;
     let socket = UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), CLIENT_PORT)).await?;
-    let engine = SocketAddr::new(turmoil::lookup(ENGINE_HOST), ENGINE_PORT);
+    let engines = (0..context.scenario.world.engine_hosts)
+        .map(|engine| SocketAddr::new(turmoil::lookup(engine_host::host_name(engine)), ENGINE_PORT))
+        .collect();
     let rpc = Arc::new(Rpc {
         context: Arc::clone(&context),
         host: host_name(index),
         socket,
-        engine,
+        engines,
         pending: Mutex::new(BTreeMap::new()),
         next_wire_id: AtomicU64::new(u64::from(index) << 40),
     });

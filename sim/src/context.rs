@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
+use engine::buggify::Probe;
 use engine::game::{ActionOutcome, GameError};
 use engine::ids::RequestId;
 use engine::locks::{DeadlockSnapshot, LockEvent, LockManager, LockObserver};
@@ -54,6 +55,8 @@ pub(crate) enum Stream {
     ClientFaults,
     /// The lock probe's dice (out-of-order acquires).
     LockProbe,
+    /// The engine's fault points' dice (whether a point fires, and how).
+    Points,
 }
 
 /// The fault dice, one stream per injector. Fault dice never share a stream with latencies
@@ -66,6 +69,7 @@ struct Streams {
     network: ChaCha8Rng,
     client_faults: ChaCha8Rng,
     lock_probe: ChaCha8Rng,
+    points: ChaCha8Rng,
 }
 
 /// What a run found, read once when it ends (for its report).
@@ -73,6 +77,8 @@ pub(crate) struct RunFindings {
     pub violations: Vec<Violation>,
     pub violation_counts: BTreeMap<Invariant, u64>,
     pub faults_fired: BTreeMap<FaultKind, u64>,
+    /// How many times each coverage probe was reached.
+    pub probes: BTreeMap<Probe, u64>,
     pub requests: BTreeMap<String, u64>,
     pub engine_starts: u64,
     pub lock_holds_over_timeout: u64,
@@ -93,6 +99,8 @@ pub(crate) struct RunState {
     violation_counts: BTreeMap<Invariant, u64>,
     /// How many times each fault kind fired.
     faults_fired: BTreeMap<FaultKind, u64>,
+    /// How many times each coverage probe was reached.
+    probes: BTreeMap<Probe, u64>,
     phase: Phase,
     streams: Streams,
     /// Partitions opened at run time (after a reservation), besides the plan's.
@@ -102,10 +110,12 @@ pub(crate) struct RunState {
     crash_requested: Option<u64>,
     /// Crashes so far, of either kind.
     crashes_done: u32,
-    /// The lock manager of the engine process now running.
-    locks: Option<LockManager>,
-    /// Simulated time as the driver last saw it, in µs (used outside any host).
+    /// The lock manager of each engine process now running, by engine host.
+    locks: BTreeMap<u32, LockManager>,
+    /// Simulated time as the driver last saw it, in µs (used outside any host), and the same
+    /// shared with the store's clock.
     driver_now_us: u64,
+    driver_clock: Arc<std::sync::atomic::AtomicU64>,
     /// Engine starts so far (1 after the first boot).
     engine_starts: u64,
     /// Client-side count of requests sent, replies received, requests given up.
@@ -155,13 +165,10 @@ impl SimContext {
             network: seeds::rng(seed, "network", 0),
             client_faults: seeds::rng(seed, "client-faults", 0),
             lock_probe: seeds::rng(seed, "lock-probe", 0),
+            points: seeds::rng(seed, "fault-points", 0),
         };
         let schedule = plan.schedule.as_deref().map(Schedule::new);
-        let fired: Vec<ScheduledFault> = plan
-            .partitions
-            .iter()
-            .map(|w| ScheduledFault::timed(FaultKind::Partition, w.start_ms, w.end_ms - w.start_ms))
-            .collect();
+        let fired = plan_timed_faults(&plan);
         Arc::new(SimContext {
             seed,
             scenario,
@@ -174,13 +181,15 @@ impl SimContext {
                 violations: Vec::new(),
                 violation_counts: BTreeMap::new(),
                 faults_fired: BTreeMap::new(),
+                probes: BTreeMap::new(),
                 phase: Phase::Safety,
                 streams,
                 extra_partitions: Vec::new(),
                 crash_requested: None,
                 crashes_done: 0,
-                locks: None,
+                locks: BTreeMap::new(),
                 driver_now_us: 0,
+                driver_clock: Arc::default(),
                 engine_starts: 0,
                 requests: BTreeMap::new(),
                 engine_dying: false,
@@ -378,6 +387,7 @@ impl SimContext {
             violations: state.violations.clone(),
             violation_counts: state.violation_counts.clone(),
             faults_fired: state.faults_fired.clone(),
+            probes: state.probes.clone(),
             requests: state.requests.clone(),
             engine_starts: state.engine_starts,
             lock_holds_over_timeout: state.checkers.locks.holds_over_timeout_count,
@@ -387,6 +397,40 @@ impl SimContext {
             events: state.trace.events().cloned().collect(),
         }
     }
+}
+
+/// `event` with its lock key named inside `process`.
+fn in_process(mut event: LockEvent, process: &str) -> LockEvent {
+    let (LockEvent::Acquired { key, .. } | LockEvent::Released { key, .. } | LockEvent::TimedOut { key, .. }) =
+        &mut event;
+    key.name = format!("{process}/{}", key.name);
+    event
+}
+
+/// The plan's faults that are part of it from the start, as schedule entries: the engine↔store
+/// and players↔engine partitions, the clock's jumps and drift. (Crashes are recorded when
+/// they happen: the crash budget may skip one.)
+fn plan_timed_faults(plan: &FaultPlan) -> Vec<ScheduledFault> {
+    let mut fired: Vec<ScheduledFault> = plan
+        .partitions
+        .iter()
+        .map(|w| ScheduledFault::timed(FaultKind::Partition, w.start_ms, w.end_ms - w.start_ms))
+        .collect();
+    for partition in &plan.net_partitions {
+        let window = partition.window;
+        let fault = ScheduledFault::timed(FaultKind::NetPartition, window.start_ms, window.end_ms - window.start_ms);
+        fired.push(ScheduledFault { mode: Some(partition.mode), ..fault });
+    }
+    for jump in &plan.clock_jumps {
+        fired.push(ScheduledFault {
+            back: jump.back,
+            ..ScheduledFault::timed(FaultKind::ClockJump, jump.at_ms, jump.ms)
+        });
+    }
+    if plan.clock_drift_ppm != 0 {
+        fired.push(ScheduledFault::drift(plan.clock_drift_ppm));
+    }
+    fired
 }
 
 fn describe_versions(versions: &[(Key, u64)]) -> String {
@@ -421,7 +465,13 @@ impl RunState {
             Stream::Network => &mut self.streams.network,
             Stream::ClientFaults => &mut self.streams.client_faults,
             Stream::LockProbe => &mut self.streams.lock_probe,
+            Stream::Points => &mut self.streams.points,
         }
+    }
+
+    /// Counts one reaching of a coverage probe.
+    pub fn reach(&mut self, probe: Probe) {
+        *self.probes.entry(probe).or_default() += 1;
     }
 
     /// Keeps (up to a bound per invariant) and counts violations, and traces them.
@@ -465,6 +515,13 @@ impl RunState {
     /// Simulated time as the driver sees it between steps, in µs.
     pub fn set_driver_now(&mut self, now_us: u64) {
         self.driver_now_us = now_us;
+        self.driver_clock.store(now_us, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Shares the driver's time with the store's clock (`SimClock`), which has no host to ask
+    /// when the driver applies a write.
+    pub fn set_driver_clock(&mut self, clock: Arc<std::sync::atomic::AtomicU64>) {
+        self.driver_clock = clock;
     }
 
     pub fn driver_now_us(&self) -> u64 {
@@ -540,23 +597,27 @@ impl RunState {
         self.engine_dying = false;
         self.crashes_done += 1;
         self.crash_requested = None;
-        self.locks = None;
+        // Only the first engine host crashes (two engine hosts refuse crash faults).
+        self.locks.remove(&0);
         self.checkers.engine_crashed();
         self.count_fault(FaultKind::Crash);
     }
 
-    /// An engine process booted with `locks`; returns its boot number (1 for the first).
-    pub fn engine_booted(&mut self, locks: LockManager) -> u64 {
+    /// Engine host `index`'s process booted with `locks`; returns its boot number (1 for the
+    /// first boot of the run).
+    pub fn engine_booted(&mut self, index: u32, locks: LockManager) -> u64 {
         self.engine_starts += 1;
-        self.crash_requested = None;
-        self.in_flight.clear();
-        self.locks = Some(locks);
+        if index == 0 {
+            self.crash_requested = None;
+            self.in_flight.clear();
+        }
+        self.locks.insert(index, locks);
         self.engine_starts
     }
 
-    /// The lock manager of the engine process now running.
-    pub fn locks(&self) -> Option<LockManager> {
-        self.locks.clone()
+    /// The lock managers of the engine processes now running.
+    pub fn locks(&self) -> Vec<LockManager> {
+        self.locks.values().cloned().collect()
     }
 
     /// A partition opened at run time, besides the plan's.
@@ -596,11 +657,18 @@ impl RunState {
 /// ran out of memory on).
 pub(crate) struct LockTap {
     pub context: Weak<SimContext>,
+    /// The process's name when it is not the first engine host: its lock keys are reported
+    /// prefixed with it (`engine-2/table-1`), for a lock is only exclusive inside its process.
+    pub process: Option<String>,
 }
 
 impl LockObserver for LockTap {
     fn on_lock_event(&self, event: LockEvent) {
         let Some(context) = self.context.upgrade() else { return };
+        let event = match &self.process {
+            Some(process) => in_process(event, process),
+            None => event,
+        };
         let at_us = context.now_us();
         let mut state = context.state();
         if state.engine_dying {

@@ -12,9 +12,10 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use engine::buggify::Buggify;
 use engine::clock::SharedClock;
 use engine::dedup::Deduplicator;
-use engine::game::{GameConfig, GameEngine, GameParts};
+use engine::game::{EngineVariant, GameConfig, GameEngine, GameParts, LockStrategy};
 use engine::jackpot::{Contribution, JackpotParts, JackpotService, JackpotServiceConfig};
 use engine::locks::LockManager;
 use engine::store::Store;
@@ -25,14 +26,32 @@ use crate::context::{LockTap, SimContext};
 use crate::faults::lock_probe;
 use crate::faults::messenger::Messenger;
 use crate::faults::network;
+use crate::faults::points::{EngineClock, SimHooks};
 use crate::faults::schedule::Site;
-use crate::faults::store_link::{SimClock, StoreLink};
+use crate::faults::store_link::StoreLink;
 use crate::layout::ADMIN;
 use crate::protocol::{self, DATAGRAM_BYTES_MAX, ENGINE_PORT, Frame, Reply, Request};
 use crate::seeds;
 
-/// The engine host's name in turmoil and in the trace.
+/// The (first) engine host's name in turmoil and in the trace.
 pub(crate) const ENGINE_HOST: &str = "engine";
+
+/// The name of engine host `index` (from 0): `engine`, then `engine-2`.
+pub(crate) fn host_name(index: u32) -> String {
+    if index == 0 { ENGINE_HOST.to_string() } else { format!("{ENGINE_HOST}-{}", index + 1) }
+}
+
+/// The build engine host `index` runs: the scenario's, except the first host of a rollout,
+/// which runs the old one.
+fn build_of(scenario: &crate::scenario::Scenario, index: u32) -> (EngineVariant, LockStrategy) {
+    let engine = &scenario.engine;
+    match (&scenario.rollout, index) {
+        (Some(rollout), 0) => {
+            (rollout.from_variant.unwrap_or(engine.variant), rollout.from_lock_strategy.unwrap_or(engine.lock_strategy))
+        }
+        _ => (engine.variant, engine.lock_strategy),
+    }
+}
 
 struct Services {
     engine: GameEngine,
@@ -40,8 +59,9 @@ struct Services {
 }
 
 /// The host's software: boots the engine and serves requests until the host crashes.
-pub(crate) async fn run(context: Arc<SimContext>) -> turmoil::Result {
-    let services = Arc::new(boot(&context));
+pub(crate) async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result {
+    let host: Arc<str> = host_name(index).into();
+    let services = Arc::new(boot(&context, index, &host));
     let socket = Arc::new(UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), ENGINE_PORT)).await?);
     let mut buffer = vec![0u8; DATAGRAM_BYTES_MAX];
     loop {
@@ -49,21 +69,22 @@ pub(crate) async fn run(context: Arc<SimContext>) -> turmoil::Result {
         let frame: Frame<Request> = match protocol::decode(&buffer[..length]) {
             Ok(frame) => frame,
             Err(error) => {
-                context.trace(ENGINE_HOST, "bad_frame", format!("from {from}: {error}"));
+                context.trace(&host, "bad_frame", format!("from {from}: {error}"));
                 continue;
             }
         };
-        context.trace(ENGINE_HOST, "recv", format!("w{} {}", frame.wire_id, frame.body.describe()));
+        context.trace(&host, "recv", format!("w{} {}", frame.wire_id, frame.body.describe()));
         let (context, services, socket) = (Arc::clone(&context), Arc::clone(&services), Arc::clone(&socket));
+        let host = Arc::clone(&host);
         tokio::spawn(async move {
             let reply = handle(&services, frame.body).await;
             let described = format!("w{} {}", frame.wire_id, reply.describe());
             let site = Site::Reply(frame.actor);
-            let Some(latency) = network::transit(&context, ENGINE_HOST, site, &format!("reply {described}")) else {
+            let Some(latency) = network::transit(&context, &host, site, &format!("reply {described}")) else {
                 return;
             };
             tokio::time::sleep(latency).await;
-            context.trace(ENGINE_HOST, "reply", described);
+            context.trace(&host, "reply", described);
             let bytes = protocol::encode(&Frame { wire_id: frame.wire_id, actor: frame.actor, body: reply });
             // A send fails only if the host is going down; the client will time out.
             let _ = socket.send_to(&bytes, from).await;
@@ -73,30 +94,31 @@ pub(crate) async fn run(context: Arc<SimContext>) -> turmoil::Result {
 
 /// Builds one engine process — every service anew, its random streams drawn for this boot —
 /// and starts its background work (the expiry sweeper and DLQ processor, the dedup purge).
-fn boot(context: &Arc<SimContext>) -> Services {
+fn boot(context: &Arc<SimContext>, index: u32, host: &str) -> Services {
     let scenario = &context.scenario;
     let store: Arc<dyn Store> = Arc::new(StoreLink::new(Arc::clone(context)));
-    let clock: SharedClock = Arc::new(SimClock);
+    let clock: SharedClock = Arc::new(EngineClock { context: Arc::clone(context) });
+    let buggify = Buggify::new(Arc::new(SimHooks { context: Arc::clone(context) }));
     let metrics = context.metrics.clone();
-    let observer = Arc::new(LockTap { context: Arc::downgrade(context) });
+    let process = (index > 0).then(|| host.to_string());
+    let observer = Arc::new(LockTap { context: Arc::downgrade(context), process });
     let locks = LockManager::with_observer(scenario.engine.locks.clone(), metrics.clone(), observer);
-    let boot = context.state().engine_booted(locks.clone());
-    context.trace(ENGINE_HOST, "engine.boot", format!("boot {boot}"));
+    let boot = context.state().engine_booted(index, locks.clone());
+    context.trace(host, "engine.boot", format!("boot {boot}"));
+    let (variant, lock_strategy) = build_of(scenario, index);
     let rng = |label: &str| seeds::rng(context.seed, label, boot);
     let wallet_config = WalletConfig {
         reservation_ttl_ms: scenario.engine.reservation_ttl_ms,
         sweep_interval_ms: scenario.engine.sweep_interval_ms,
     };
-    let wallet = Arc::new(WalletService::new(
-        Arc::clone(&store),
-        Arc::clone(&clock),
-        metrics.clone(),
-        rng("wallet"),
-        wallet_config,
-    ));
-    let variant = scenario.engine.variant;
-    let dedup =
-        Arc::new(Deduplicator::new(Arc::clone(&store), Arc::clone(&clock), metrics.clone(), variant.dedup_mode()));
+    let wallet = Arc::new(
+        WalletService::new(Arc::clone(&store), Arc::clone(&clock), metrics.clone(), rng("wallet"), wallet_config)
+            .with_buggify(buggify.clone()),
+    );
+    let dedup = Arc::new(
+        Deduplicator::new(Arc::clone(&store), Arc::clone(&clock), metrics.clone(), variant.dedup_mode())
+            .with_buggify(buggify),
+    );
     let jackpot = scenario.engine.jackpot.then(|| {
         let parts = JackpotParts {
             store: Arc::clone(&store),
@@ -105,7 +127,8 @@ fn boot(context: &Arc<SimContext>) -> Services {
             rng: rng("jackpot"),
             wallet: Arc::clone(&wallet),
         };
-        Arc::new(JackpotService::new(parts, JackpotServiceConfig::default(), variant.jackpot_variant()))
+        let config = JackpotServiceConfig { instance: host.to_string(), ..JackpotServiceConfig::default() };
+        Arc::new(JackpotService::new(parts, config, variant.jackpot_variant()))
     });
     let parts = GameParts {
         store,
@@ -121,7 +144,7 @@ fn boot(context: &Arc<SimContext>) -> Services {
         table: scenario.tables.table_config(),
         stack_cap: scenario.tables.stack_cap,
         admins: BTreeSet::from([ADMIN]),
-        lock_strategy: scenario.engine.lock_strategy,
+        lock_strategy,
         variant,
         turn_messages: scenario.engine.turn_messages,
     };

@@ -21,3 +21,6 @@ pub const PERFORMANCE_REGRESSION: u8 = 6;
 /// A non-deterministic run: the same seed gave two trace hashes (`sweep --check-determinism`).
 /// Nothing else a sweep reports can be trusted then.
 pub const NONDETERMINISTIC: u8 = 7;
+/// Every run passed, but a probe the scenario requires (`[coverage] required`) was never
+/// reached by any of them: the seeds did not explore the path they are meant to prove.
+pub const COVERAGE_MISSING: u8 = 8;

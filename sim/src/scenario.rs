@@ -58,11 +58,48 @@ pub struct Scenario {
     /// Limits on time, checked at the end of each run like invariants (`checkers::budgets`).
     #[serde(default, skip_serializing_if = "Budgets::is_empty")]
     pub budgets: Budgets,
+    /// A rolling upgrade across the two engine hosts (`[rollout]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutSettings>,
+    /// The rare paths the scenario's seeds must reach (`engine::buggify::Probe`).
+    #[serde(default, skip_serializing_if = "CoverageSettings::is_empty")]
+    pub coverage: CoverageSettings,
     /// How the command line names this scenario: its name when it ships, the path it was
     /// loaded from otherwise (set on load; not part of the file).
     #[serde(skip)]
     pub origin: String,
 }
+
+/// `[rollout]`: a rolling upgrade. The first engine host runs the old build (`from_variant`,
+/// `from_lock_strategy`, each defaulting to `[engine]`'s), the second the new one (`[engine]`);
+/// the share of requests sent to the new one grows linearly from 0 at the start to 1 at
+/// `shift_ms`, as a canary roll-out moves traffic across.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutSettings {
+    #[serde(default)]
+    pub from_variant: Option<EngineVariant>,
+    #[serde(default)]
+    pub from_lock_strategy: Option<LockStrategy>,
+    pub shift_ms: u64,
+}
+
+/// `[coverage]`: the probes a run of the scenario's seeds must reach, summed over the runs
+/// of one `run`, `sweep` or merged report; one never reached fails it, naming the probe.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageSettings {
+    pub required: Vec<engine::buggify::Probe>,
+}
+
+impl CoverageSettings {
+    pub fn is_empty(&self) -> bool {
+        self.required.is_empty()
+    }
+}
+
+/// The largest clock drift a scenario may ask for, as a fraction of simulated time.
+pub const CLOCK_DRIFT_MAX: f64 = 0.5;
 
 fn default_seeds() -> SeedList {
     SeedList::Range("1..4".to_string())
@@ -129,6 +166,11 @@ pub struct WorldSettings {
     pub network_latency_ms: [u64; 2],
     /// Client hosts the players are spread over (1 or 2; each host costs time every tick).
     pub client_hosts: u32,
+    /// Engine processes serving the same tables on one store (1 or 2). With two, each
+    /// request goes to either (half and half, or as `[rollout]` moves the traffic); their
+    /// in-process lock managers protect nothing between them, so the versioned saves must.
+    /// Two engines do not crash (crash faults are refused).
+    pub engine_hosts: u32,
 }
 
 impl Default for WorldSettings {
@@ -139,6 +181,7 @@ impl Default for WorldSettings {
             heal_deadline_ms: 600_000,
             network_latency_ms: [1, 20],
             client_hosts: 1,
+            engine_hosts: 1,
         }
     }
 }
@@ -431,6 +474,33 @@ pub struct FaultSettings {
     /// takes two locks against the hierarchy (the lock manager must refuse it when the
     /// hierarchy is enforced, and record it either way).
     pub out_of_order_lock_probability: f64,
+    /// Fault points inside the engine (`engine::buggify`; FoundationDB's BUGGIFY): the share
+    /// of the points each seed enables (FoundationDB enables 25 %) …
+    pub fault_points_enabled: f64,
+    /// … the highest probability that an enabled point fires when passed (each enabled point
+    /// draws its own, between a quarter of this and this; 0 = no fault points) …
+    pub fault_point_probability: f64,
+    /// … a firing's long delay, in ms (uniform range; yields and short delays of 1–50 ms are
+    /// drawn too) …
+    pub fault_point_delay_ms: [u64; 2],
+    /// … and the share of firings that inject a store failure where the point allows one.
+    pub fault_point_fail_probability: f64,
+    /// Schedule perturbation inside the engine host: the probability that a store call first
+    /// yields to the other ready tasks (1 to 3 times), reordering concurrent requests.
+    pub schedule_yield_probability: f64,
+    /// Players↔engine partitions between turmoil hosts in the safety phase, their length in ms,
+    /// and the probability that one is one-way (one direction only).
+    pub net_partitions: u32,
+    pub net_partition_ms: [u64; 2],
+    pub net_partition_oneway_probability: f64,
+    /// Jumps of the engine host's clock in the safety phase, their size in ms, and the
+    /// probability that one goes back.
+    pub clock_jumps: u32,
+    pub clock_jump_ms: [u64; 2],
+    pub clock_jump_back_probability: f64,
+    /// The engine clock's largest drift as a fraction of real (simulated) time, drawn per
+    /// seed in [-max, max] (0.01 = 1 % fast or slow).
+    pub clock_drift_max: f64,
     /// An explicit schedule (`[[faults.schedule]]`, see `faults::schedule`): when given, the
     /// run injects exactly these faults and rolls no fault die, so every dial above must be 0.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -468,6 +538,18 @@ impl Default for FaultSettings {
             zombie_delay_ms: [200, 10_000],
             reused_id_probability: 0.0,
             out_of_order_lock_probability: 0.0,
+            fault_points_enabled: 0.25,
+            fault_point_probability: 0.0,
+            fault_point_delay_ms: [100, 3_000],
+            fault_point_fail_probability: 0.1,
+            schedule_yield_probability: 0.0,
+            net_partitions: 0,
+            net_partition_ms: [1_000, 5_000],
+            net_partition_oneway_probability: 0.5,
+            clock_jumps: 0,
+            clock_jump_ms: [1_000, 30_000],
+            clock_jump_back_probability: 0.5,
+            clock_drift_max: 0.0,
             schedule: Vec::new(),
         }
     }
@@ -477,23 +559,27 @@ impl FaultSettings {
     /// The settings behind one dial of the fault plan — the count of scheduled faults, if the
     /// dial has one, and the probability per opportunity. The one list of which fields make up
     /// each dial; swarm mode scales a dial through it.
-    fn dial_mut(&mut self, dial: FaultKind) -> (Option<&mut u32>, &mut f64) {
+    fn dial_mut(&mut self, dial: FaultKind) -> (Option<&mut u32>, Option<&mut f64>) {
         match dial {
-            FaultKind::Duplicate => (None, &mut self.duplicate_probability),
-            FaultKind::DelayedDuplicate => (None, &mut self.delayed_duplicate_probability),
-            FaultKind::StaleWriter => (None, &mut self.stale_writer_probability),
-            FaultKind::RefundFailure => (None, &mut self.refund_failure_probability),
-            FaultKind::StoreFailure => (None, &mut self.store_failure_probability),
-            FaultKind::StoreTimeout => (None, &mut self.store_timeout_probability),
-            FaultKind::LostReply => (None, &mut self.lost_reply_probability),
-            FaultKind::SlowStore => (None, &mut self.slow_store_probability),
-            FaultKind::SlowChat => (None, &mut self.slow_chat_probability),
-            FaultKind::Partition => (Some(&mut self.partitions), &mut self.partition_after_reserve_probability),
-            FaultKind::MessageLoss => (None, &mut self.message_loss_probability),
-            FaultKind::Crash => (Some(&mut self.crashes), &mut self.crash_after_txn_probability),
-            FaultKind::ZombieWrite => (None, &mut self.zombie_write_probability),
-            FaultKind::ReusedId => (None, &mut self.reused_id_probability),
-            FaultKind::OutOfOrderLock => (None, &mut self.out_of_order_lock_probability),
+            FaultKind::Duplicate => (None, Some(&mut self.duplicate_probability)),
+            FaultKind::DelayedDuplicate => (None, Some(&mut self.delayed_duplicate_probability)),
+            FaultKind::StaleWriter => (None, Some(&mut self.stale_writer_probability)),
+            FaultKind::RefundFailure => (None, Some(&mut self.refund_failure_probability)),
+            FaultKind::StoreFailure => (None, Some(&mut self.store_failure_probability)),
+            FaultKind::StoreTimeout => (None, Some(&mut self.store_timeout_probability)),
+            FaultKind::LostReply => (None, Some(&mut self.lost_reply_probability)),
+            FaultKind::SlowStore => (None, Some(&mut self.slow_store_probability)),
+            FaultKind::SlowChat => (None, Some(&mut self.slow_chat_probability)),
+            FaultKind::Partition => (Some(&mut self.partitions), Some(&mut self.partition_after_reserve_probability)),
+            FaultKind::MessageLoss => (None, Some(&mut self.message_loss_probability)),
+            FaultKind::Crash => (Some(&mut self.crashes), Some(&mut self.crash_after_txn_probability)),
+            FaultKind::ZombieWrite => (None, Some(&mut self.zombie_write_probability)),
+            FaultKind::ReusedId => (None, Some(&mut self.reused_id_probability)),
+            FaultKind::OutOfOrderLock => (None, Some(&mut self.out_of_order_lock_probability)),
+            FaultKind::Points => (None, Some(&mut self.fault_point_probability)),
+            FaultKind::NetPartition => (Some(&mut self.net_partitions), None),
+            FaultKind::ClockJump => (Some(&mut self.clock_jumps), None),
+            FaultKind::ClockDrift => (None, Some(&mut self.clock_drift_max)),
             other => panic!("{other} is not a dial of the fault plan"),
         }
     }
@@ -502,14 +588,16 @@ impl FaultSettings {
     pub fn dial_amount(&self, dial: FaultKind) -> f64 {
         let mut probe = self.clone();
         let (count, probability) = probe.dial_mut(dial);
-        count.map_or(0.0, |count| f64::from(*count)) + *probability
+        count.map_or(0.0, |count| f64::from(*count)) + probability.map_or(0.0, |p| *p)
     }
 
     /// Scales `dial` by `factor` (in [0, 1]): its probability is multiplied, its count kept,
     /// or zeroed when the factor is 0 (the dial is off).
     pub fn scale_dial(&mut self, dial: FaultKind, factor: f64) {
         let (count, probability) = self.dial_mut(dial);
-        *probability *= factor;
+        if let Some(probability) = probability {
+            *probability *= factor;
+        }
         if let Some(count) = count
             && factor == 0.0
         {
@@ -607,11 +695,33 @@ impl Scenario {
         if let Some(latency) = &self.chat.latency {
             latency.validate(DURATION_MS_MAX).map_err(|e| format!("chat.latency: {e}"))?;
         }
+        self.validate_engines()?;
         if let Some(kind) = self.faults.crash_after_labels.iter().find(|kind| !kind.is_engine_commit()) {
             return Err(format!(
                 "faults.crash_after_labels: `{kind}` is never committed by the engine on its own, so no crash \
                  point can follow it"
             ));
+        }
+        Ok(())
+    }
+
+    /// Two engine hosts do not crash, and a rollout needs two.
+    fn validate_engines(&self) -> Result<(), String> {
+        let f = &self.faults;
+        let crashes = f.crashes > 0 || f.crash_after_txn_probability > 0.0;
+        let scheduled_crash = f.schedule.iter().any(|fault| fault.kind == FaultKind::Crash);
+        if self.world.engine_hosts > 1 && (crashes || scheduled_crash) {
+            return Err("world.engine_hosts: two engine hosts do not crash; set faults.crashes and \
+                        faults.crash_after_txn_probability to 0"
+                .into());
+        }
+        if let Some(rollout) = &self.rollout {
+            if self.world.engine_hosts != 2 {
+                return Err("rollout: a rolling upgrade needs world.engine_hosts = 2".into());
+            }
+            if rollout.shift_ms > DURATION_MS_MAX {
+                return Err(format!("rollout.shift_ms: beyond {DURATION_MS_MAX} ms"));
+            }
         }
         Ok(())
     }
@@ -649,6 +759,7 @@ impl Scenario {
             ("tables.shared_players", u64::from(t.shared_players), 0, u64::from(t.players_per_table)),
             ("world.tick_ms", self.world.tick_ms, TICK_MS_MIN, TICK_MS_MAX),
             ("world.client_hosts", u64::from(self.world.client_hosts), 1, u64::from(CLIENT_HOSTS_MAX)),
+            ("world.engine_hosts", u64::from(self.world.engine_hosts), 1, u64::from(ENGINE_HOSTS_MAX)),
             ("faults.duplicate_copies_max", u64::from(self.faults.duplicate_copies_max), 2, DUPLICATE_COPIES_MAX),
             ("clients.start_copies", u64::from(self.clients.start_copies), 1, START_COPIES_MAX),
             (
@@ -683,7 +794,7 @@ impl Scenario {
     }
 
     /// Every `[low, high]` range of the scenario, by field.
-    fn ranges(&self) -> [(&'static str, [u64; 2]); 10] {
+    fn ranges(&self) -> [(&'static str, [u64; 2]); 13] {
         [
             ("world.network_latency_ms", self.world.network_latency_ms),
             ("store.latency_us", self.store.latency_us),
@@ -695,6 +806,9 @@ impl Scenario {
             ("faults.partition_ms", self.faults.partition_ms),
             ("faults.restart_ms", self.faults.restart_ms),
             ("faults.zombie_delay_ms", self.faults.zombie_delay_ms),
+            ("faults.fault_point_delay_ms", self.faults.fault_point_delay_ms),
+            ("faults.net_partition_ms", self.faults.net_partition_ms),
+            ("faults.clock_jump_ms", self.faults.clock_jump_ms),
         ]
     }
 
@@ -727,11 +841,23 @@ impl Scenario {
             ("faults.zombie_write_probability", f.zombie_write_probability),
             ("faults.reused_id_probability", f.reused_id_probability),
             ("faults.out_of_order_lock_probability", f.out_of_order_lock_probability),
+            ("faults.fault_points_enabled", f.fault_points_enabled),
+            ("faults.fault_point_probability", f.fault_point_probability),
+            ("faults.fault_point_fail_probability", f.fault_point_fail_probability),
+            ("faults.schedule_yield_probability", f.schedule_yield_probability),
+            ("faults.net_partition_oneway_probability", f.net_partition_oneway_probability),
+            ("faults.clock_jump_back_probability", f.clock_jump_back_probability),
         ];
         for (field, p) in probabilities {
             if !(0.0..=1.0).contains(&p) {
                 return Err(format!("{field}: {p} is not a probability (0 to 1)"));
             }
+        }
+        if !(0.0..=CLOCK_DRIFT_MAX).contains(&f.clock_drift_max) {
+            return Err(format!(
+                "faults.clock_drift_max: {} is not a drift from 0 to {CLOCK_DRIFT_MAX}",
+                f.clock_drift_max
+            ));
         }
         Ok(())
     }
@@ -805,6 +931,8 @@ pub const TICK_MS_MIN: u64 = 1;
 pub const TICK_MS_MAX: u64 = 1_000;
 /// Most client hosts: each host costs time every tick.
 pub const CLIENT_HOSTS_MAX: u32 = 2;
+/// Most engine hosts a scenario may run.
+pub const ENGINE_HOSTS_MAX: u32 = 2;
 /// Most concurrent copies of one duplicated action.
 pub const DUPLICATE_COPIES_MAX: u64 = 16;
 /// Most `/start` requests a dealer sends at once.

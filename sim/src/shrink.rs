@@ -76,6 +76,9 @@ pub fn with_schedule(scenario: &Scenario, schedule: Vec<ScheduledFault>) -> Scen
         shrunk.faults.scale_dial(dial, 0.0);
     }
     shrunk.faults.schedule = schedule;
+    // A regression is about its failure: the coverage its original's many seeds promise is
+    // not one seed's to keep.
+    shrunk.coverage = crate::scenario::CoverageSettings::default();
     shrunk
 }
 

@@ -26,7 +26,7 @@ use crate::client;
 use crate::context::{Phase, SimContext};
 use crate::engine_host::{self, ENGINE_HOST};
 use crate::faults::kind::FaultKind;
-use crate::faults::plan::FaultPlan;
+use crate::faults::plan::{FaultPlan, NetMode, NetPartition};
 use crate::faults::schedule::ScheduledFault;
 use crate::faults::store_link::SimClock;
 use crate::layout::Layout;
@@ -165,7 +165,9 @@ fn build_context(spec: &RunSpec) -> Arc<SimContext> {
     let plan = spec.plan.clone().unwrap_or_else(|| FaultPlan::draw(scenario, seed));
     let layout = Layout::of(scenario);
     let supply = layout.supply(scenario);
-    let store = MemoryStore::with_clock(Arc::new(SimClock));
+    let clock = SimClock::default();
+    let driver_us = Arc::clone(&clock.driver_us);
+    let store = MemoryStore::with_clock(Arc::new(clock));
     set_up(&store, scenario, &layout);
     let checkers = Checkers::new(&CheckerSettings {
         supply,
@@ -176,6 +178,7 @@ fn build_context(spec: &RunSpec) -> Arc<SimContext> {
         budgets: scenario.budgets.clone(),
     });
     let context = SimContext::new(seed, scenario.clone(), plan, store, checkers, spec.keep_trace);
+    context.state().set_driver_clock(driver_us);
     context.trace("world", "run.start", format!("{} seed {seed} supply {supply}", scenario.name));
     context
 }
@@ -196,8 +199,10 @@ fn build_sim(context: &Arc<SimContext>) -> turmoil::Sim<'static> {
         .max_message_latency(Duration::ZERO)
         .udp_capacity(UDP_QUEUE_MAX)
         .build();
-    let host_context = Arc::clone(context);
-    sim.host(ENGINE_HOST, move || engine_host::run(Arc::clone(&host_context)));
+    for index in 0..world.engine_hosts {
+        let host_context = Arc::clone(context);
+        sim.host(engine_host::host_name(index), move || engine_host::run(Arc::clone(&host_context), index));
+    }
     for index in 0..world.client_hosts {
         sim.client(client::host_name(index), client::run(Arc::clone(context), index));
     }
@@ -233,6 +238,12 @@ struct Driver {
     next_deadlock_sample_ms: u64,
     next_convergence_sample_ms: u64,
     heal_started_ms: Option<u64>,
+    /// The plan's next players↔engine partition, and the one open now.
+    next_net_partition: usize,
+    open_net_partition: Option<NetPartition>,
+    /// The plan's next clock jump, and whether the drift was recorded.
+    next_clock_jump: usize,
+    drift_recorded: bool,
 }
 
 impl Driver {
@@ -244,6 +255,10 @@ impl Driver {
             next_deadlock_sample_ms: DEADLOCK_SAMPLE_MS,
             next_convergence_sample_ms: 0,
             heal_started_ms: None,
+            next_net_partition: 0,
+            open_net_partition: None,
+            next_clock_jump: 0,
+            drift_recorded: false,
         }
     }
 
@@ -276,6 +291,8 @@ impl Driver {
         self.context.land_zombies();
         self.crash_when_due(sim, now_ms);
         self.restart_when_due(sim, now_ms);
+        self.net_partition_when_due(sim, now_ms);
+        self.clock_jump_when_due(now_ms);
         self.sample_wait_for_graph(now_ms);
         self.check_convergence(sim, now_ms)
     }
@@ -344,14 +361,77 @@ impl Driver {
         }
     }
 
+    /// Opens the plan's next players↔engine partition when it is due (one at a time: a
+    /// partition due while another is open is skipped), and closes the open one at its end
+    /// or when faults stop.
+    fn net_partition_when_due(&mut self, sim: &mut turmoil::Sim<'_>, now_ms: u64) {
+        let safety = self.context.state().phase() == Phase::Safety;
+        if let Some(open) = self.open_net_partition
+            && (!safety || now_ms >= open.window.end_ms)
+        {
+            self.open_net_partition = None;
+            self.cut(sim, open.mode, false);
+            self.context.trace("world", "net_partition.end", format!("{:?}", open.mode));
+        }
+        let plan = &self.context.plan;
+        while let Some(next) = plan.net_partitions.get(self.next_net_partition).copied() {
+            if !safety || now_ms < next.window.start_ms {
+                break;
+            }
+            self.next_net_partition += 1;
+            if self.open_net_partition.is_none() && now_ms < next.window.end_ms {
+                self.open_net_partition = Some(next);
+                self.cut(sim, next.mode, true);
+                let length_ms = next.window.end_ms - next.window.start_ms;
+                self.context.fault("world", FaultKind::NetPartition, format!("{:?} {length_ms} ms", next.mode));
+            }
+        }
+    }
+
+    /// Cuts (or mends) the network between every client host and the engine.
+    fn cut(&self, sim: &mut turmoil::Sim<'_>, mode: NetMode, open: bool) {
+        for index in 0..self.context.scenario.world.client_hosts {
+            let client = client::host_name(index);
+            let client = client.as_str();
+            match (mode, open) {
+                (NetMode::Both, true) => sim.partition(ENGINE_HOST, client),
+                (NetMode::Both, false) => sim.repair(ENGINE_HOST, client),
+                (NetMode::ToEngine, true) => sim.partition_oneway(client, ENGINE_HOST),
+                (NetMode::ToEngine, false) => sim.repair_oneway(client, ENGINE_HOST),
+                (NetMode::FromEngine, true) => sim.partition_oneway(ENGINE_HOST, client),
+                (NetMode::FromEngine, false) => sim.repair_oneway(ENGINE_HOST, client),
+                (NetMode::Hold, true) => sim.hold(ENGINE_HOST, client),
+                (NetMode::Hold, false) => sim.release(ENGINE_HOST, client),
+            }
+        }
+    }
+
+    /// Records each of the plan's clock jumps as it happens (the engine clock applies them
+    /// itself, `faults::points::EngineClock`).
+    fn clock_jump_when_due(&mut self, now_ms: u64) {
+        let plan = &self.context.plan;
+        if !self.drift_recorded && plan.clock_drift_ppm != 0 {
+            self.drift_recorded = true;
+            self.context.fault("world", FaultKind::ClockDrift, format!("{:+} ppm", plan.clock_drift_ppm));
+        }
+        let safety = self.context.state().phase() == Phase::Safety;
+        while let Some(jump) = plan.clock_jumps.get(self.next_clock_jump).copied() {
+            if !safety || now_ms < jump.at_ms {
+                break;
+            }
+            self.next_clock_jump += 1;
+            self.context.fault("world", FaultKind::ClockJump, format!("{:+} ms", jump.offset_ms()));
+        }
+    }
+
     /// Every `DEADLOCK_SAMPLE_MS`, the running engine's wait-for graph goes to the lock checker.
     fn sample_wait_for_graph(&mut self, now_ms: u64) {
         if now_ms < self.next_deadlock_sample_ms {
             return;
         }
         self.next_deadlock_sample_ms = now_ms + DEADLOCK_SAMPLE_MS;
-        let locks = self.context.state().locks();
-        if let Some(locks) = locks {
+        let managers = self.context.state().locks();
+        for locks in managers {
             let snapshot = locks.deadlock_snapshot();
             self.context.state().check_deadlock_snapshot(&snapshot);
         }
@@ -366,7 +446,7 @@ impl Driver {
         }
         self.next_convergence_sample_ms = now_ms + CONVERGENCE_SAMPLE_MS;
         let world = &self.context.scenario.world;
-        let locks_held = self.context.state().locks().map_or(0, |l| l.held_locks().len());
+        let locks_held: usize = self.context.state().locks().iter().map(|l| l.held_locks().len()).sum();
         let pending = self.context.state().liveness_pending(&self.context.store, locks_held);
         if pending.is_empty() && sim.is_host_running(ENGINE_HOST) {
             let healed_ms = now_ms - self.heal_started_ms.unwrap_or(now_ms);

@@ -15,6 +15,7 @@ use super::{
     ActionOutcome, ActionRequest, GameEngine, GameError, LockStrategy, METRIC_ACTION_DURATION, METRIC_ACTIONS_TOTAL,
     table_of,
 };
+use crate::buggify::{FaultPoint, Probe};
 use crate::dedup::{Admission, DedupError, Ticket, payload_hash};
 use crate::locks::{LockCategory, LockGuard, LockKey, LockMode, LockOwner};
 use crate::rules::{Applied, Chips};
@@ -85,6 +86,7 @@ impl GameEngine {
             Ok(escrowed) => escrowed,
             Err(error) => return self.finish_with_error(ticket, error).await,
         };
+        self.buggify().pause(FaultPoint::ReserveBeforeLock).await;
         let owner = self.locks.owner("game.act");
         let guards = self.design.exclude(self, &owner, &request, &escrowed).await?;
         let commit = CommitTimer { started: Instant::now(), reserved: matches!(escrowed, Escrowed::Reserved(_)) };
@@ -106,6 +108,9 @@ impl GameEngine {
             Ok(committed) => self.acted(&request, ticket, committed).await,
             Err(error) => {
                 self.abort(&request, &escrowed).await;
+                if error == GameError::VersionConflict && matches!(escrowed, Escrowed::Reserved(_)) {
+                    self.buggify().probe(Probe::VersionConflictCompensated);
+                }
                 if error == GameError::Store(StoreError::TimedOut) {
                     // Outcome unknown: record nothing (a retry finds the durable record if it
                     // applied); the copies waiting on the ticket wake once the locks are gone.
@@ -281,8 +286,13 @@ impl GameEngine {
         txn = txn.put(Key::Table(request.table), Value::Table(Box::new(next)));
         let recorded = serde_json::to_value(Ok::<_, GameError>(outcome)).expect("outcomes serialize");
         txn = txn.merge(self.dedup.record_txn(ticket, &recorded));
+        self.buggify().point(FaultPoint::CommitBeforeSave).await?;
         match self.store.commit(txn).await {
             Ok(_) => Ok(Committed { outcome, rake, board_cards }),
+            Err(error @ StoreError::DeadlinePassed { .. }) => {
+                self.buggify().probe(Probe::CommitRefusedAfterDeadline);
+                Err(error.into())
+            }
             Err(StoreError::Conflict { key: Key::Table(_), .. }) => Err(GameError::VersionConflict),
             Err(StoreError::Conflict { .. }) => Err(GameError::StaleAction),
             Err(error) => Err(error.into()),

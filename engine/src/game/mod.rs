@@ -258,6 +258,11 @@ impl GameEngine {
         &self.config
     }
 
+    /// The process's fault points and probes: the engine shares its wallet's handle.
+    pub(crate) fn buggify(&self) -> &crate::buggify::Buggify {
+        self.wallet.buggify()
+    }
+
     /// The lock manager, for snapshots.
     pub fn locks(&self) -> &LockManager {
         &self.locks

@@ -4,6 +4,7 @@
 //! Phase 2A-5 fix).
 
 use super::{GameEngine, GameError, RESET_CONFLICT_RETRIES_MAX, table_of};
+use crate::buggify::FaultPoint;
 use crate::ids::{TableId, UserId};
 use crate::rules::Chips;
 use crate::store::{Key, StoreError, Txn, TxnKind, Value};
@@ -45,6 +46,7 @@ impl GameEngine {
             }
             next.game = None;
             txn = txn.put(Key::Table(table), Value::Table(Box::new(next)));
+            self.buggify().point(FaultPoint::ResetBeforeSave).await?;
             match self.store.commit(txn).await {
                 Ok(_) => return Ok(()),
                 Err(StoreError::Conflict { .. }) if attempt < RESET_CONFLICT_RETRIES_MAX => attempt += 1,

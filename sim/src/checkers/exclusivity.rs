@@ -78,8 +78,14 @@ impl Exclusivity {
         }
         for (key, _, _) in view.changes {
             let Key::Table(table) = key else { continue };
-            let lock = LockKey::new(LockCategory::Table, table.to_string());
-            let held = self.holds.get(&lock).is_some_and(|holders| holders.values().any(|h| h.task == Some(task)));
+            // The table's lock in whichever engine process the task runs in (a second
+            // process names its keys `engine-2/table-1`; task IDs are unique across them).
+            let (name, in_process) = (table.to_string(), format!("/{table}"));
+            let held = self.holds.iter().any(|(key, holders)| {
+                key.category == LockCategory::Table
+                    && (key.name == name || key.name.ends_with(&in_process))
+                    && holders.values().any(|h| h.task == Some(task))
+            });
             if !held {
                 out.push(at.violation(
                     Invariant::LockExclusivity,

@@ -1,9 +1,11 @@
 //! Invariant 5, reservations: a reservation is born live, leaves `Live` once for one final
 //! state (committed, rolled back, expired, dead-lettered) and never changes again, its amount
 //! never changes, it is never committed after its deadline, and it is never deleted while it
-//! holds chips. After the heal phase none is left live (checked by `liveness`).
+//! holds chips; and only the sweeper's `wallet.expire` transaction expires one, and it expires
+//! nothing else (the operators' expiry metric and audit trail read that kind). After the heal
+//! phase none is left live (checked by `liveness`).
 
-use engine::store::{Key, ReservationState, Value};
+use engine::store::{Key, ReservationState, TxnKind, Value};
 
 use super::{At, Invariant, TxnView, Violation};
 
@@ -30,6 +32,16 @@ impl Reservations {
                                 "{id} of {} changed after it was final: {:?} -> {:?} ({label})",
                                 b.user, b.state, a.state
                             ),
+                        ));
+                    }
+                    let expired = a.state == ReservationState::Expired;
+                    if b.state == ReservationState::Live
+                        && a.state != b.state
+                        && expired != (*label == TxnKind::WalletExpire)
+                    {
+                        out.push(at.violation(
+                            Invariant::Reservations,
+                            format!("{id} of {} went live -> {:?} in a {label} transaction: only wallet.expire expires, and it only expires", a.user, a.state),
                         ));
                     }
                     if a.amount != b.amount || a.user != b.user || a.request != b.request {

@@ -238,8 +238,17 @@ fn reservations_fire_on_an_illegal_lifecycle_and_a_late_commit() {
     fires(&after_txn(&mut c, TxnKind::WalletRollback, &revived, 0), Invariant::Reservations);
     let late = [(key, row(1, live.clone()), row(2, committed.clone()))];
     fires(&after_txn(&mut c, TxnKind::GameAct, &late, 30_001), Invariant::Reservations);
-    let on_time = [(key, row(1, live), row(2, committed))];
+    let on_time = [(key, row(1, live.clone()), row(2, committed))];
     assert!(!invariants(&after_txn(&mut c, TxnKind::GameAct, &on_time, 30_000)).contains(&Invariant::Reservations));
+    // The transaction's kind names the transition (a mutant that swapped them survived).
+    let expired = reservation(1, 1, 10, ReservationState::Expired);
+    let rolled_back = reservation(1, 1, 10, ReservationState::RolledBack);
+    let expiry = [(key, row(1, live.clone()), row(2, expired.clone()))];
+    fires(&after_txn(&mut c, TxnKind::WalletRollback, &expiry, 0), Invariant::Reservations);
+    let rollback = [(key, row(1, live.clone()), row(2, rolled_back))];
+    fires(&after_txn(&mut c, TxnKind::WalletExpire, &rollback, 0), Invariant::Reservations);
+    let proper = [(key, row(1, live), row(2, expired))];
+    assert!(!invariants(&after_txn(&mut c, TxnKind::WalletExpire, &proper, 0)).contains(&Invariant::Reservations));
 }
 
 #[test]

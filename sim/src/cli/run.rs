@@ -140,7 +140,8 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
     if let Some(first) = failed.first() {
         eprintln!("{} of {} runs failed; replay the first with:\n  {}", failed.len(), file.runs.len(), first.replay);
     }
-    ExitCode::from(file.worst().exit_code())
+    eprint!("{}", file.coverage_text());
+    ExitCode::from(file.exit_code())
 }
 
 pub(crate) fn replay(args: ReplayArgs) -> ExitCode {

@@ -99,6 +99,10 @@ pub(crate) fn sweep(args: SweepArgs) -> ExitCode {
     display.finish();
     result.report.git_commit = git_commit();
     eprint!("{}", final_summary(&result.report, &result.progress));
+    eprint!("{}", result.report.coverage_text());
+    if result.report.is_partial() {
+        eprintln!("coverage: judged when the shards are merged (`chipsim report merge`)");
+    }
     if let Err(code) = write_outputs(&result.report, &args.report, args.junit.as_ref()) {
         return code;
     }
@@ -153,7 +157,7 @@ fn write_junit(report: &ReportFile, path: &std::path::Path) -> std::io::Result<(
 /// Nondeterminism first (nothing else can be trusted then), else the worst outcome.
 fn exit_code(report: &ReportFile) -> u8 {
     let mismatched = report.sweep.as_ref().is_some_and(|sweep| !sweep.determinism_mismatches.is_empty());
-    if mismatched { exit::NONDETERMINISTIC } else { report.worst().exit_code() }
+    if mismatched { exit::NONDETERMINISTIC } else { report.exit_code() }
 }
 
 pub(crate) fn report(command: ReportCommand) -> ExitCode {
@@ -180,6 +184,7 @@ pub(crate) fn report(command: ReportCommand) -> ExitCode {
         eprintln!("junit: {}", path.display());
     }
     print!("{}", report::summary_table(&merged));
+    eprint!("{}", merged.coverage_text());
     ExitCode::from(exit_code(&merged))
 }
 

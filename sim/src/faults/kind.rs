@@ -6,6 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use engine::buggify::FaultPoint;
 use engine::store::TxnKind;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -18,6 +19,8 @@ macro_rules! fault_kinds {
             /// A crash point fired after a transaction of this kind applied (counted besides
             /// `CrashAfterTxn`, per kind).
             CrashAfter(TxnKind),
+            /// A fault point inside the engine fired (a delay, a yield or a store failure).
+            Point(FaultPoint),
         }
 
         impl FaultKind {
@@ -27,7 +30,7 @@ macro_rules! fault_kinds {
             fn simple_text(self) -> Option<&'static str> {
                 match self {
                     $(FaultKind::$variant => Some($text),)*
-                    FaultKind::CrashAfter(_) => None,
+                    FaultKind::CrashAfter(_) | FaultKind::Point(_) => None,
                 }
             }
         }
@@ -91,10 +94,21 @@ fault_kinds! {
     ReusedId = "reused_id",
     /// Two locks taken against the hierarchy inside the engine process (lock probe).
     OutOfOrderLock = "out_of_order_lock",
+    /// The plan's dial for the fault points inside the engine (`point:<name>` when one fires).
+    Points = "points",
+    /// A players↔engine partition between turmoil hosts, both ways or one way (world).
+    NetPartition = "net_partition",
+    /// The engine host's clock jumped forward or back (world).
+    ClockJump = "clock_jump",
+    /// The engine host's clock runs fast or slow for the whole run (counted once per boot).
+    ClockDrift = "clock_drift",
 }
 
 /// Prefix of the text form of [`FaultKind::CrashAfter`].
 const CRASH_AFTER_PREFIX: &str = "crash_after:";
+
+/// Prefix of the text form of [`FaultKind::Point`] (`point:wallet.sweep_before_refund`).
+pub const POINT_PREFIX: &str = "point:";
 
 impl FaultKind {
     /// The dials of the fault plan, in the order swarm mode draws them: each is turned on or
@@ -115,18 +129,23 @@ impl FaultKind {
         FaultKind::ZombieWrite,
         FaultKind::ReusedId,
         FaultKind::OutOfOrderLock,
+        FaultKind::Points,
+        FaultKind::NetPartition,
+        FaultKind::ClockJump,
+        FaultKind::ClockDrift,
     ];
 }
 
 /// How many dials the fault plan has.
-pub const DIALS_COUNT: usize = 15;
+pub const DIALS_COUNT: usize = 19;
 
 impl fmt::Display for FaultKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self, self.simple_text()) {
             (_, Some(text)) => f.write_str(text),
             (FaultKind::CrashAfter(kind), None) => write!(f, "{CRASH_AFTER_PREFIX}{kind}"),
-            (_, None) => unreachable!("only CrashAfter has a payload"),
+            (FaultKind::Point(point), None) => write!(f, "{POINT_PREFIX}{point}"),
+            (_, None) => unreachable!("only CrashAfter and Point have a payload"),
         }
     }
 }
@@ -142,6 +161,9 @@ impl FromStr for FaultKind {
     fn from_str(text: &str) -> Result<FaultKind, UnknownFaultKind> {
         if let Some(kind) = text.strip_prefix(CRASH_AFTER_PREFIX) {
             return kind.parse().map(FaultKind::CrashAfter).map_err(|_| UnknownFaultKind(text.to_string()));
+        }
+        if let Some(point) = text.strip_prefix(POINT_PREFIX) {
+            return point.parse().map(FaultKind::Point).map_err(|_| UnknownFaultKind(text.to_string()));
         }
         FaultKind::SIMPLE
             .iter()
@@ -172,6 +194,7 @@ mod tests {
     fn every_kind_round_trips_through_its_text() {
         let mut all: Vec<FaultKind> = FaultKind::SIMPLE.to_vec();
         all.extend(TxnKind::ALL.iter().map(|&kind| FaultKind::CrashAfter(kind)));
+        all.extend(FaultPoint::ALL.iter().map(|&point| FaultKind::Point(point)));
         for kind in all {
             assert_eq!(kind.to_string().parse::<FaultKind>(), Ok(kind));
             let json = serde_json::to_string(&kind).unwrap();
@@ -180,6 +203,8 @@ mod tests {
         assert_eq!(FaultKind::CrashAfter(TxnKind::WalletCommit).to_string(), "crash_after:wallet.commit");
         assert!("crash_after:wallet.reserv".parse::<FaultKind>().is_err());
         assert!("slow".parse::<FaultKind>().is_err());
+        assert_eq!(FaultKind::Point(FaultPoint::SweepBeforeRefund).to_string(), "point:wallet.sweep_before_refund");
+        assert!("point:wallet.nowhere".parse::<FaultKind>().is_err());
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //! it is (`world::RunSpec::plan`; a plan, not the seed, is what a shrinker reduces). The plan
 //! never draws at run time.
 
+use std::collections::BTreeMap;
+
+use engine::buggify::FaultPoint;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +45,42 @@ pub struct CrashAt {
     pub restart_after_ms: u64,
 }
 
+/// How a players↔engine partition cuts the network between the client hosts and the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetMode {
+    /// Nothing crosses either way.
+    Both,
+    /// Requests are lost; replies still arrive (one way).
+    ToEngine,
+    /// Replies are lost; requests still arrive (one way).
+    FromEngine,
+    /// Everything is held and delivered, late, when the partition ends (turmoil's hold).
+    Hold,
+}
+
+/// A scheduled players↔engine partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NetPartition {
+    pub window: Window,
+    pub mode: NetMode,
+}
+
+/// A scheduled jump of the engine host's clock, by `ms`, forward or `back`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ClockJump {
+    pub at_ms: u64,
+    pub ms: u64,
+    pub back: bool,
+}
+
+impl ClockJump {
+    /// The jump as a signed offset, in ms.
+    pub fn offset_ms(&self) -> i64 {
+        if self.back { -(self.ms as i64) } else { self.ms as i64 }
+    }
+}
+
 /// Every fault of one run: the scenario's fault settings with each dial scaled as swarm mode
 /// drew it (what the injectors read), and the scheduled faults drawn from them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,6 +94,18 @@ pub struct FaultPlan {
     pub partitions: Vec<Window>,
     /// Scheduled engine crashes, sorted by instant.
     pub crashes: Vec<CrashAt>,
+    /// The fault points this seed enabled, each with its probability of firing when passed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub points: BTreeMap<FaultPoint, f64>,
+    /// Players↔engine partitions, sorted by start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub net_partitions: Vec<NetPartition>,
+    /// Jumps of the engine's clock, sorted by instant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clock_jumps: Vec<ClockJump>,
+    /// The engine clock's drift, in parts per million of simulated time (+ fast, − slow).
+    #[serde(default)]
+    pub clock_drift_ppm: i64,
     /// When set, every fault comes from this explicit schedule and no fault die is rolled
     /// (a scenario's `[[faults.schedule]]`, or a run's recorded schedule given back to it);
     /// `partitions` and `crashes` are then its timed entries.
@@ -87,7 +138,34 @@ impl FaultPlan {
         let mut crashes: Vec<CrashAt> =
             timed(FaultKind::Crash).map(|(at_ms, restart_after_ms)| CrashAt { at_ms, restart_after_ms }).collect();
         crashes.sort();
-        FaultPlan { kinds_off: Vec::new(), settings: settings.clone(), partitions, crashes, schedule: Some(schedule) }
+        let mut net_partitions: Vec<NetPartition> = schedule
+            .iter()
+            .filter(|f| f.kind == FaultKind::NetPartition)
+            .filter_map(|f| {
+                let (start_ms, ms) = (f.at_ms?, f.ms?);
+                Some(NetPartition { window: Window { start_ms, end_ms: start_ms + ms }, mode: f.mode? })
+            })
+            .collect();
+        net_partitions.sort();
+        let mut clock_jumps: Vec<ClockJump> = schedule
+            .iter()
+            .filter(|f| f.kind == FaultKind::ClockJump)
+            .filter_map(|f| Some(ClockJump { at_ms: f.at_ms?, ms: f.ms?, back: f.back }))
+            .collect();
+        clock_jumps.sort();
+        let clock_drift_ppm =
+            schedule.iter().filter(|f| f.kind == FaultKind::ClockDrift).find_map(|f| f.ppm).unwrap_or(0);
+        FaultPlan {
+            kinds_off: Vec::new(),
+            settings: settings.clone(),
+            partitions,
+            crashes,
+            points: BTreeMap::new(),
+            net_partitions,
+            clock_jumps,
+            clock_drift_ppm,
+            schedule: Some(schedule),
+        }
     }
 
     /// This plan with its dice replaced by `schedule` (a run's record of what fired).
@@ -116,8 +194,63 @@ impl FaultPlan {
             })
             .collect();
         crashes.sort();
-        FaultPlan { kinds_off, settings: scaled, partitions, crashes, schedule: None }
+        // Drawn after the older faults, and only when asked for, so that adding a kind
+        // changes no plan that does not use it.
+        let points = draw_points(&scaled, rng);
+        let mut net_partitions: Vec<NetPartition> = (0..scaled.net_partitions)
+            .map(|_| {
+                let start_ms = rng.random_range(0..safety_ms.max(1));
+                let window = Window { start_ms, end_ms: start_ms + draw_range(rng, scaled.net_partition_ms) };
+                let mode = if rng.random_bool(scaled.net_partition_oneway_probability) {
+                    if rng.random_bool(0.5) { NetMode::ToEngine } else { NetMode::FromEngine }
+                } else if rng.random_bool(0.5) {
+                    NetMode::Both
+                } else {
+                    NetMode::Hold
+                };
+                NetPartition { window, mode }
+            })
+            .collect();
+        net_partitions.sort();
+        let mut clock_jumps: Vec<ClockJump> = (0..scaled.clock_jumps)
+            .map(|_| ClockJump {
+                at_ms: rng.random_range(0..safety_ms.max(1)),
+                ms: draw_range(rng, scaled.clock_jump_ms),
+                back: rng.random_bool(scaled.clock_jump_back_probability),
+            })
+            .collect();
+        clock_jumps.sort();
+        let drift_ppm_max = (scaled.clock_drift_max * 1e6) as i64;
+        let clock_drift_ppm = if drift_ppm_max > 0 { rng.random_range(-drift_ppm_max..=drift_ppm_max) } else { 0 };
+        FaultPlan {
+            kinds_off,
+            settings: scaled,
+            partitions,
+            crashes,
+            points,
+            net_partitions,
+            clock_jumps,
+            clock_drift_ppm,
+            schedule: None,
+        }
     }
+}
+
+/// Swarm testing of the fault points: each point is enabled with probability
+/// `fault_points_enabled` and, when it is, fires with its own probability drawn in
+/// [¼ p, p] (p = `fault_point_probability`). None when p is 0.
+fn draw_points(settings: &FaultSettings, rng: &mut impl Rng) -> BTreeMap<FaultPoint, f64> {
+    let highest = settings.fault_point_probability;
+    if highest <= 0.0 {
+        return BTreeMap::new();
+    }
+    let mut points = BTreeMap::new();
+    for &point in FaultPoint::ALL {
+        if rng.random_bool(settings.fault_points_enabled) {
+            points.insert(point, rng.random_range(highest / 4.0..=highest));
+        }
+    }
+    points
 }
 
 /// Swarm mode's draw: each dial the settings use is turned on or off (at least one stays on)

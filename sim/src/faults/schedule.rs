@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use engine::buggify::FaultPoint;
 use engine::ids::{RequestId, TableId, UserId};
 use engine::store::{Key, KeyKind, Txn, TxnKind};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -119,6 +120,8 @@ pub enum Site {
     JackpotOp,
     /// One second of the engine process's lock probe.
     LockProbe,
+    /// One pass of a fault point inside the engine.
+    Point(FaultPoint),
 }
 
 /// The n-th (from 1) occurrence of a site in a run.
@@ -162,6 +165,7 @@ impl fmt::Display for Site {
             Site::InFlight(kind, Some(subject)) => write!(f, "in_flight:{kind}@{subject}"),
             Site::JackpotOp => f.write_str("jackpot"),
             Site::LockProbe => f.write_str("lock_probe"),
+            Site::Point(point) => write!(f, "point:{point}"),
         }
     }
 }
@@ -171,7 +175,7 @@ impl fmt::Display for Site {
 #[error(
     "unknown opportunity `{0}`: one of get:KIND[@SUBJECT], scan:KIND, commit:TXN[@SUBJECT], applied:TXN, \
      chat:table-N, request:ACTOR, reply:ACTOR, turn:user-N, poll:user-N, dealer:table-N, in_flight:TXN[@SUBJECT], jackpot, \
-     lock_probe"
+     lock_probe, point:NAME"
 )]
 pub struct UnknownSite(pub String);
 
@@ -204,6 +208,7 @@ impl FromStr for Site {
             "dealer" => Site::Dealer(TableId(numbered(rest, "table-").ok_or_else(bad)?)),
             "jackpot" if rest.is_empty() => Site::JackpotOp,
             "lock_probe" if rest.is_empty() => Site::LockProbe,
+            "point" => Site::Point(rest.parse().map_err(|_| bad())?),
             _ => return Err(bad()),
         };
         Ok(site)
@@ -257,6 +262,18 @@ pub struct ScheduledFault {
     /// A reset's user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<UserId>,
+    /// A fault point's injected store failure (else it waits `ms`, or yields when `ms` is 0).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fail: bool,
+    /// A players↔engine partition's cut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<crate::faults::plan::NetMode>,
+    /// A clock jump goes back (else forward).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub back: bool,
+    /// A clock drift, in parts per million (+ fast, − slow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ppm: Option<i64>,
 }
 
 impl ScheduledFault {
@@ -280,7 +297,16 @@ impl ScheduledFault {
             copies: None,
             fresh_copies: Vec::new(),
             by: None,
+            fail: false,
+            mode: None,
+            back: false,
+            ppm: None,
         }
+    }
+
+    /// The engine clock's drift for the whole run.
+    pub fn drift(ppm: i64) -> ScheduledFault {
+        ScheduledFault { ppm: Some(ppm), ..ScheduledFault::bare(FaultKind::ClockDrift) }
     }
 
     pub fn with_ms(mut self, ms: u64) -> ScheduledFault {
@@ -292,10 +318,33 @@ impl ScheduledFault {
         Some(Opportunity { site: self.at.clone()?, nth: self.nth? })
     }
 
+    /// The fields of the world's faults (G): a players↔engine partition's `mode`, a clock
+    /// jump's `back`, a drift's `ppm` (which comes alone: a drift lasts the whole run).
+    fn validate_world_fields(&self) -> Result<(), String> {
+        let kind = self.kind;
+        if (kind == FaultKind::NetPartition) != self.mode.is_some() {
+            let needs = if kind == FaultKind::NetPartition { "needs" } else { "takes no" };
+            return Err(format!("`{kind}` {needs} mode"));
+        }
+        if self.back && kind != FaultKind::ClockJump {
+            return Err(format!("`{kind}` takes no back"));
+        }
+        match (kind == FaultKind::ClockDrift, self.ppm, self.at_ms, &self.at) {
+            (true, Some(_), None, None) | (false, None, _, _) => Ok(()),
+            (true, ..) => Err(format!("`{kind}` takes ppm alone (it lasts the whole run)")),
+            (false, Some(_), ..) => Err(format!("`{kind}` takes no ppm")),
+        }
+    }
+
     /// Checks that the entry names what its kind needs; `Err` says which field is wrong.
     pub fn validate(&self) -> Result<(), String> {
         let kind = self.kind;
-        let timed = matches!(kind, FaultKind::Partition | FaultKind::Crash);
+        self.validate_world_fields()?;
+        if kind == FaultKind::ClockDrift {
+            return Ok(());
+        }
+        let timed =
+            matches!(kind, FaultKind::Partition | FaultKind::Crash | FaultKind::NetPartition | FaultKind::ClockJump);
         if timed {
             if self.at_ms.is_none() || self.ms.is_none() {
                 return Err(format!("`{kind}` needs at_ms and ms"));
@@ -314,6 +363,15 @@ impl ScheduledFault {
         if !site_allows(&opportunity.site, kind) {
             return Err(format!("`{kind}` cannot happen at `{}`", opportunity.site));
         }
+        if let FaultKind::Point(_) = kind {
+            return match (self.ms, self.fail) {
+                (Some(_), false) | (None, true) => Ok(()),
+                _ => Err(format!("`{kind}` takes ms (0 = a yield) or fail = true")),
+            };
+        }
+        if self.fail {
+            return Err(format!("`{kind}` takes no fail"));
+        }
         let needs_ms = matches!(
             kind,
             FaultKind::SlowStore
@@ -322,6 +380,7 @@ impl ScheduledFault {
                 | FaultKind::PartitionMid2pc
                 | FaultKind::DelayedDuplicate
                 | FaultKind::ZombieWrite
+                | FaultKind::CrashInFlight
         );
         if needs_ms != self.ms.is_some() {
             return Err(format!("`{kind}` {} ms", if needs_ms { "needs" } else { "takes no" }));
@@ -372,6 +431,7 @@ fn site_allows(site: &Site, kind: FaultKind) -> bool {
         Site::Dealer(_) => matches!(kind, FaultKind::Reset | FaultKind::EmergencyReset),
         Site::JackpotOp => kind == FaultKind::Duplicate,
         Site::LockProbe => kind == FaultKind::OutOfOrderLock,
+        Site::Point(point) => kind == FaultKind::Point(*point),
     }
 }
 
@@ -421,6 +481,7 @@ mod tests {
             Site::InFlight(TxnKind::WalletReserve, None),
             Site::JackpotOp,
             Site::LockProbe,
+            Site::Point(FaultPoint::CommitBeforeSave),
         ];
         for site in sites {
             assert_eq!(site.to_string().parse::<Site>(), Ok(site.clone()), "{site}");
@@ -454,5 +515,29 @@ mod tests {
         let parsed: ScheduledFault = toml::from_str(toml).unwrap();
         assert_eq!(parsed.validate(), Ok(()));
         assert_eq!(toml::to_string(&parsed).unwrap(), toml);
+    }
+
+    #[test]
+    fn the_world_faults_and_fault_points_name_what_they_need() {
+        use crate::faults::plan::NetMode;
+        let point = Opportunity { site: Site::Point(FaultPoint::DedupBeforeRecord), nth: 3 };
+        let firing = ScheduledFault::at(FaultKind::Point(FaultPoint::DedupBeforeRecord), &point);
+        assert!(firing.validate().is_err(), "a firing needs ms or fail");
+        assert_eq!(firing.clone().with_ms(0).validate(), Ok(()));
+        assert_eq!(ScheduledFault { fail: true, ..firing.clone() }.validate(), Ok(()));
+        assert!(ScheduledFault { fail: true, ..firing.with_ms(5) }.validate().is_err(), "not both");
+        let wrong = ScheduledFault::at(FaultKind::Point(FaultPoint::ResetBeforeSave), &point).with_ms(1);
+        assert!(wrong.validate().is_err(), "a point fires only at its own site");
+        let partition = ScheduledFault::timed(FaultKind::NetPartition, 100, 2_000);
+        assert!(partition.validate().is_err(), "a players-engine partition needs its mode");
+        assert_eq!(ScheduledFault { mode: Some(NetMode::Hold), ..partition }.validate(), Ok(()));
+        let jump = ScheduledFault::timed(FaultKind::ClockJump, 100, 2_000);
+        assert_eq!(ScheduledFault { back: true, ..jump }.validate(), Ok(()));
+        assert_eq!(ScheduledFault::drift(-300).validate(), Ok(()));
+        assert!(
+            ScheduledFault { at_ms: Some(5), ..ScheduledFault::drift(10) }.validate().is_err(),
+            "a drift lasts the run"
+        );
+        assert!(ScheduledFault { ppm: Some(1), ..ScheduledFault::timed(FaultKind::Crash, 1, 1) }.validate().is_err());
     }
 }

@@ -38,13 +38,21 @@ use rand_chacha::ChaCha8Rng;
 
 const HOST: &str = "engine";
 
-/// The store's clock: simulated time since the start of the run, in milliseconds.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct SimClock;
+/// The store's clock: simulated time since the start of the run, in milliseconds — the
+/// current host's inside a host, else the driver's (`driver_us`, kept by the world), for the
+/// store also applies writes outside every host (zombie writes). (Found by the simulator: it
+/// read 0 there, so a zombie commit landing past its reservation's deadline was not refused.)
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SimClock {
+    pub driver_us: Arc<std::sync::atomic::AtomicU64>,
+}
 
 impl Clock for SimClock {
     fn now_ms(&self) -> TimestampMs {
-        turmoil::sim_elapsed().unwrap_or_default().as_millis() as TimestampMs
+        match turmoil::sim_elapsed() {
+            Some(elapsed) => elapsed.as_millis() as TimestampMs,
+            None => self.driver_us.load(std::sync::atomic::Ordering::Relaxed) / 1_000,
+        }
     }
 }
 
@@ -66,7 +74,13 @@ struct CallPlan {
     stale_writer: bool,
     /// A commit the engine dies sending, with the downtime in ms.
     crash_in_flight_ms: Option<u64>,
+    /// Yields to the other ready tasks of the engine host before the call (schedule
+    /// perturbation), drawn from this opportunity's own stream.
+    yields: u32,
 }
+
+/// Most yields a store call makes before it starts, under schedule perturbation.
+pub const YIELDS_MAX: u32 = 3;
 
 /// The link, as the engine's `Store`.
 pub(crate) struct StoreLink {
@@ -136,7 +150,14 @@ impl StoreLink {
         let stale_writer =
             decide(FaultKind::StaleWriter, &|rng| raced && rng.random_bool(p.stale_writer_probability)).is_some();
         let crash_in_flight_ms = commit.and_then(|kind| self.crash_in_flight(&opportunity, kind));
-        CallPlan { latency_us, slow_ms, fault, stale_writer, crash_in_flight_ms }
+        let yield_probability = p.schedule_yield_probability;
+        let yields = if yield_probability > 0.0 && self.context.faults_on() {
+            let rng = &mut self.context.site_rng(&opportunity, "yield");
+            if rng.random_bool(yield_probability) { rng.random_range(1..=YIELDS_MAX) } else { 0 }
+        } else {
+            0
+        };
+        CallPlan { latency_us, slow_ms, fault, stale_writer, crash_in_flight_ms, yields }
     }
 
     /// Whether the engine dies while this commit of `kind` is on its way (a crash point before
@@ -294,6 +315,9 @@ impl StoreLink {
         let mut state = self.context.state();
         if let Some(restart_after_ms) = crash.and_then(|fault| fault.ms) {
             state.request_crash(now_us, HOST, txn.kind, restart_after_ms);
+            if matches!(txn.kind, TxnKind::GameAct | TxnKind::WalletCommit) {
+                state.reach(engine::buggify::Probe::CrashAfterCommit);
+            }
         }
         if let Some(length_ms) = partition.and_then(|fault| fault.ms) {
             state.open_partition(Window { start_ms: now_ms, end_ms: now_ms + length_ms });
@@ -306,6 +330,7 @@ impl StoreLink {
             std::future::pending::<()>().await;
         }
         let call = self.plan_call(StoreOp::Commit(txn.kind), Subject::of_txn(&txn));
+        perturb(call.yields).await;
         let what = txn.kind.as_str();
         let sent = self.context.state().commit_sent(&txn);
         if let Err(error) = self.outbound(what, call.latency_us, call.slow_ms, call.fault).await {
@@ -344,10 +369,18 @@ impl StoreLink {
             std::future::pending::<()>().await;
         }
         let call = self.plan_call(op, subject);
+        perturb(call.yields).await;
         self.outbound(&what, call.latency_us, call.slow_ms, call.fault).await?;
         let value = read();
         self.inbound(&what, call.latency_us, call.fault).await?;
         Ok(value)
+    }
+}
+
+/// Schedule perturbation: lets every other ready task of the host run first, `yields` times.
+async fn perturb(yields: u32) {
+    for _ in 0..yields {
+        tokio::task::yield_now().await;
     }
 }
 

@@ -314,4 +314,32 @@ impl ReportFile {
     pub fn worst(&self) -> Outcome {
         self.runs.iter().map(|r| r.outcome).max().unwrap_or(Outcome::Passed)
     }
+
+    /// Whether the report holds only some shards of a sweep (coverage is judged on the whole).
+    pub fn is_partial(&self) -> bool {
+        self.sweep.as_ref().is_some_and(|sweep| !sweep.shards.is_empty())
+    }
+
+    /// The exit code of the report: the worst outcome, else a required probe never reached
+    /// (judged only on a whole report, not on one shard's).
+    pub fn exit_code(&self) -> u8 {
+        match self.worst() {
+            Outcome::Passed if !self.is_partial() && self.scenarios.iter().any(|s| !s.probes_missing().is_empty()) => {
+                crate::exit::COVERAGE_MISSING
+            }
+            worst => worst.exit_code(),
+        }
+    }
+
+    /// The coverage lines of every scenario that reached or requires a probe.
+    pub fn coverage_text(&self) -> String {
+        let mut out = String::new();
+        for summary in &self.scenarios {
+            if !summary.probes.is_empty() || !summary.probes_required.is_empty() {
+                out += &summary.coverage_line();
+                out.push('\n');
+            }
+        }
+        out
+    }
 }

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use engine::buggify::Probe;
 use engine::game::{EngineVariant, LockStrategy};
 use engine::metrics::{HistogramSummary, MetricsSnapshot};
 use serde::{Deserialize, Serialize};
@@ -82,6 +83,16 @@ pub struct RunReport {
     pub wall_ms: u64,
     /// How many times each fault kind fired.
     pub faults_fired: BTreeMap<FaultKind, u64>,
+    /// How many times each coverage probe (a rare path, `engine::buggify::Probe`) was reached.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub probes: BTreeMap<Probe, u64>,
+    /// The probes the scenario requires its seeds to reach (`[coverage] required`) …
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes_required: Vec<Probe>,
+    /// … judged over at least this many seeds (the scenario's default seed count, which the
+    /// requirement is calibrated on): a single seed need not reach a rare path.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub probes_judged_from_seeds: u64,
     /// Client-side request counts (sent, retried, timed out, gave up).
     pub requests: BTreeMap<String, u64>,
     /// Engine boots (1 + restarts).
@@ -141,6 +152,13 @@ impl RunReport {
             heal_ms: heal_started_ms.filter(|_| outcome == Outcome::Passed).map(|start| sim_time_ms - start),
             wall_ms: wall.as_millis() as u64,
             faults_fired: findings.faults_fired,
+            probes: findings.probes,
+            probes_required: scenario.coverage.required.clone(),
+            probes_judged_from_seeds: if scenario.coverage.is_empty() {
+                0
+            } else {
+                scenario.default_seeds().len() as u64
+            },
             requests: findings.requests,
             engine_boots: findings.engine_starts,
             lock_holds_over_timeout: findings.lock_holds_over_timeout,
@@ -191,6 +209,10 @@ pub fn replay_command(scenario: &Scenario, seed: u64) -> String {
         let _ = write!(command, " --lock-strategy {}", enum_name(&engine.lock_strategy));
     }
     command
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// A serde enum's snake_case name.

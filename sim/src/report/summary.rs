@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use engine::buggify::Probe;
 use engine::hash::Fnv1a;
 use engine::metrics::{HistogramSummary, MetricsSnapshot};
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,15 @@ pub struct ScenarioSummary {
     /// Wall-clock time of the runs, summed (not deterministic; never compared).
     pub wall_ms: u64,
     pub faults_fired: BTreeMap<FaultKind, u64>,
+    /// Coverage probes reached, summed over the runs.
+    #[serde(default)]
+    pub probes: BTreeMap<Probe, u64>,
+    /// The probes the scenario requires (the union of its runs'), judged once the summary
+    /// holds at least `probes_judged_from_seeds` seeds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes_required: Vec<Probe>,
+    #[serde(default)]
+    pub probes_judged_from_seeds: u64,
     pub violation_counts: BTreeMap<Invariant, u64>,
     /// Merged metrics of every run.
     pub metrics: MetricsSnapshot,
@@ -77,11 +87,61 @@ impl ScenarioSummary {
         for (kind, count) in &run.faults_fired {
             *self.faults_fired.entry(*kind).or_default() += count;
         }
+        self.add_probes(&run.probes, &run.probes_required, run.probes_judged_from_seeds);
         for (invariant, count) in &run.violation_counts {
             *self.violation_counts.entry(*invariant).or_default() += count;
         }
         self.metrics.merge(&run.metrics);
         self.percentiles = percentiles(&self.metrics);
+    }
+
+    fn add_probes(&mut self, probes: &BTreeMap<Probe, u64>, required: &[Probe], judged_from_seeds: u64) {
+        self.probes_judged_from_seeds = self.probes_judged_from_seeds.max(judged_from_seeds);
+        for (probe, count) in probes {
+            *self.probes.entry(*probe).or_default() += count;
+        }
+        for probe in required {
+            if !self.probes_required.contains(probe) {
+                self.probes_required.push(*probe);
+            }
+        }
+        self.probes_required.sort();
+    }
+
+    /// Whether the summary holds enough seeds to judge the required probes.
+    pub fn probes_judged(&self) -> bool {
+        self.seeds >= self.probes_judged_from_seeds
+    }
+
+    /// The required probes no run reached (none while too few seeds ran to judge).
+    pub fn probes_missing(&self) -> Vec<Probe> {
+        if !self.probes_judged() {
+            return Vec::new();
+        }
+        self.probes_required.iter().copied().filter(|p| self.probes.get(p).copied().unwrap_or(0) == 0).collect()
+    }
+
+    /// One line of coverage marks: every probe reached with its count, then those required
+    /// and never reached.
+    pub fn coverage_line(&self) -> String {
+        let reached: Vec<String> = self.probes.iter().map(|(probe, count)| format!("{probe} {count}")).collect();
+        let mut line = format!(
+            "coverage {}: {}",
+            self.scenario,
+            if reached.is_empty() { "no probe reached".to_string() } else { reached.join(", ") }
+        );
+        let missing = self.probes_missing();
+        if !self.probes_judged() && !self.probes_required.is_empty() {
+            line += &format!(
+                "; required probes judged over {} seeds or more, not these {}",
+                self.probes_judged_from_seeds, self.seeds
+            );
+        }
+        if !missing.is_empty() {
+            let names: Vec<String> = missing.iter().map(|p| p.to_string()).collect();
+            line += &format!("; REQUIRED, NEVER REACHED: {}", names.join(", "));
+        }
+        line
     }
 
     /// Adds another summary of the same scenario (another shard's runs).
@@ -99,6 +159,7 @@ impl ScenarioSummary {
         for (kind, count) in &other.faults_fired {
             *self.faults_fired.entry(*kind).or_default() += count;
         }
+        self.add_probes(&other.probes, &other.probes_required, other.probes_judged_from_seeds);
         for (invariant, count) in &other.violation_counts {
             *self.violation_counts.entry(*invariant).or_default() += count;
         }

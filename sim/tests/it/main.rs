@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod boundary;
+mod deeper;
 mod hands;
 mod reviews;
 mod shrink;

@@ -92,6 +92,8 @@ fn a_run_replayed_from_its_recorded_schedule_is_the_same_run() {
         ("version_conflict", &[1][..]),
         ("jackpot_contention", &[1][..]),
         ("lock_timeout", &[1][..]),
+        ("player_partition", &[1][..]),
+        ("clock_skew", &[1, 2][..]),
     ] {
         let scenario = scenario::resolve(&scenario_dir(), name).unwrap().1;
         for &seed in seeds {

@@ -399,11 +399,20 @@ impl SimContext {
     }
 }
 
-/// `event` with its lock key named inside `process`.
+/// Where the second engine process's lock owners are numbered from: each lock manager counts
+/// its owners from 1, and the checkers follow owners across keys.
+pub(crate) const SECOND_PROCESS_OWNER_BASE: u64 = 1_000_000_000;
+
+/// `event` as the checkers see it from the second engine process: its lock key named inside
+/// `process`, its owner numbered from [`SECOND_PROCESS_OWNER_BASE`]. (Found by a held-out
+/// seed of `rollout`: owner-329 of one process and owner-329 of the other looked like one
+/// owner taking locks against the hierarchy.)
 fn in_process(mut event: LockEvent, process: &str) -> LockEvent {
-    let (LockEvent::Acquired { key, .. } | LockEvent::Released { key, .. } | LockEvent::TimedOut { key, .. }) =
-        &mut event;
+    let (LockEvent::Acquired { key, owner, .. }
+    | LockEvent::Released { key, owner, .. }
+    | LockEvent::TimedOut { key, owner, .. }) = &mut event;
     key.name = format!("{process}/{}", key.name);
+    owner.0 += SECOND_PROCESS_OWNER_BASE;
     event
 }
 

@@ -146,9 +146,9 @@ pub(crate) fn compare(args: CompareArgs) -> ExitCode {
     let regressions = args.fail_if_worse.map(|pct| comparison.regressions(pct, &args.at)).unwrap_or_default();
     let shown = comparison.only(&args.only);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&shown).expect("comparisons serialize"));
+        super::stdout(&format!("{}\n", serde_json::to_string_pretty(&shown).expect("comparisons serialize")));
     } else {
-        print!("{}", shown.text());
+        super::stdout(&shown.text());
     }
     let worst = base.report.worst().max(candidate.report.worst());
     if worst != Outcome::Passed {

@@ -184,6 +184,14 @@ impl Exports {
 }
 
 /// Bad input: one line on stderr, exit 2.
+/// Writes `text` to stdout. A reader that went away (`chipsim run | head`) is not an error of
+/// the run: the rest is dropped and the command goes on to write its reports and exit with its
+/// own code (`print!` would panic, exit 101).
+fn stdout(text: &str) {
+    use std::io::Write;
+    let _ = io::stdout().lock().write_all(text.as_bytes());
+}
+
 fn bad_input(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("chipsim: {message}");
     ExitCode::from(exit::BAD_INPUT)

@@ -127,7 +127,7 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
     }
     let file = ReportFile::of_runs(git_commit(), runs);
     if !args.json {
-        print!("{}", report::summary_table(&file));
+        super::stdout(&report::summary_table(&file));
     }
     match file.write_latest(&args.report) {
         Ok(path) => eprintln!("report: {}", path.display()),
@@ -192,15 +192,17 @@ pub(crate) fn list(args: ListArgs) -> ExitCode {
     match scenario::load_dir(&dir) {
         Err(error) => bad_input(error),
         Ok(scenarios) => {
+            let mut out = String::new();
             for (_, s) in scenarios {
-                println!(
-                    "{:<20} seeds {:<8} {:<10} {}",
+                out += &format!(
+                    "{:<20} seeds {:<8} {:<10} {}\n",
                     s.name,
                     s.seeds.to_string(),
                     report::enum_name(&s.engine.variant),
                     s.description
                 );
             }
+            super::stdout(&out);
             ExitCode::from(exit::SUCCESS)
         }
     }

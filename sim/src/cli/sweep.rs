@@ -183,7 +183,7 @@ pub(crate) fn report(command: ReportCommand) -> ExitCode {
         }
         eprintln!("junit: {}", path.display());
     }
-    print!("{}", report::summary_table(&merged));
+    super::stdout(&report::summary_table(&merged));
     eprint!("{}", merged.coverage_text());
     ExitCode::from(exit_code(&merged))
 }

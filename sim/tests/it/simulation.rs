@@ -276,3 +276,20 @@ fn jackpot_contention_runs_over_a_thousand_jackpot_operations_per_simulated_seco
         .sum();
     assert!(operations / safety_s >= 1_000, "{operations} jackpot operations in {safety_s} s");
 }
+
+/// A reader that goes away (`chipsim run | head`) ends nothing early: the run finishes, writes
+/// its report and exits with its own code (it used to panic printing, exit 101).
+#[test]
+fn a_closed_stdout_pipe_is_not_a_crash() {
+    let report = std::env::temp_dir().join(format!("chipsim-pipe-{}", std::process::id()));
+    let mut child = chipsim()
+        .args(["run", "smoke", "--seed", "1", "--report", report.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(report.join("latest.json").exists());
+}

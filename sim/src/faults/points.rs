@@ -63,8 +63,14 @@ fn injection_of(fault: &ScheduledFault) -> (Injection, String) {
 impl Hooks for SimHooks {
     fn at(&self, point: FaultPoint) -> Injection {
         let context = &self.context;
-        let opportunity = context.opportunity(Site::Point(point));
         let probability = context.plan.points.get(&point).copied();
+        // A point this seed did not enable can only fire from an explicit schedule: without one,
+        // pass at once (every action passes several points; counting their opportunities would
+        // serve no lookup).
+        if probability.is_none() && context.plan.schedule.is_none() {
+            return Injection::Pass;
+        }
+        let opportunity = context.opportunity(Site::Point(point));
         let settings = &context.plan.settings;
         let fired = context.decide(&opportunity, FaultKind::Point(point), Stream::Points, |rng, fault| {
             let probability = probability?;

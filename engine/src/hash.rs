@@ -41,6 +41,15 @@ impl Fnv1a {
     }
 }
 
+/// Formatting into the hash folds the text's UTF-8 bytes, exactly as hashing the formatted
+/// `String` would, without allocating it.
+impl std::fmt::Write for Fnv1a {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.write(text.as_bytes());
+        Ok(())
+    }
+}
+
 /// The FNV-1a hash of `bytes`.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     Fnv1a::new().write(bytes).finish()
@@ -57,6 +66,9 @@ mod tests {
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
         assert_eq!(Fnv1a::new().write(b"foo").write(b"bar").finish(), fnv1a(b"foobar"));
+        let mut formatted = Fnv1a::new();
+        std::fmt::Write::write_fmt(&mut formatted, format_args!("foo{}", "bar")).expect("never fails");
+        assert_eq!(formatted.finish(), fnv1a(b"foobar"));
         assert_ne!(
             Fnv1a::new().write_part(b"ab", 0).write_part(b"c", 0).finish(),
             Fnv1a::new().write_part(b"a", 0).write_part(b"bc", 0).finish()

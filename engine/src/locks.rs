@@ -249,8 +249,11 @@ impl fmt::Display for OwnerId {
 
 /// Why an acquire failed. In every case the critical section was not entered and the owner
 /// holds nothing more than before.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-#[serde(tag = "error", rename_all = "snake_case")]
+///
+/// Serialized in two shapes (see `lock_error_shapes`): internally tagged in human-readable
+/// formats (`{"error": "timeout", …}` in JSON reports and stored outcomes), externally tagged
+/// in compact binary ones (the simulator's wire), which cannot read an internal tag back.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LockError {
     /// The category timeout elapsed; `holders` are the holders of `key` at that moment.
     #[error("timed out after {waited_ms} ms waiting for lock {key} (held by {})", describe_holders(.holders))]
@@ -265,6 +268,51 @@ pub enum LockError {
     /// `LockMode::Read` asked of a category other than `Table`.
     #[error("lock {key} cannot be taken in read mode: only table locks are read/write")]
     ReadNotSupported { key: LockKey },
+}
+
+/// `LockError`'s serde shapes, stamped from one variant list so that they cannot drift apart.
+mod lock_error_shapes {
+    use super::{LockError, LockHolder, LockKey};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    macro_rules! shapes {
+        ($($variant:ident { $($field:ident : $ty:ty),* }),* $(,)?) => {
+            #[derive(Serialize, Deserialize)]
+            #[serde(remote = "LockError", tag = "error", rename_all = "snake_case")]
+            enum Tagged { $($variant { $($field: $ty),* }),* }
+
+            #[derive(Serialize, Deserialize)]
+            #[serde(remote = "LockError", rename_all = "snake_case")]
+            enum External { $($variant { $($field: $ty),* }),* }
+        };
+    }
+
+    shapes! {
+        Timeout { key: LockKey, waited_ms: u64, holders: Vec<LockHolder> },
+        Reentrant { key: LockKey },
+        HierarchyViolation { requested: LockKey, held: LockKey },
+        ReadNotSupported { key: LockKey },
+    }
+
+    impl Serialize for LockError {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            if serializer.is_human_readable() {
+                Tagged::serialize(self, serializer)
+            } else {
+                External::serialize(self, serializer)
+            }
+        }
+    }
+
+    impl<'de> Deserialize<'de> for LockError {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<LockError, D::Error> {
+            if deserializer.is_human_readable() {
+                Tagged::deserialize(deserializer)
+            } else {
+                External::deserialize(deserializer)
+            }
+        }
+    }
 }
 
 fn describe_holders(holders: &[LockHolder]) -> String {

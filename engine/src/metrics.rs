@@ -24,9 +24,10 @@ pub struct LatencyHistogram(Histogram<u64>);
 
 impl Default for LatencyHistogram {
     fn default() -> Self {
-        LatencyHistogram(
-            Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, HISTOGRAM_SIGNIFICANT_DIGITS).expect("valid bounds"),
-        )
+        // Auto-resizing: the counts grow only as far as the largest value recorded (a run's
+        // seconds, not the hour the bound allows), so creating and copying one is cheap. The
+        // buckets, hence every percentile, depend only on the lowest value and the digits.
+        LatencyHistogram(Histogram::new(HISTOGRAM_SIGNIFICANT_DIGITS).expect("valid digits"))
     }
 }
 
@@ -44,7 +45,11 @@ impl LatencyHistogram {
 
     /// Records one value in microseconds.
     pub fn record_us(&mut self, us: u64) {
-        self.0.saturating_record(us.clamp(1, HISTOGRAM_MAX_US));
+        // `record` grows the counts; `saturating_record` would not (it clamps to the current top).
+        let us = us.clamp(1, HISTOGRAM_MAX_US);
+        if self.0.record(us).is_err() {
+            self.0.saturating_record(us);
+        }
     }
 
     /// Adds every value of `other`.
@@ -122,11 +127,29 @@ impl<'de> Deserialize<'de> for LatencyHistogram {
 /// A metric's full name with its labels, Prometheus style:
 /// `poker_wallet_reserve_total{status="success"}`.
 pub fn labeled(name: &str, labels: &[(&str, &str)]) -> String {
+    let mut full = String::new();
+    write_labeled(&mut full, name, labels);
+    full
+}
+
+/// [`labeled`] written into `out` (cleared first), so a hot path can reuse one buffer.
+fn write_labeled(out: &mut String, name: &str, labels: &[(&str, &str)]) {
+    out.clear();
+    out.push_str(name);
     if labels.is_empty() {
-        return name.to_string();
+        return;
     }
-    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-    format!("{name}{{{}}}", inner.join(","))
+    out.push('{');
+    for (index, (key, value)) in labels.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        out.push_str(key);
+        out.push_str("=\"");
+        out.push_str(value);
+        out.push('"');
+    }
+    out.push('}');
 }
 
 /// Everything the registry holds at one moment.
@@ -160,7 +183,15 @@ impl MetricsSnapshot {
 /// A shared, cheap-to-clone handle on one registry.
 #[derive(Clone, Debug, Default)]
 pub struct Metrics {
-    inner: Arc<Mutex<MetricsSnapshot>>,
+    inner: Arc<Mutex<Registry>>,
+}
+
+/// What the handle shares: the numbers, and one buffer to spell a metric's full name in
+/// without allocating when the metric already exists.
+#[derive(Debug, Default)]
+struct Registry {
+    numbers: MetricsSnapshot,
+    name: String,
 }
 
 impl Metrics {
@@ -175,30 +206,72 @@ impl Metrics {
 
     /// Adds `amount` to the counter `name` with `labels`.
     pub fn add(&self, name: &str, labels: &[(&str, &str)], amount: u64) {
-        let mut inner = self.inner.lock().expect("metrics lock");
-        *inner.counters.entry(labeled(name, labels)).or_default() += amount;
+        let mut guard = self.inner.lock().expect("metrics lock");
+        let Registry { numbers, name: full } = &mut *guard;
+        write_labeled(full, name, labels);
+        match numbers.counters.get_mut(full.as_str()) {
+            Some(count) => *count += amount,
+            None => {
+                numbers.counters.insert(full.clone(), amount);
+            }
+        }
     }
 
     /// Records a duration in the histogram `name` with `labels`.
     pub fn record(&self, name: &str, labels: &[(&str, &str)], duration: Duration) {
-        let mut inner = self.inner.lock().expect("metrics lock");
-        inner.histograms.entry(labeled(name, labels)).or_default().record(duration);
+        let mut guard = self.inner.lock().expect("metrics lock");
+        let Registry { numbers, name: full } = &mut *guard;
+        write_labeled(full, name, labels);
+        match numbers.histograms.get_mut(full.as_str()) {
+            Some(histogram) => histogram.record(duration),
+            None => numbers.histograms.entry(full.clone()).or_default().record(duration),
+        }
     }
 
     /// A copy of everything recorded so far.
     pub fn snapshot(&self) -> MetricsSnapshot {
-        self.inner.lock().expect("metrics lock").clone()
+        self.inner.lock().expect("metrics lock").numbers.clone()
     }
 
     /// The current value of one counter.
     pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        self.inner.lock().expect("metrics lock").counter(&labeled(name, labels))
+        self.inner.lock().expect("metrics lock").numbers.counter(&labeled(name, labels))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_growing_histogram_answers_like_one_bounded_at_an_hour() {
+        let mut bounded =
+            Histogram::<u64>::new_with_bounds(1, HISTOGRAM_MAX_US, HISTOGRAM_SIGNIFICANT_DIGITS).expect("bounds");
+        let mut growing = LatencyHistogram::default();
+        for us in [1, 2, 999, 1_000, 12_007, 2_390_015, 59_000_000, HISTOGRAM_MAX_US, HISTOGRAM_MAX_US + 5] {
+            bounded.saturating_record(us.clamp(1, HISTOGRAM_MAX_US));
+            growing.record_us(us);
+        }
+        for percentile in [0.0, 10.0, 50.0, 90.0, 99.0, 100.0] {
+            assert_eq!(growing.percentile_us(percentile), bounded.value_at_percentile(percentile), "p{percentile}");
+        }
+        assert_eq!(growing.max_us(), bounded.max());
+        assert_eq!(growing.count_at_most_us(1_000), bounded.count_between(0, 1_000));
+    }
+
+    #[test]
+    fn full_names_are_spelled_prometheus_style() {
+        assert_eq!(labeled("poker_x_total", &[]), "poker_x_total");
+        assert_eq!(
+            labeled("poker_x_total", &[("status", "ok"), ("table", "3")]),
+            "poker_x_total{status=\"ok\",table=\"3\"}"
+        );
+        let metrics = Metrics::new();
+        metrics.add("poker_x_total", &[("status", "ok")], 2);
+        metrics.increment("poker_x_total", &[("status", "ok")]);
+        assert_eq!(metrics.counter("poker_x_total", &[("status", "ok")]), 3);
+        assert_eq!(metrics.snapshot().counters.len(), 1);
+    }
 
     #[test]
     fn histograms_round_trip_through_json_and_merge_exactly() {

@@ -153,12 +153,13 @@ impl Rpc {
         let wire_id = self.next_wire_id.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = oneshot::channel();
         self.pending.lock().expect("pending").insert(wire_id, sender);
-        let described = format!("w{wire_id} {}", body.describe());
         self.context.count_request("sent");
         let site = Site::Request(agent.actor);
-        if let Some(latency) = network::transit(&self.context, &self.host, site, &format!("request {described}")) {
+        let transit =
+            network::transit(&self.context, &self.host, site, &format_args!("request w{wire_id} {}", body.describe()));
+        if let Some(latency) = transit {
             tokio::time::sleep(latency).await;
-            self.context.trace(&self.host, "send", described);
+            self.context.trace_fmt(&self.host, "send", format_args!("w{wire_id} {}", body.describe()));
             let bytes = protocol::encode(&Frame { wire_id, actor: agent.actor, body: body.clone() });
             let engine = self.engine_for(agent);
             let _ = self.socket.send_to(&bytes, engine).await;
@@ -166,7 +167,7 @@ impl Rpc {
         let timeout = Duration::from_millis(self.context.scenario.clients.request_timeout_ms);
         match tokio::time::timeout(timeout, receiver).await {
             Ok(Ok(reply)) => {
-                self.context.trace(&self.host, "ack", format!("w{wire_id} {}", reply.describe()));
+                self.context.trace_fmt(&self.host, "ack", format_args!("w{wire_id} {}", reply.describe()));
                 Some(reply)
             }
             _ => {
@@ -214,7 +215,7 @@ impl Rpc {
                     }
                 }
                 Some(other) => {
-                    self.context.trace(&self.host, "wrong_reply", other.describe());
+                    self.context.trace(&self.host, "wrong_reply", other.describe().to_string());
                     return None;
                 }
                 None => {}
@@ -537,7 +538,7 @@ async fn jackpot_load(rpc: Arc<Rpc>, agent: Arc<Agent>, users: Vec<UserId>) {
                 rpc_task.context.count_request("jackpot_ops");
                 rpc_task.call(&agent, &request).await;
                 if duplicate {
-                    rpc_task.context.fault(&rpc_task.host, FaultKind::Duplicate, request.describe());
+                    rpc_task.context.fault(&rpc_task.host, FaultKind::Duplicate, request.describe().to_string());
                     rpc_task.call(&agent, &request).await;
                 }
             });

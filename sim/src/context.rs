@@ -12,6 +12,7 @@
 //! back into it.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use engine::buggify::Probe;
@@ -224,7 +225,7 @@ impl SimContext {
     /// A random stream of one opportunity alone, for `purpose` (its latency, its answer): the
     /// same opportunity draws the same values whatever else happened in the run.
     pub fn site_rng(&self, opportunity: &Opportunity, purpose: &str) -> ChaCha8Rng {
-        seeds::rng(self.seed, &format!("{purpose}@{}", opportunity.site), opportunity.nth)
+        seeds::rng_fmt(self.seed, format_args!("{purpose}@{}", opportunity.site), opportunity.nth)
     }
 
     /// Counts one occurrence of `site` and returns it, for [`SimContext::decide`].
@@ -261,6 +262,12 @@ impl SimContext {
     pub fn trace(&self, host: &str, kind: &str, detail: String) {
         let at_us = self.now_us();
         self.state().record(at_us, host, kind, detail);
+    }
+
+    /// [`SimContext::trace`] for a detail given as format arguments, for the hot paths.
+    pub fn trace_fmt(&self, host: &str, kind: &str, detail: fmt::Arguments<'_>) {
+        let at_us = self.now_us();
+        self.state().record_fmt(at_us, host, kind, detail);
     }
 
     /// Records that a fault fired, in the counters and the trace.
@@ -314,8 +321,8 @@ impl SimContext {
         let result = self.store.apply(txn);
         match &result {
             Ok(versions) => {
-                let detail = format!("{} ok {}", txn.kind, describe_versions(versions));
-                let index = state.record(now_us, host, "txn", detail);
+                let detail = format_args!("{} ok {}", txn.kind, Versions(versions));
+                let index = state.record_fmt(now_us, host, "txn", detail);
                 let changes: Vec<(Key, Option<Versioned>, Option<Versioned>)> =
                     before.into_iter().map(|(key, b)| (key, b, self.store.read(key))).collect();
                 let view = TxnView { txn, changes: &changes, now_ms: now_us / 1_000 };
@@ -442,9 +449,19 @@ fn plan_timed_faults(plan: &FaultPlan) -> Vec<ScheduledFault> {
     fired
 }
 
-fn describe_versions(versions: &[(Key, u64)]) -> String {
-    let parts: Vec<String> = versions.iter().map(|(k, v)| format!("{k:?}@{v}")).collect();
-    parts.join(" ")
+/// Written versions as the trace spells them: `Key@version`, space-separated.
+struct Versions<'a>(&'a [(Key, u64)]);
+
+impl fmt::Display for Versions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, (key, version)) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{key:?}@{version}")?;
+        }
+        Ok(())
+    }
 }
 
 impl RunState {
@@ -453,6 +470,15 @@ impl RunState {
             tracing::debug!(target: "chipsim::trace", at_us, host, kind, "{detail}");
         }
         self.trace.record(at_us, host, kind, detail)
+    }
+
+    /// [`RunState::record`] for a detail given as format arguments (no allocation once the
+    /// trace's tail is full).
+    pub fn record_fmt(&mut self, at_us: u64, host: &str, kind: &str, detail: fmt::Arguments<'_>) -> u64 {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug!(target: "chipsim::trace", at_us, host, kind, "{detail}");
+        }
+        self.trace.record_fmt(at_us, host, kind, detail)
     }
 
     /// Counts a fault and traces it as `fault <kind> <detail>`.
@@ -683,18 +709,26 @@ impl LockObserver for LockTap {
         if state.engine_dying {
             return;
         }
-        let detail = match &event {
-            LockEvent::Acquired { key, mode, owner, operation, waited_us } => {
-                ("lock.acquire", format!("{key} {mode:?} {owner} {operation} waited_us={waited_us}"))
-            }
-            LockEvent::Released { key, mode, owner, operation, held_us } => {
-                ("lock.release", format!("{key} {mode:?} {owner} {operation} held_us={held_us}"))
-            }
-            LockEvent::TimedOut { key, mode, owner, operation, waited_us } => {
-                ("lock.timeout", format!("{key} {mode:?} {owner} {operation} waited_us={waited_us}"))
-            }
+        let index = match &event {
+            LockEvent::Acquired { key, mode, owner, operation, waited_us } => state.record_fmt(
+                at_us,
+                "engine",
+                "lock.acquire",
+                format_args!("{key} {mode:?} {owner} {operation} waited_us={waited_us}"),
+            ),
+            LockEvent::Released { key, mode, owner, operation, held_us } => state.record_fmt(
+                at_us,
+                "engine",
+                "lock.release",
+                format_args!("{key} {mode:?} {owner} {operation} held_us={held_us}"),
+            ),
+            LockEvent::TimedOut { key, mode, owner, operation, waited_us } => state.record_fmt(
+                at_us,
+                "engine",
+                "lock.timeout",
+                format_args!("{key} {mode:?} {owner} {operation} waited_us={waited_us}"),
+            ),
         };
-        let index = state.record(at_us, "engine", detail.0, detail.1);
         let mut found = Vec::new();
         state.checkers.on_lock_event(&event, tokio::task::try_id(), At { trace_index: index, at_us }, &mut found);
         state.report(found);

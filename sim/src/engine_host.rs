@@ -73,18 +73,19 @@ pub(crate) async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result
                 continue;
             }
         };
-        context.trace(&host, "recv", format!("w{} {}", frame.wire_id, frame.body.describe()));
+        context.trace_fmt(&host, "recv", format_args!("w{} {}", frame.wire_id, frame.body.describe()));
         let (context, services, socket) = (Arc::clone(&context), Arc::clone(&services), Arc::clone(&socket));
         let host = Arc::clone(&host);
         tokio::spawn(async move {
             let reply = handle(&services, frame.body).await;
-            let described = format!("w{} {}", frame.wire_id, reply.describe());
+            let (wire_id, described) = (frame.wire_id, reply.describe());
             let site = Site::Reply(frame.actor);
-            let Some(latency) = network::transit(&context, &host, site, &format!("reply {described}")) else {
+            let Some(latency) = network::transit(&context, &host, site, &format_args!("reply w{wire_id} {described}"))
+            else {
                 return;
             };
             tokio::time::sleep(latency).await;
-            context.trace(&host, "reply", described);
+            context.trace_fmt(&host, "reply", format_args!("w{wire_id} {}", reply.describe()));
             let bytes = protocol::encode(&Frame { wire_id: frame.wire_id, actor: frame.actor, body: reply });
             // A send fails only if the host is going down; the client will time out.
             let _ = socket.send_to(&bytes, from).await;

@@ -303,6 +303,9 @@ const STORE_OP_FAMILIES: [&str; 3] = ["get", "scan", "commit"];
 impl StoreSettings {
     /// The distribution of `op`'s latency, if the scenario gives one (else `latency_us`).
     pub fn latency_of(&self, op: StoreOp) -> Option<&Latency> {
+        if self.latency_ms.is_empty() {
+            return None;
+        }
         let exact = Site::Store(op, None).to_string();
         let family = exact.split(':').next().unwrap_or_default();
         self.latency_ms.get(&exact).or_else(|| self.latency_ms.get(family))

@@ -19,9 +19,22 @@ pub fn derive(seed: u64, label: &str, index: u64) -> u64 {
     mix64(mix64(seed ^ engine::hash::fnv1a(label.as_bytes())) ^ index)
 }
 
+/// [`derive`] for a label given as format arguments: the same seed as `derive` of the
+/// formatted text, without allocating it (for labels built on the hot path).
+pub fn derive_fmt(seed: u64, label: std::fmt::Arguments<'_>, index: u64) -> u64 {
+    let mut hash = engine::hash::Fnv1a::new();
+    std::fmt::Write::write_fmt(&mut hash, label).expect("hashing never fails");
+    mix64(mix64(seed ^ hash.finish()) ^ index)
+}
+
 /// A deterministic RNG for sub-stream `index` of stream `label`.
 pub fn rng(seed: u64, label: &str, index: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(derive(seed, label, index))
+}
+
+/// [`rng`] for a label given as format arguments (see [`derive_fmt`]).
+pub fn rng_fmt(seed: u64, label: std::fmt::Arguments<'_>, index: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(derive_fmt(seed, label, index))
 }
 
 #[cfg(test)]
@@ -34,5 +47,6 @@ mod tests {
         assert_ne!(derive(7, "deck", 3), derive(7, "deck", 4));
         assert_ne!(derive(7, "deck", 3), derive(7, "client", 3));
         assert_ne!(derive(7, "deck", 3), derive(8, "deck", 3));
+        assert_eq!(derive_fmt(7, format_args!("de{}", "ck"), 3), derive(7, "deck", 3));
     }
 }

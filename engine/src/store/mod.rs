@@ -53,6 +53,22 @@ pub enum KeyKind {
     Request,
 }
 
+impl KeyKind {
+    /// The kind's name as it is spelled in scenario files and reports (its serde name).
+    pub const fn name(self) -> &'static str {
+        match self {
+            KeyKind::Wallet => "wallet",
+            KeyKind::Reservation => "reservation",
+            KeyKind::Table => "table",
+            KeyKind::Jackpot => "jackpot",
+            KeyKind::JackpotConfig => "jackpot_config",
+            KeyKind::Dlq => "dlq",
+            KeyKind::House => "house",
+            KeyKind::Request => "request",
+        }
+    }
+}
+
 impl Key {
     pub fn kind(&self) -> KeyKind {
         match self {
@@ -193,4 +209,17 @@ pub trait Store: Send + Sync {
     fn scan(&self, kind: KeyKind) -> StoreFuture<'_, Vec<(Key, Versioned)>>;
     /// Applies `txn` atomically; returns the new version of every written key (0 for deleted).
     fn commit(&self, txn: Txn) -> StoreFuture<'_, Vec<(Key, u64)>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_kinds_name_is_its_serde_name() {
+        use KeyKind::*;
+        for kind in [Wallet, Reservation, Table, Jackpot, JackpotConfig, Dlq, House, Request] {
+            assert_eq!(serde_json::to_value(kind).expect("serializes"), serde_json::Value::from(kind.name()));
+        }
+    }
 }

@@ -19,7 +19,12 @@ use crate::faults::schedule::Site;
 
 /// The datagram `what` that `host` is about to send at `site`: `None` if it is lost, else the
 /// latency to wait before sending it.
-pub(crate) fn transit(context: &Arc<SimContext>, host: &str, site: Site, what: &str) -> Option<Duration> {
+pub(crate) fn transit(
+    context: &Arc<SimContext>,
+    host: &str,
+    site: Site,
+    what: &dyn std::fmt::Display,
+) -> Option<Duration> {
     let p = context.plan.settings.message_loss_probability;
     let opportunity = context.opportunity(site);
     let lost = context

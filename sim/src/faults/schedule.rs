@@ -131,10 +131,6 @@ pub struct Opportunity {
     pub nth: u64,
 }
 
-fn key_kind_name(kind: KeyKind) -> String {
-    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-}
-
 fn parse_key_kind(text: &str) -> Option<KeyKind> {
     serde_json::from_value(serde_json::Value::String(text.to_string())).ok()
 }
@@ -144,8 +140,8 @@ impl fmt::Display for Site {
         match self {
             Site::Store(op, subject) => {
                 match op {
-                    StoreOp::Get(kind) => write!(f, "get:{}", key_kind_name(*kind))?,
-                    StoreOp::Scan(kind) => write!(f, "scan:{}", key_kind_name(*kind))?,
+                    StoreOp::Get(kind) => write!(f, "get:{}", kind.name())?,
+                    StoreOp::Scan(kind) => write!(f, "scan:{}", kind.name())?,
                     StoreOp::Commit(kind) => write!(f, "commit:{kind}")?,
                 }
                 match subject {

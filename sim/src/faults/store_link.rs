@@ -21,6 +21,7 @@
 //! Every applied transaction runs the checkers, atomically with the apply
 //! ([`SimContext::apply_txn`]: nothing can run in between).
 
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -184,7 +185,13 @@ impl StoreLink {
 
     /// The first half of a call: latency (and slowness) on the way to the store, then the
     /// faults that stop a call before it arrives.
-    async fn outbound(&self, what: &str, latency_us: u64, slow_ms: u64, fault: CallFault) -> Result<(), StoreError> {
+    async fn outbound(
+        &self,
+        what: &(dyn fmt::Display + Sync),
+        latency_us: u64,
+        slow_ms: u64,
+        fault: CallFault,
+    ) -> Result<(), StoreError> {
         if slow_ms > 0 {
             self.context.fault(HOST, FaultKind::SlowStore, format!("{what} +{slow_ms} ms"));
         }
@@ -217,7 +224,12 @@ impl StoreLink {
 
     /// The second half: latency on the way back, and a reply lost to a fault or a partition
     /// that began while the call was at the store.
-    async fn inbound(&self, what: &str, latency_us: u64, fault: CallFault) -> Result<(), StoreError> {
+    async fn inbound(
+        &self,
+        what: &(dyn fmt::Display + Sync),
+        latency_us: u64,
+        fault: CallFault,
+    ) -> Result<(), StoreError> {
         tokio::time::sleep(Duration::from_micros(latency_us - latency_us / 2)).await;
         if self.crashing() {
             std::future::pending::<()>().await;
@@ -331,7 +343,7 @@ impl StoreLink {
         }
         let call = self.plan_call(StoreOp::Commit(txn.kind), Subject::of_txn(&txn));
         perturb(call.yields).await;
-        let what = txn.kind.as_str();
+        let what = &txn.kind.as_str();
         let sent = self.context.state().commit_sent(&txn);
         if let Err(error) = self.outbound(what, call.latency_us, call.slow_ms, call.fault).await {
             self.context.state().commit_arrived(sent);
@@ -362,7 +374,7 @@ impl StoreLink {
         &self,
         op: StoreOp,
         subject: Option<Subject>,
-        what: String,
+        what: ReadCall,
         read: impl FnOnce() -> T,
     ) -> Result<T, StoreError> {
         if self.crashing() {
@@ -374,6 +386,21 @@ impl StoreLink {
         let value = read();
         self.inbound(&what, call.latency_us, call.fault).await?;
         Ok(value)
+    }
+}
+
+/// A read as a fault's trace line names it, spelled only when a fault fires.
+enum ReadCall {
+    Get(Key),
+    Scan(KeyKind),
+}
+
+impl fmt::Display for ReadCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadCall::Get(key) => write!(f, "get {key:?}"),
+            ReadCall::Scan(kind) => write!(f, "scan {kind:?}"),
+        }
     }
 }
 
@@ -391,14 +418,12 @@ fn boxed<'a, T: Send + 'a>(future: impl Future<Output = Result<T, StoreError>> +
 impl Store for StoreLink {
     fn get(&self, key: Key) -> StoreFuture<'_, Option<Versioned>> {
         let (op, subject) = (StoreOp::Get(key.kind()), Subject::of_key(key));
-        boxed(self.call_read(op, subject, format!("get {key:?}"), move || self.context.store.read(key)))
+        boxed(self.call_read(op, subject, ReadCall::Get(key), move || self.context.store.read(key)))
     }
 
     fn scan(&self, kind: KeyKind) -> StoreFuture<'_, Vec<(Key, Versioned)>> {
         boxed(
-            self.call_read(StoreOp::Scan(kind), None, format!("scan {kind:?}"), move || {
-                self.context.store.read_kind(kind)
-            }),
+            self.call_read(StoreOp::Scan(kind), None, ReadCall::Scan(kind), move || self.context.store.read_kind(kind)),
         )
     }
 

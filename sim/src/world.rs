@@ -12,6 +12,7 @@
 //! report's `wall_ms`, which is never hashed.
 
 use std::cell::RefCell;
+use std::net::IpAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Once};
 use std::time::{Duration, UNIX_EPOCH};
@@ -141,7 +142,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Vec<crate::trace::TraceEven
     let wall_started = std::time::Instant::now();
     let context = build_context(spec);
     let mut sim = build_sim(&context);
-    let mut driver = Driver::new(&context);
+    let mut driver = Driver::new(&context, &sim);
     let outcome = driver.drive(&mut sim);
     let end_us = sim.elapsed().as_micros() as u64;
     context.state().set_driver_now(end_us);
@@ -244,11 +245,15 @@ struct Driver {
     /// The plan's next clock jump, and whether the drift was recorded.
     next_clock_jump: usize,
     drift_recorded: bool,
+    /// The (first) engine host's address, looked up once: turmoil resolves a host name on
+    /// every call, and the driver asks whether the engine runs several times a step.
+    engine_ip: IpAddr,
 }
 
 impl Driver {
-    fn new(context: &Arc<SimContext>) -> Driver {
+    fn new(context: &Arc<SimContext>, sim: &turmoil::Sim<'_>) -> Driver {
         Driver {
+            engine_ip: sim.lookup(ENGINE_HOST),
             context: Arc::clone(context),
             next_scheduled_crash: 0,
             restart_at_ms: None,
@@ -317,7 +322,7 @@ impl Driver {
             let state = self.context.state();
             (state.phase() == Phase::Safety, state.crash_restart_ms(), state.crashes_done())
         };
-        if !sim.is_host_running(ENGINE_HOST) {
+        if !sim.is_host_running(self.engine_ip) {
             return;
         }
         if let Some(restart_after_ms) = requested {
@@ -354,7 +359,7 @@ impl Driver {
     /// A crashed engine restarts after its downtime, or at once in the heal phase.
     fn restart_when_due(&mut self, sim: &mut turmoil::Sim<'_>, now_ms: u64) {
         let heal = self.context.state().phase() == Phase::Heal;
-        if !sim.is_host_running(ENGINE_HOST) && (heal || self.restart_at_ms.is_some_and(|at| now_ms >= at)) {
+        if !sim.is_host_running(self.engine_ip) && (heal || self.restart_at_ms.is_some_and(|at| now_ms >= at)) {
             sim.bounce(ENGINE_HOST);
             self.restart_at_ms = None;
             self.context.trace("world", "restart", "engine restarted".into());
@@ -448,7 +453,7 @@ impl Driver {
         let world = &self.context.scenario.world;
         let locks_held: usize = self.context.state().locks().iter().map(|l| l.held_locks().len()).sum();
         let pending = self.context.state().liveness_pending(&self.context.store, locks_held);
-        if pending.is_empty() && sim.is_host_running(ENGINE_HOST) {
+        if pending.is_empty() && sim.is_host_running(self.engine_ip) {
             let healed_ms = now_ms - self.heal_started_ms.unwrap_or(now_ms);
             self.context.trace("world", "converged", format!("after {healed_ms} ms of heal"));
             return Some(Outcome::Passed);

@@ -78,12 +78,10 @@ pub(crate) async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result
         let host = Arc::clone(&host);
         tokio::spawn(async move {
             let reply = handle(&services, frame.body).await;
-            let (wire_id, described) = (frame.wire_id, reply.describe());
-            let site = Site::Reply(frame.actor);
-            let Some(latency) = network::transit(&context, &host, site, &format_args!("reply w{wire_id} {described}"))
-            else {
-                return;
-            };
+            let (wire_id, site) = (frame.wire_id, Site::Reply(frame.actor));
+            let transit =
+                network::transit(&context, &host, site, &format_args!("reply w{wire_id} {}", reply.describe()));
+            let Some(latency) = transit else { return };
             tokio::time::sleep(latency).await;
             context.trace_fmt(&host, "reply", format_args!("w{wire_id} {}", reply.describe()));
             let bytes = protocol::encode(&Frame { wire_id: frame.wire_id, actor: frame.actor, body: reply });

@@ -180,6 +180,14 @@ impl MetricsSnapshot {
     }
 }
 
+/// The metric `full` of `map`, created empty if new; `full` is only copied when it is new.
+fn entry<'a, V: Default>(map: &'a mut BTreeMap<String, V>, full: &str) -> &'a mut V {
+    if !map.contains_key(full) {
+        map.insert(full.to_string(), V::default());
+    }
+    map.get_mut(full).expect("just ensured")
+}
+
 /// A shared, cheap-to-clone handle on one registry.
 #[derive(Clone, Debug, Default)]
 pub struct Metrics {
@@ -209,12 +217,7 @@ impl Metrics {
         let mut guard = self.inner.lock().expect("metrics lock");
         let Registry { numbers, name: full } = &mut *guard;
         write_labeled(full, name, labels);
-        match numbers.counters.get_mut(full.as_str()) {
-            Some(count) => *count += amount,
-            None => {
-                numbers.counters.insert(full.clone(), amount);
-            }
-        }
+        *entry(&mut numbers.counters, full) += amount;
     }
 
     /// Records a duration in the histogram `name` with `labels`.
@@ -222,10 +225,7 @@ impl Metrics {
         let mut guard = self.inner.lock().expect("metrics lock");
         let Registry { numbers, name: full } = &mut *guard;
         write_labeled(full, name, labels);
-        match numbers.histograms.get_mut(full.as_str()) {
-            Some(histogram) => histogram.record(duration),
-            None => numbers.histograms.entry(full.clone()).or_default().record(duration),
-        }
+        entry(&mut numbers.histograms, full).record(duration);
     }
 
     /// A copy of everything recorded so far.

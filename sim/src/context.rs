@@ -709,26 +709,19 @@ impl LockObserver for LockTap {
         if state.engine_dying {
             return;
         }
-        let index = match &event {
-            LockEvent::Acquired { key, mode, owner, operation, waited_us } => state.record_fmt(
-                at_us,
-                "engine",
-                "lock.acquire",
-                format_args!("{key} {mode:?} {owner} {operation} waited_us={waited_us}"),
-            ),
-            LockEvent::Released { key, mode, owner, operation, held_us } => state.record_fmt(
-                at_us,
-                "engine",
-                "lock.release",
-                format_args!("{key} {mode:?} {owner} {operation} held_us={held_us}"),
-            ),
-            LockEvent::TimedOut { key, mode, owner, operation, waited_us } => state.record_fmt(
-                at_us,
-                "engine",
-                "lock.timeout",
-                format_args!("{key} {mode:?} {owner} {operation} waited_us={waited_us}"),
-            ),
+        let (kind, key, mode, owner, operation, measure, us) = match &event {
+            LockEvent::Acquired { key, mode, owner, operation, waited_us } => {
+                ("lock.acquire", key, mode, owner, operation, "waited_us", waited_us)
+            }
+            LockEvent::Released { key, mode, owner, operation, held_us } => {
+                ("lock.release", key, mode, owner, operation, "held_us", held_us)
+            }
+            LockEvent::TimedOut { key, mode, owner, operation, waited_us } => {
+                ("lock.timeout", key, mode, owner, operation, "waited_us", waited_us)
+            }
         };
+        let detail = format_args!("{key} {mode:?} {owner} {operation} {measure}={us}");
+        let index = state.record_fmt(at_us, "engine", kind, detail);
         let mut found = Vec::new();
         state.checkers.on_lock_event(&event, tokio::task::try_id(), At { trace_index: index, at_us }, &mut found);
         state.report(found);

@@ -252,6 +252,8 @@ struct ProgressDisplay {
 }
 
 impl ProgressDisplay {
+    // The progress line's wall clock (seeds per second, ETA): display only, never hashed,
+    // compared or written to a report.
     #[allow(clippy::disallowed_methods)]
     fn new(total: u64) -> ProgressDisplay {
         let bar = std::io::stderr().is_terminal().then(|| {

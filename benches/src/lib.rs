@@ -3,6 +3,10 @@
 //! measures the same work. Benchmarks measure speed only; no test ever asserts on wall-clock
 //! time.
 
+/// The allocator the `chipsim` binary ships with, so the benchmarks measure what users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use engine::cards::{Card, Deck};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

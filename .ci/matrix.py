@@ -37,6 +37,7 @@ CANARIES = [
     ("canary_lock_order", "standard", ["--lock-strategy", "fine"], "locks"),
     ("canary_early_release", "standard", [], "lock_exclusivity"),
     ("canary_odd_chip", "standard", [], "rules"),
+    ("canary_total_balance", "standard", [], "reads"),
     ("chat_in_lock", "smoke", [], "budget"),
 ]
 

@@ -198,6 +198,7 @@ impl Rpc {
         payload: Payload,
     ) -> Option<Result<ActionOutcome, GameError>> {
         let retries_max = self.context.scenario.clients.retries_max;
+        self.context.client_sent(request.request);
         for attempt in 0..=retries_max {
             if attempt > 0 {
                 self.context.count_request("retried");
@@ -207,7 +208,7 @@ impl Rpc {
             match self.call(agent, &Request::Act(request)).await {
                 Some(Reply::Acted(result)) => {
                     match payload {
-                        Payload::Own => self.context.client_reply(request.request, &result),
+                        Payload::Own => self.context.client_reply(&request, &result),
                         Payload::Reused => self.context.reused_reply(request.request, &result),
                     }
                     if result.as_ref().err().is_none_or(GameError::is_final) {
@@ -344,6 +345,8 @@ async fn player(rpc: Arc<Rpc>, agent: Arc<Agent>, table: TableId, user: UserId) 
             let Some(legal) = stats.legal else { continue };
             let action = choose(&rpc, &agent, &legal);
             take_turn(&rpc, &agent, &stats, user, action).await;
+        } else if seated && agent.chance(settings.balance_read_probability) {
+            read_balance(&rpc, &agent, table, user).await;
         } else if stats.in_progress && seated && out_of_turn(&rpc, user) {
             rpc.context.fault(&rpc.host, FaultKind::OutOfTurn, format!("{user} {table}"));
             let request = ActionRequest {
@@ -354,6 +357,29 @@ async fn player(rpc: Arc<Rpc>, agent: Arc<Agent>, table: TableId, user: UserId) 
                 action: Action::Check,
             };
             rpc.send_action(&agent, request).await;
+        }
+    }
+}
+
+/// A seated player asks for its wallet balance; the answer goes to the `reads` check with
+/// where the run was when the request was first sent (retries keep that place: any balance
+/// the wallet held since then is a right answer).
+async fn read_balance(rpc: &Rpc, agent: &Agent, table: TableId, user: UserId) {
+    let sent_len = rpc.context.trace_len();
+    let retries_max = rpc.context.scenario.clients.retries_max;
+    for _ in 0..=retries_max {
+        match rpc.call(agent, &Request::Balance { user, table }).await {
+            Some(Reply::Balance(result)) => {
+                rpc.context.balance_reply(user, sent_len, &result);
+                if result.as_ref().err().is_none_or(GameError::is_final) {
+                    return;
+                }
+            }
+            Some(other) => {
+                rpc.context.trace(&rpc.host, "wrong_reply", other.describe().to_string());
+                return;
+            }
+            None => {}
         }
     }
 }

@@ -16,14 +16,16 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use engine::buggify::Probe;
-use engine::game::{ActionOutcome, GameError};
-use engine::ids::RequestId;
+use engine::game::{ActionOutcome, ActionRequest, GameError};
+use engine::ids::{RequestId, UserId};
 use engine::locks::{DeadlockSnapshot, LockEvent, LockManager, LockObserver};
 use engine::metrics::{Metrics, MetricsSnapshot};
+use engine::rules::Chips;
 use engine::store::{Key, MemoryStore, StoreError, Txn, Versioned};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::checkers::liveness::LocksInUse;
 use crate::checkers::{At, Checkers, Invariant, TxnView, VIOLATIONS_KEPT_COUNT, Violation, atomicity};
 use crate::faults::kind::FaultKind;
 use crate::faults::plan::{FaultPlan, Window, draw_range};
@@ -281,13 +283,42 @@ impl SimContext {
         *self.state().requests.entry(what.to_string()).or_default() += 1;
     }
 
-    /// A reply reached a client: the client-side at-most-once check.
-    pub fn client_reply(&self, request: RequestId, reply: &Result<ActionOutcome, GameError>) {
+    /// Where the run is: the number of trace events so far (the index of the next). Events are
+    /// recorded in the order they happen, in every host, so this orders what clocks cannot.
+    pub fn trace_len(&self) -> u64 {
+        self.state().trace.len()
+    }
+
+    /// A client starts sending action `request` (its first attempt; copies and retries call
+    /// again): where the run is, for the `reads` check.
+    pub fn client_sent(&self, request: RequestId) {
+        let mut state = self.state();
+        let sent_len = state.trace.len();
+        state.checkers.reads.on_send(request, sent_len);
+    }
+
+    /// A reply to `request` reached its client: the client-side at-most-once check, and the
+    /// `reads` check of a refusal that states a balance.
+    pub fn client_reply(&self, request: &ActionRequest, reply: &Result<ActionOutcome, GameError>) {
         let at_us = self.now_us();
         let mut state = self.state();
         let at = At { trace_index: state.trace.len().saturating_sub(1), at_us };
         let mut found = Vec::new();
-        state.checkers.at_most_once.on_reply(request, reply, at, &mut found);
+        state.checkers.at_most_once.on_reply(request.request, reply, at, &mut found);
+        if let Err(error) = reply {
+            state.checkers.reads.on_action_refused(request.user, request.request, error, at, &mut found);
+        }
+        state.report(found);
+    }
+
+    /// The answer to `user`'s balance read, first sent when the trace held `sent_len` events,
+    /// reached its client.
+    pub fn balance_reply(&self, user: UserId, sent_len: u64, reply: &Result<Chips, GameError>) {
+        let at_us = self.now_us();
+        let mut state = self.state();
+        let at = At { trace_index: state.trace.len().saturating_sub(1), at_us };
+        let mut found = Vec::new();
+        state.checkers.reads.on_balance(user, sent_len, reply, at, &mut found);
         state.report(found);
     }
 
@@ -673,8 +704,8 @@ impl RunState {
     }
 
     /// What has not converged yet (empty when everything has).
-    pub fn liveness_pending(&self, store: &MemoryStore, locks_held: usize) -> Vec<String> {
-        self.checkers.liveness.pending(store, locks_held, self.driver_now_us / 1_000)
+    pub fn liveness_pending(&self, store: &MemoryStore, locks: LocksInUse) -> Vec<String> {
+        self.checkers.liveness.pending(store, locks, self.driver_now_us / 1_000)
     }
 
     /// The end-of-run checks of the safety properties and the budgets.

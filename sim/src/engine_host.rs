@@ -167,6 +167,7 @@ async fn handle(services: &Services, request: Request) -> Reply {
         Request::Start { table } => Reply::Started(engine.start_hand(table).await),
         Request::Reset { user, table, emergency } => Reply::Reset(engine.reset(user, table, emergency).await),
         Request::Stats { table } => Reply::Stats(engine.stats(table).await),
+        Request::Balance { user, table } => Reply::Balance(engine.balance(user, table).await),
         Request::JackpotContribute { operation, rake } => Reply::Jackpot(match &services.jackpot {
             None => Err("the jackpot service is off".into()),
             Some(jackpot) => jackpot

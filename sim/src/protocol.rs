@@ -73,11 +73,32 @@ pub struct Frame<T> {
 #[serde(rename_all = "snake_case")]
 pub enum Request {
     Act(ActionRequest),
-    Start { table: TableId },
-    Reset { user: UserId, table: TableId, emergency: bool },
-    Stats { table: TableId },
-    JackpotContribute { operation: String, rake: Chips },
-    JackpotWin { win_id: String, group: JackpotGroup, user: UserId, amount: Chips },
+    Start {
+        table: TableId,
+    },
+    Reset {
+        user: UserId,
+        table: TableId,
+        emergency: bool,
+    },
+    Stats {
+        table: TableId,
+    },
+    JackpotContribute {
+        operation: String,
+        rake: Chips,
+    },
+    JackpotWin {
+        win_id: String,
+        group: JackpotGroup,
+        user: UserId,
+        amount: Chips,
+    },
+    /// A seated player asks for its own wallet balance.
+    Balance {
+        user: UserId,
+        table: TableId,
+    },
 }
 
 impl Request {
@@ -105,6 +126,7 @@ impl fmt::Display for Described<'_, Request> {
             Request::JackpotWin { win_id, group, user, amount } => {
                 write!(f, "jackpot_win {win_id} {} {user} {amount}", group.name())
             }
+            Request::Balance { user, table } => write!(f, "balance {user} {table}"),
         }
     }
 }
@@ -119,6 +141,8 @@ pub enum Reply {
     Stats(Result<TableStats, GameError>),
     /// Jackpot operations: the outcome or the error, as text.
     Jackpot(Result<String, String>),
+    /// A wallet balance, in chips.
+    Balance(Result<Chips, GameError>),
 }
 
 impl Reply {
@@ -138,7 +162,11 @@ impl fmt::Display for Described<'_, Reply> {
                 o.table_version,
                 if o.hand_complete { " hand complete" } else { "" }
             ),
-            Reply::Acted(Err(e)) | Reply::Started(Err(e)) | Reply::Reset(Err(e)) | Reply::Stats(Err(e)) => {
+            Reply::Acted(Err(e))
+            | Reply::Started(Err(e))
+            | Reply::Reset(Err(e))
+            | Reply::Stats(Err(e))
+            | Reply::Balance(Err(e)) => {
                 write!(f, "err {e}")
             }
             Reply::Started(Ok(hand)) => write!(f, "started hand {hand}"),
@@ -156,6 +184,7 @@ impl fmt::Display for Described<'_, Reply> {
                     None => f.write_str("-"),
                 }
             }
+            Reply::Balance(Ok(chips)) => write!(f, "balance {chips}"),
             Reply::Jackpot(Ok(text)) => write!(f, "jackpot ok {text}"),
             Reply::Jackpot(Err(text)) => write!(f, "jackpot err {text}"),
         }
@@ -203,6 +232,7 @@ mod tests {
             Request::Reset { user: UserId(1), table: TableId(1), emergency: true },
             Request::JackpotContribute { operation: "op-1".into(), rake: 5 },
             Request::JackpotWin { win_id: "w".into(), group: JackpotGroup::Mega, user: UserId(2), amount: 7 },
+            Request::Balance { user: UserId(2), table: TableId(1) },
         ];
         for body in requests {
             let frame = Frame { wire_id: 1 << 40, actor: Actor::JackpotLoad, body };
@@ -214,6 +244,8 @@ mod tests {
             Reply::Jackpot(Ok("paid".into())),
             Reply::Jackpot(Err("no".into())),
             Reply::Stats(Err(GameError::NotEnoughPlayers)),
+            Reply::Balance(Ok(1_950)),
+            Reply::Balance(Err(GameError::NotSeated { user: UserId(2), table: TableId(1) })),
             // Internally tagged in JSON; the wire must still carry it (engine::locks).
             Reply::Acted(Err(GameError::Lock(LockError::Timeout {
                 key: LockKey::new(LockCategory::Table, "table-2"),

@@ -391,6 +391,9 @@ pub struct ClientSettings {
     pub fold_probability: f64,
     pub raise_probability: f64,
     pub all_in_probability: f64,
+    /// Probability, per look at the table when not to act, that a seated player asks for its
+    /// wallet balance (checked by `reads`). 0: no balance reads.
+    pub balance_read_probability: f64,
 }
 
 impl Default for ClientSettings {
@@ -410,6 +413,7 @@ impl Default for ClientSettings {
             fold_probability: 0.15,
             raise_probability: 0.15,
             all_in_probability: 0.03,
+            balance_read_probability: 0.0,
         }
     }
 }
@@ -828,6 +832,7 @@ impl Scenario {
             ("clients.fold_probability", c.fold_probability),
             ("clients.raise_probability", c.raise_probability),
             ("clients.all_in_probability", c.all_in_probability),
+            ("clients.balance_read_probability", c.balance_read_probability),
             ("faults.duplicate_probability", f.duplicate_probability),
             ("faults.duplicate_fresh_id_probability", f.duplicate_fresh_id_probability),
             ("faults.delayed_duplicate_probability", f.delayed_duplicate_probability),

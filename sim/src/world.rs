@@ -22,6 +22,7 @@ use engine::store::{
     JackpotConfig, JackpotGroup, JackpotPool, Key, MemoryStore, TableRecord, Txn, TxnKind, Value, Wallet,
 };
 
+use crate::checkers::liveness::LocksInUse;
 use crate::checkers::{CheckerSettings, Checkers, Invariant};
 use crate::client;
 use crate::context::{Phase, SimContext};
@@ -451,8 +452,11 @@ impl Driver {
         }
         self.next_convergence_sample_ms = now_ms + CONVERGENCE_SAMPLE_MS;
         let world = &self.context.scenario.world;
-        let locks_held: usize = self.context.state().locks().iter().map(|l| l.held_locks().len()).sum();
-        let pending = self.context.state().liveness_pending(&self.context.store, locks_held);
+        let locks = self.context.state().locks().iter().fold(LocksInUse::default(), |sum, l| LocksInUse {
+            held: sum.held + l.held_locks().len(),
+            waiting: sum.waiting + l.waiting().len(),
+        });
+        let pending = self.context.state().liveness_pending(&self.context.store, locks);
         if pending.is_empty() && sim.is_host_running(self.engine_ip) {
             let healed_ms = now_ms - self.heal_started_ms.unwrap_or(now_ms);
             self.context.trace("world", "converged", format!("after {healed_ms} ms of heal"));

@@ -141,6 +141,12 @@ pub(crate) trait Design: Send + Sync {
         rake
     }
 
+    /// The balance a player is told: its wallet's, read from the store (`in_play`, the chips
+    /// it has in the table's live hand, is not the wallet's).
+    fn balance_answer(&self, wallet: Chips, _in_play: Chips) -> Chips {
+        wallet
+    }
+
     /// Runs after an action failed inside its critical section, before its compensation.
     fn after_failed_action<'a>(&'a self, _engine: &'a GameEngine, _table: TableId) -> HookFuture<'a, ()> {
         Box::pin(std::future::ready(()))
@@ -213,6 +219,8 @@ pub enum EngineVariant {
     CanaryEarlyRelease,
     /// Canary (rules): a split pot's odd chip goes to the last winner, not the first.
     CanaryOddChip,
+    /// Canary (reads): a balance read counts the chips in play as still in the wallet.
+    CanaryTotalBalance,
 }
 
 impl EngineVariant {
@@ -228,7 +236,7 @@ impl EngineVariant {
 
     /// The planted designs, one per checker family, each breaking exactly that property: a
     /// run of one that passes means its checker went blind (budgets: `ChatInLock`).
-    pub const CANARIES: [EngineVariant; 7] = [
+    pub const CANARIES: [EngineVariant; 8] = [
         EngineVariant::CanaryHouseChip,
         EngineVariant::CanaryWrongWallet,
         EngineVariant::CanaryNoDedup,
@@ -236,6 +244,7 @@ impl EngineVariant {
         EngineVariant::CanaryLockOrder,
         EngineVariant::CanaryEarlyRelease,
         EngineVariant::CanaryOddChip,
+        EngineVariant::CanaryTotalBalance,
     ];
 
     /// Whether this is a planted canary rather than the hardened or a historical design.
@@ -260,6 +269,7 @@ impl EngineVariant {
             EngineVariant::CanaryLockOrder => Box::new(canaries::LockOrder),
             EngineVariant::CanaryEarlyRelease => Box::new(canaries::EarlyRelease),
             EngineVariant::CanaryOddChip => Box::new(canaries::OddChip),
+            EngineVariant::CanaryTotalBalance => Box::new(canaries::TotalBalance),
         }
     }
 

@@ -7,6 +7,7 @@ use super::{GameEngine, GameError, TableStats, table_of};
 use crate::ids::{TableId, UserId};
 use crate::locks::{LockCategory, LockKey};
 use crate::rules::{Chips, GameState};
+use crate::store::TableRecord;
 
 impl GameEngine {
     /// `/stats`: the table's state under the table lock (read mode of the strategy).
@@ -41,10 +42,24 @@ impl GameEngine {
         let owner = self.locks.owner("game.balance");
         let mode = self.config.lock_strategy.read_mode();
         let _read = owner.acquire(LockKey::new(LockCategory::Table, table.to_string()), mode).await?;
-        let record = self.read_table(table).await?;
-        if !table_of(&record).seats.contains(&user) {
+        let read = self.read_table(table).await?;
+        let record = table_of(&read);
+        if !record.seats.contains(&user) {
             return Err(GameError::NotSeated { user, table });
         }
-        Ok(self.wallet.balance(user).await?)
+        let wallet = self.wallet.balance(user).await?;
+        Ok(self.design.balance_answer(wallet, in_play(record, user)))
     }
+}
+
+/// The chips `user` has put into `record`'s live hand (0 when no hand is being played).
+fn in_play(record: &TableRecord, user: UserId) -> Chips {
+    let Some(game) = record.game.as_ref().filter(|g| !g.complete) else { return 0 };
+    record
+        .hand_seats
+        .iter()
+        .zip(&game.players)
+        .filter(|(seat, _)| **seat == user)
+        .map(|(_, p)| p.starting_stack.saturating_sub(p.stack))
+        .sum()
 }

@@ -1,6 +1,8 @@
 //! Invariant 9, liveness: once faults stop, the system converges within the heal deadline —
 //! no reservation left live, the DLQ drained, every table idle or in a clean hand (its state
-//! valid and its escrow matching), and every lock free: the lock manager's and the jackpot's
+//! valid and its escrow matching), and every lock free — none held and nobody waiting for one
+//! (a waiter left behind once the traffic stops is a leaked entry or a task stuck for good):
+//! the lock manager's and the jackpot's
 //! row locks alike (a row lock whose lease has run out counts as free: anyone may take it
 //! over, which is how a lock left by a dead holder — or landed by a zombie write — heals). The world asks [`Liveness::pending`]
 //! during the heal phase and stops as soon as nothing is pending; what is still pending at
@@ -11,9 +13,18 @@ use engine::store::{MemoryStore, ReservationState, Value};
 #[derive(Default)]
 pub struct Liveness;
 
+/// The lock manager's entries at one moment, over every engine process.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LocksInUse {
+    /// Holds (one per owner and key).
+    pub held: usize,
+    /// Waits (one per owner and key).
+    pub waiting: usize,
+}
+
 impl Liveness {
     /// What has not converged yet at `now_ms` (empty when everything has).
-    pub fn pending(&self, store: &MemoryStore, locks_held: usize, now_ms: u64) -> Vec<String> {
+    pub fn pending(&self, store: &MemoryStore, locks: LocksInUse, now_ms: u64) -> Vec<String> {
         let mut pending = Vec::new();
         store.inspect(|data| {
             for value in data.values() {
@@ -50,8 +61,11 @@ impl Liveness {
                 }
             }
         });
-        if locks_held > 0 {
-            pending.push(format!("{locks_held} lock owners still hold locks"));
+        if locks.held > 0 {
+            pending.push(format!("{} locks still held", locks.held));
+        }
+        if locks.waiting > 0 {
+            pending.push(format!("{} lock waits still registered", locks.waiting));
         }
         pending
     }

@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod liveness;
 pub mod locks;
 pub mod non_negative;
+pub mod reads;
 pub mod reservations;
 pub mod rules;
 pub mod versions;
@@ -51,6 +52,8 @@ pub enum Invariant {
     /// No two owners in one critical section, from the lock events alone.
     LockExclusivity,
     Jackpot,
+    /// Every stated balance is one the wallet held while the request was in flight.
+    Reads,
     /// A scenario's declared limits on time (`[budgets]`).
     Budget,
     Liveness,
@@ -59,7 +62,7 @@ pub enum Invariant {
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 14] = [
+    pub const ALL: [Invariant; 15] = [
         Invariant::Conservation,
         Invariant::WalletLedger,
         Invariant::NonNegative,
@@ -71,6 +74,7 @@ impl Invariant {
         Invariant::Locks,
         Invariant::LockExclusivity,
         Invariant::Jackpot,
+        Invariant::Reads,
         Invariant::Budget,
         Invariant::Liveness,
         Invariant::Panic,
@@ -89,6 +93,7 @@ impl Invariant {
             Invariant::Locks => "locks",
             Invariant::LockExclusivity => "lock_exclusivity",
             Invariant::Jackpot => "jackpot",
+            Invariant::Reads => "reads",
             Invariant::Budget => "budget",
             Invariant::Liveness => "liveness",
             Invariant::Panic => "panic",
@@ -169,6 +174,7 @@ pub struct Checkers {
     pub locks: locks::Locks,
     pub exclusivity: exclusivity::Exclusivity,
     pub jackpot: jackpot::Jackpot,
+    pub reads: reads::Reads,
     pub liveness: liveness::Liveness,
     pub budgets: Budgets,
 }
@@ -186,6 +192,7 @@ impl Checkers {
             locks: locks::Locks::new(settings.lock_strategy, settings.lock_config.clone()),
             exclusivity: exclusivity::Exclusivity::default(),
             jackpot: jackpot::Jackpot::new(settings.supply),
+            reads: reads::Reads::new(settings.users.iter().copied(), settings.balance),
             liveness: liveness::Liveness,
             budgets: settings.budgets.clone(),
         }
@@ -203,6 +210,7 @@ impl Checkers {
         self.reservations.after_txn(view, at, out);
         self.rules.after_txn(view, at, out);
         self.jackpot.after_txn(view, at, out);
+        self.reads.after_txn(view, at);
     }
 
     /// A lock event, seen in the task that caused it.

@@ -15,6 +15,7 @@ use rand::SeedableRng;
 
 use engine::metrics::MetricsSnapshot;
 
+use super::liveness::LocksInUse;
 use super::{At, Budgets, CheckerSettings, Checkers, Invariant, TxnView, Violation};
 
 const SUPPLY: Chips = 1_000;
@@ -335,8 +336,10 @@ fn jackpot_fires_on_broken_books_an_overwritten_update_and_a_skipped_version() {
 fn liveness_reports_what_has_not_converged() {
     let store = MemoryStore::new();
     let c = checkers(LockStrategy::Coarse);
-    assert_eq!(c.liveness.pending(&store, 0, 0), Vec::<String>::new());
-    assert_eq!(c.liveness.pending(&store, 2, 0).len(), 1, "held locks are pending");
+    let free = LocksInUse::default();
+    assert_eq!(c.liveness.pending(&store, free, 0), Vec::<String>::new());
+    assert_eq!(c.liveness.pending(&store, LocksInUse { held: 2, waiting: 0 }, 0).len(), 1, "held locks are pending");
+    assert_eq!(c.liveness.pending(&store, LocksInUse { held: 0, waiting: 1 }, 0).len(), 1, "so is a lock wait");
     let live = reservation(1, 1, 10, ReservationState::Live);
     let Value::Reservation(owed) = reservation(2, 2, 10, ReservationState::DeadLettered) else { unreachable!() };
     let entry = DlqEntry { id: DlqId(1), reservation: owed, amount: 10, error: "x".into(), created_ms: 0, attempts: 3 };
@@ -344,7 +347,7 @@ fn liveness_reports_what_has_not_converged() {
         .put(Key::Reservation(ReservationId(1)), live)
         .put(Key::Dlq(DlqId(1)), Value::Dlq(entry));
     store.apply(&txn).unwrap();
-    let pending = c.liveness.pending(&store, 0, 0);
+    let pending = c.liveness.pending(&store, LocksInUse::default(), 0);
     assert_eq!(pending.len(), 2, "{pending:?}");
     assert!(pending[0].contains("still live") && pending[1].contains("owes 10 chips"), "{pending:?}");
 }
@@ -602,8 +605,8 @@ fn liveness_counts_a_jackpot_row_lock_until_its_lease_runs_out() {
     locked.lock_expires_ms = Some(5_000);
     store.apply(&Txn::new(TxnKind::Provision).put(Key::Jackpot(JackpotGroup::Minor), Value::Jackpot(locked))).unwrap();
     let c = checkers(LockStrategy::Coarse);
-    assert_eq!(c.liveness.pending(&store, 0, 4_999).len(), 1, "held");
-    assert_eq!(c.liveness.pending(&store, 0, 5_000), Vec::<String>::new(), "its lease ran out");
+    assert_eq!(c.liveness.pending(&store, LocksInUse::default(), 4_999).len(), 1, "held");
+    assert_eq!(c.liveness.pending(&store, LocksInUse::default(), 5_000), Vec::<String>::new(), "its lease ran out");
 }
 
 #[test]
@@ -630,4 +633,53 @@ fn locks_fire_on_the_probes_out_of_order_acquire_only_when_the_hierarchy_is_enfo
         c.on_lock_event(&probe(1, LockCategory::Table, "probe-1"), None, AT, &mut found);
         assert_eq!(invariants(&found).contains(&Invariant::Locks), fired, "enforced: {enforce_hierarchy}: {found:?}");
     }
+}
+
+/// The wallet of `USER` going from `before` to `after` chips at trace event `index`.
+fn wallet_write(c: &mut Checkers, before: Chips, after: Chips, index: u64) {
+    let changes = [(Key::Wallet(USER), row(1, wallet(before)), row(2, wallet(after)))];
+    let txn = Txn::new(TxnKind::WalletReserve);
+    let view = TxnView { txn: &txn, changes: &changes, now_ms: 0 };
+    c.reads.after_txn(&view, At { trace_index: index, at_us: index * 1_000 });
+}
+
+#[test]
+fn reads_fire_on_a_balance_the_wallet_never_held_while_the_request_was_in_flight() {
+    use engine::wallet::WalletError;
+    let mut c = checkers(LockStrategy::Coarse);
+    wallet_write(&mut c, 0, 500, 10);
+    wallet_write(&mut c, 500, 300, 20);
+    wallet_write(&mut c, 300, 200, 30);
+    let answered = |index| At { trace_index: index, at_us: index * 1_000 };
+    let read = |c: &Checkers, sent_len, balance, index| {
+        let mut found = Vec::new();
+        c.reads.on_balance(USER, sent_len, &Ok(balance), answered(index), &mut found);
+        found
+    };
+    // Sent after event 15, answered at 25: the wallet held 500, then 300.
+    assert!(read(&c, 16, 500, 25).is_empty());
+    assert!(read(&c, 16, 300, 25).is_empty());
+    reads_fire(&read(&c, 16, 200, 25)); // not yet taken
+    reads_fire(&read(&c, 21, 500, 35)); // gone before the send
+    reads_fire(&read(&c, 16, 0, 25)); // never held in the window
+    assert!(read(&c, 0, 0, 5).is_empty(), "the opening balance (0 here) before any write");
+
+    // Refusals: justified by a balance held since the request ID was first sent.
+    let refused = |balance, amount| GameError::Wallet(WalletError::InsufficientFunds { balance, amount });
+    c.reads.on_send(RequestId(9), 16);
+    let refuse = |c: &Checkers, error: &GameError| {
+        let mut found = Vec::new();
+        c.reads.on_action_refused(USER, RequestId(9), error, answered(40), &mut found);
+        found
+    };
+    assert!(refuse(&c, &refused(300, 301)).is_empty());
+    assert!(refuse(&c, &GameError::NotEnoughPlayers).is_empty());
+    reads_fire(&refuse(&c, &refused(300, 300))); // an over-refusal
+    reads_fire(&refuse(&c, &refused(250, 400))); // a balance never held
+    c.reads.on_send(RequestId(9), 35); // a later copy keeps the first send's window
+    assert!(refuse(&c, &refused(500, 600)).is_empty());
+}
+
+fn reads_fire(found: &[Violation]) {
+    assert!(!found.is_empty() && found.iter().all(|v| v.invariant == Invariant::Reads), "{found:?}");
 }

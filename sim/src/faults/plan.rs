@@ -253,13 +253,17 @@ fn draw_points(settings: &FaultSettings, rng: &mut impl Rng) -> BTreeMap<FaultPo
     points
 }
 
-/// Swarm mode's draw: each dial the settings use is turned on or off (at least one stays on)
+/// Swarm mode's draw: each dial the settings use but the fault points' is turned on or off (at least one stays on)
 /// and an intensity in [`SWARM_INTENSITY_MIN`, 1] is drawn for each one on. Returns each
 /// dial's factor (in [`FaultKind::DIALS`] order; 1 for unused dials, 0 for dials off) and the
 /// dials turned off.
 fn swarm_factors(settings: &FaultSettings, rng: &mut impl Rng) -> ([f64; DIALS_COUNT], Vec<FaultKind>) {
-    let present: Vec<usize> =
-        (0..FaultKind::DIALS.len()).filter(|&i| settings.dial_amount(FaultKind::DIALS[i]) > 0.0).collect();
+    // The fault points are left alone: they are a swarm of their own (each point enabled or
+    // not, with its own probability, `draw_points`); swarming them again would leave most
+    // seeds without any, and a rare path's point reached in almost none.
+    let present: Vec<usize> = (0..FaultKind::DIALS.len())
+        .filter(|&i| FaultKind::DIALS[i] != FaultKind::Points && settings.dial_amount(FaultKind::DIALS[i]) > 0.0)
+        .collect();
     let mut on: Vec<bool> = present.iter().map(|_| rng.random_bool(0.5)).collect();
     if !present.is_empty() && !on.iter().any(|&b| b) {
         let keep = rng.random_range(0..present.len());

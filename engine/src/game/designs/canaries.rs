@@ -13,6 +13,7 @@
 //! | `canary_lock_order` | fine locks taken in reverse hierarchy order | `locks` |
 //! | `canary_early_release` | action locks released before the critical section | `lock_exclusivity` |
 //! | `canary_odd_chip` | a split pot's odd chip to the last winner | `rules` |
+//! | `canary_total_balance` | a balance read adds the chips in play to the wallet's | `reads` |
 
 use crate::dedup::DedupMode;
 use crate::game::design::{Design, Escrowed, HookFuture};
@@ -118,5 +119,15 @@ impl Design for OddChip {
             game.players[last].won += 1;
             game.players[last].stack += 1;
         }
+    }
+}
+
+/// Answers a balance read with the wallet plus the chips the player has in the live hand:
+/// "total chips" where the wallet's balance was asked (nothing moves; only the answer lies).
+pub(crate) struct TotalBalance;
+
+impl Design for TotalBalance {
+    fn balance_answer(&self, wallet: Chips, in_play: Chips) -> Chips {
+        wallet + in_play
     }
 }

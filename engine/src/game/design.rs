@@ -141,9 +141,9 @@ pub(crate) trait Design: Send + Sync {
         rake
     }
 
-    /// The balance a player is told: its wallet's, read from the store (`in_play`, the chips
-    /// it has in the table's live hand, is not the wallet's).
-    fn balance_answer(&self, wallet: Chips, _in_play: Chips) -> Chips {
+    /// The balance `user`, seated at `record`'s table, is told: its wallet's, as read from
+    /// the store.
+    fn balance_answer(&self, wallet: Chips, _record: &TableRecord, _user: UserId) -> Chips {
         wallet
     }
 

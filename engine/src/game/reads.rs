@@ -7,7 +7,6 @@ use super::{GameEngine, GameError, TableStats, table_of};
 use crate::ids::{TableId, UserId};
 use crate::locks::{LockCategory, LockKey};
 use crate::rules::{Chips, GameState};
-use crate::store::TableRecord;
 
 impl GameEngine {
     /// `/stats`: the table's state under the table lock (read mode of the strategy).
@@ -48,18 +47,6 @@ impl GameEngine {
             return Err(GameError::NotSeated { user, table });
         }
         let wallet = self.wallet.balance(user).await?;
-        Ok(self.design.balance_answer(wallet, in_play(record, user)))
+        Ok(self.design.balance_answer(wallet, record, user))
     }
-}
-
-/// The chips `user` has put into `record`'s live hand (0 when no hand is being played).
-fn in_play(record: &TableRecord, user: UserId) -> Chips {
-    let Some(game) = record.game.as_ref().filter(|g| !g.complete) else { return 0 };
-    record
-        .hand_seats
-        .iter()
-        .zip(&game.players)
-        .filter(|(seat, _)| **seat == user)
-        .map(|(_, p)| p.starting_stack.saturating_sub(p.stack))
-        .sum()
 }

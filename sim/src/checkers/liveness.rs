@@ -1,12 +1,12 @@
 //! Invariant 9, liveness: once faults stop, the system converges within the heal deadline —
 //! no reservation left live, the DLQ drained, every table idle or in a clean hand (its state
 //! valid and its escrow matching), and every lock free — none held and nobody waiting for one
-//! (a waiter left behind once the traffic stops is a leaked entry or a task stuck for good):
-//! the lock manager's and the jackpot's
-//! row locks alike (a row lock whose lease has run out counts as free: anyone may take it
-//! over, which is how a lock left by a dead holder — or landed by a zombie write — heals). The world asks [`Liveness::pending`]
-//! during the heal phase and stops as soon as nothing is pending; what is still pending at
-//! the deadline is the liveness failure.
+//! (a wait left behind once the traffic stops is a leaked entry or a task stuck for good) —
+//! the lock manager's and the jackpot's row locks alike (a row lock whose lease has run out
+//! counts as free: anyone may take it over, which is how a lock left by a dead holder — or
+//! landed by a zombie write — heals). The world asks [`Liveness::pending`] during the heal
+//! phase and stops as soon as nothing is pending; what is still pending at the deadline is the
+//! liveness failure.
 
 use engine::store::{MemoryStore, ReservationState, Value};
 

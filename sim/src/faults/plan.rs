@@ -253,8 +253,9 @@ fn draw_points(settings: &FaultSettings, rng: &mut impl Rng) -> BTreeMap<FaultPo
     points
 }
 
-/// Swarm mode's draw: each dial the settings use but the fault points' is turned on or off (at least one stays on)
-/// and an intensity in [`SWARM_INTENSITY_MIN`, 1] is drawn for each one on. Returns each
+/// Swarm mode's draw: each dial the settings use, but the fault points', is turned on or off
+/// (at least one stays on) and an intensity in [`SWARM_INTENSITY_MIN`, 1] is drawn for each
+/// one on. Returns each
 /// dial's factor (in [`FaultKind::DIALS`] order; 1 for unused dials, 0 for dials off) and the
 /// dials turned off.
 fn swarm_factors(settings: &FaultSettings, rng: &mut impl Rng) -> ([f64; DIALS_COUNT], Vec<FaultKind>) {

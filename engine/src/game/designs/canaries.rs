@@ -21,7 +21,7 @@ use crate::game::{ActionRequest, GameEngine, GameError};
 use crate::ids::UserId;
 use crate::locks::{LockGuard, LockOwner};
 use crate::rules::{Chips, GameState};
-use crate::store::Guard;
+use crate::store::{Guard, TableRecord};
 
 /// Credits the house one chip more than the rake: a chip created from nothing.
 pub(crate) struct HouseChip;
@@ -127,7 +127,19 @@ impl Design for OddChip {
 pub(crate) struct TotalBalance;
 
 impl Design for TotalBalance {
-    fn balance_answer(&self, wallet: Chips, in_play: Chips) -> Chips {
-        wallet + in_play
+    fn balance_answer(&self, wallet: Chips, record: &TableRecord, user: UserId) -> Chips {
+        wallet + in_play(record, user)
     }
+}
+
+/// The chips `user` has put into `record`'s live hand (0 when no hand is being played).
+fn in_play(record: &TableRecord, user: UserId) -> Chips {
+    let Some(game) = record.game.as_ref().filter(|g| !g.complete) else { return 0 };
+    record
+        .hand_seats
+        .iter()
+        .zip(&game.players)
+        .filter(|(seat, _)| **seat == user)
+        .map(|(_, p)| p.starting_stack - p.stack)
+        .sum()
 }

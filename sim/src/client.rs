@@ -85,6 +85,16 @@ enum Payload {
     Reused,
 }
 
+/// What one answer to a retried request means to its sender.
+enum Answer<T> {
+    /// The request is settled: no more retries.
+    Final(T),
+    /// A transient refusal: retry.
+    Transient,
+    /// A reply of another kind than the request asks for: give up.
+    Unexpected(Reply),
+}
+
 /// One client host's connection to the engine: sends frames, matches replies to waiters.
 struct Rpc {
     context: Arc<SimContext>,
@@ -197,29 +207,46 @@ impl Rpc {
         request: ActionRequest,
         payload: Payload,
     ) -> Option<Result<ActionOutcome, GameError>> {
-        let retries_max = self.context.scenario.clients.retries_max;
         self.context.client_sent(request.request);
+        self.retry_until_final(agent, &Request::Act(request), |reply| {
+            let Reply::Acted(result) = reply else { return Answer::Unexpected(reply) };
+            match payload {
+                Payload::Own => self.context.client_reply(&request, &result),
+                Payload::Reused => self.context.reused_reply(request.request, &result),
+            }
+            if result.as_ref().err().is_none_or(GameError::is_final) {
+                Answer::Final(result)
+            } else {
+                Answer::Transient
+            }
+        })
+        .await
+    }
+
+    /// Sends `body` until `judge` calls an answer final: retries, with a growing backoff, on a
+    /// timeout or a transient answer, always with the same request; gives up after
+    /// `clients.retries_max` retries or on an answer of the wrong kind (traced).
+    async fn retry_until_final<T>(
+        &self,
+        agent: &Agent,
+        body: &Request,
+        mut judge: impl FnMut(Reply) -> Answer<T>,
+    ) -> Option<T> {
+        let retries_max = self.context.scenario.clients.retries_max;
         for attempt in 0..=retries_max {
             if attempt > 0 {
                 self.context.count_request("retried");
                 let pause = agent.draw(|rng| draw_range(rng, RETRY_BACKOFF_MS)) * u64::from(attempt);
                 tokio::time::sleep(Duration::from_millis(pause)).await;
             }
-            match self.call(agent, &Request::Act(request)).await {
-                Some(Reply::Acted(result)) => {
-                    match payload {
-                        Payload::Own => self.context.client_reply(&request, &result),
-                        Payload::Reused => self.context.reused_reply(request.request, &result),
-                    }
-                    if result.as_ref().err().is_none_or(GameError::is_final) {
-                        return Some(result);
-                    }
-                }
-                Some(other) => {
+            let Some(reply) = self.call(agent, body).await else { continue };
+            match judge(reply) {
+                Answer::Final(value) => return Some(value),
+                Answer::Transient => {}
+                Answer::Unexpected(other) => {
                     self.context.trace(&self.host, "wrong_reply", other.describe().to_string());
                     return None;
                 }
-                None => {}
             }
         }
         self.context.count_request("gave_up");
@@ -366,22 +393,12 @@ async fn player(rpc: Arc<Rpc>, agent: Arc<Agent>, table: TableId, user: UserId) 
 /// the wallet held since then is a right answer).
 async fn read_balance(rpc: &Rpc, agent: &Agent, table: TableId, user: UserId) {
     let sent_len = rpc.context.trace_len();
-    let retries_max = rpc.context.scenario.clients.retries_max;
-    for _ in 0..=retries_max {
-        match rpc.call(agent, &Request::Balance { user, table }).await {
-            Some(Reply::Balance(result)) => {
-                rpc.context.balance_reply(user, sent_len, &result);
-                if result.as_ref().err().is_none_or(GameError::is_final) {
-                    return;
-                }
-            }
-            Some(other) => {
-                rpc.context.trace(&rpc.host, "wrong_reply", other.describe().to_string());
-                return;
-            }
-            None => {}
-        }
-    }
+    rpc.retry_until_final(agent, &Request::Balance { user, table }, |reply| {
+        let Reply::Balance(result) = reply else { return Answer::Unexpected(reply) };
+        rpc.context.balance_reply(user, sent_len, &result);
+        if result.as_ref().err().is_none_or(GameError::is_final) { Answer::Final(()) } else { Answer::Transient }
+    })
+    .await;
 }
 
 /// Whether a player who is not to act sends an action anyway (a `poll:USER` opportunity).

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use engine::buggify::Probe;
 use engine::game::{ActionOutcome, ActionRequest, GameError};
 use engine::ids::{RequestId, UserId};
-use engine::locks::{DeadlockSnapshot, LockEvent, LockManager, LockObserver};
+use engine::locks::{DeadlockSnapshot, LockCategory, LockEvent, LockManager, LockObserver};
 use engine::metrics::{Metrics, MetricsSnapshot};
 use engine::rules::Chips;
 use engine::store::{Key, MemoryStore, StoreError, Txn, Versioned};
@@ -695,6 +695,18 @@ impl RunState {
         plan.partitions.iter().chain(&self.extra_partitions).any(|w| w.contains(at_ms))
     }
 
+    /// A lock acquire of `category` timed out at `at_us` after waiting `waited_us`: when the
+    /// engine↔store link was partitioned during the wait (in the safety phase, which ends at
+    /// `safety_ms`), the budgets set the timeout aside (`PartitionWaits`).
+    fn lock_timed_out(&mut self, plan: &FaultPlan, category: LockCategory, at_us: u64, waited_us: u64, safety_ms: u64) {
+        let (start_ms, end_ms) = (at_us.saturating_sub(waited_us) / 1_000, (at_us / 1_000).min(safety_ms));
+        if start_ms <= end_ms
+            && plan.partitions.iter().chain(&self.extra_partitions).any(|w| w.overlaps(start_ms, end_ms))
+        {
+            self.checkers.partition_waits.timed_out(category);
+        }
+    }
+
     /// The lock checker's look at a sampled wait-for graph.
     pub fn check_deadlock_snapshot(&mut self, snapshot: &DeadlockSnapshot) {
         let at = self.driver_at();
@@ -753,6 +765,10 @@ impl LockObserver for LockTap {
         };
         let detail = format_args!("{key} {mode:?} {owner} {operation} {measure}={us}");
         let index = state.record_fmt(at_us, "engine", kind, detail);
+        if let LockEvent::TimedOut { key, waited_us, .. } = &event {
+            let safety_ms = context.scenario.world.safety_ms;
+            state.lock_timed_out(&context.plan, key.category, at_us, *waited_us, safety_ms);
+        }
         let mut found = Vec::new();
         state.checkers.on_lock_event(&event, tokio::task::try_id(), At { trace_index: index, at_us }, &mut found);
         state.report(found);

@@ -30,7 +30,7 @@ use engine::rules::Chips;
 use engine::store::{Key, MemoryStore, Txn, Versioned};
 use tokio::task::Id as TaskId;
 
-pub use budgets::Budgets;
+pub use budgets::{Budgets, PartitionWaits};
 use serde::{Deserialize, Serialize};
 
 /// The properties a run is checked against, one checker each (DESIGN.md §5), and `Panic`.
@@ -177,6 +177,8 @@ pub struct Checkers {
     pub reads: reads::Reads,
     pub liveness: liveness::Liveness,
     pub budgets: Budgets,
+    /// The lock timeouts the budgets set aside, as the world reports them.
+    pub partition_waits: PartitionWaits,
 }
 
 impl Checkers {
@@ -195,6 +197,7 @@ impl Checkers {
             reads: reads::Reads::new(settings.users.iter().copied(), settings.balance),
             liveness: liveness::Liveness,
             budgets: settings.budgets.clone(),
+            partition_waits: PartitionWaits::default(),
         }
     }
 
@@ -234,7 +237,7 @@ impl Checkers {
     pub fn at_end(&mut self, store: &MemoryStore, metrics: &MetricsSnapshot, at: At, out: &mut Vec<Violation>) {
         self.conservation.at_end(store, at, out);
         self.ledger.at_end(store, at, out);
-        self.budgets.check(metrics, at, out);
+        self.budgets.check(metrics, &self.partition_waits, at, out);
         self.non_negative.at_end(store, at, out);
         self.jackpot.at_end(store, at, out);
     }

@@ -16,7 +16,7 @@ use rand::SeedableRng;
 use engine::metrics::MetricsSnapshot;
 
 use super::liveness::LocksInUse;
-use super::{At, Budgets, CheckerSettings, Checkers, Invariant, TxnView, Violation};
+use super::{At, Budgets, CheckerSettings, Checkers, Invariant, PartitionWaits, TxnView, Violation};
 
 const SUPPLY: Chips = 1_000;
 const AT: At = At { trace_index: 7, at_us: 1_000 };
@@ -479,9 +479,9 @@ fn budgets_fire_over_their_limit_with_the_measured_value() {
     let budgets: super::Budgets =
         toml::from_str("lock_hold_p99_ms = { stage = 200 }\nlock_timeouts_max = { table = 0 }").unwrap();
     let mut found = Vec::new();
-    budgets.check(&metrics_with_hold(LockCategory::Stage, &[10, 20, 150]), AT, &mut found);
+    budgets.check(&metrics_with_hold(LockCategory::Stage, &[10, 20, 150]), &PartitionWaits::default(), AT, &mut found);
     assert_eq!(found, vec![]);
-    budgets.check(&metrics_with_hold(LockCategory::Stage, &[10, 20, 900]), AT, &mut found);
+    budgets.check(&metrics_with_hold(LockCategory::Stage, &[10, 20, 900]), &PartitionWaits::default(), AT, &mut found);
     fires(&found, Invariant::Budget);
     assert!(found[0].message.contains("stage") && found[0].message.contains("200 ms"), "{found:?}");
 
@@ -492,8 +492,32 @@ fn budgets_fire_over_their_limit_with_the_measured_value() {
     );
     timeouts.counters.insert(name, 2);
     let mut found = Vec::new();
-    budgets.check(&timeouts, AT, &mut found);
+    budgets.check(&timeouts, &PartitionWaits::default(), AT, &mut found);
     fires(&found, Invariant::Budget);
+}
+
+#[test]
+fn lock_timeouts_through_a_store_partition_are_set_aside_and_the_rest_still_fire() {
+    let budgets: Budgets = toml::from_str("lock_timeouts_max = { table = 1 }").unwrap();
+    let mut timeouts = MetricsSnapshot::default();
+    let name = engine::metrics::labeled(
+        engine::locks::METRIC_LOCK_ACQUIRE,
+        &[("category", "table"), ("status", engine::locks::STATUS_TIMEOUT)],
+    );
+    timeouts.counters.insert(name, 4);
+    let mut waits = PartitionWaits::default();
+    for _ in 0..3 {
+        waits.timed_out(LockCategory::Table);
+    }
+    let mut found = Vec::new();
+    budgets.check(&timeouts, &waits, AT, &mut found);
+    assert_eq!(found, vec![], "one timeout outside a partition is within the budget of one");
+    let mut fewer = PartitionWaits::default();
+    fewer.timed_out(LockCategory::Table);
+    fewer.timed_out(LockCategory::Stage);
+    budgets.check(&timeouts, &fewer, AT, &mut found);
+    fires(&found, Invariant::Budget);
+    assert!(found[0].message.contains("is 3") && found[0].message.contains("besides 1"), "{found:?}");
 }
 
 #[test]

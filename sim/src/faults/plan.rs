@@ -36,6 +36,11 @@ impl Window {
     pub fn contains(&self, at_ms: u64) -> bool {
         self.start_ms <= at_ms && at_ms < self.end_ms
     }
+
+    /// Whether this window and `[start_ms, end_ms]` share an instant.
+    pub fn overlaps(&self, start_ms: u64, end_ms: u64) -> bool {
+        self.start_ms <= end_ms && start_ms < self.end_ms
+    }
 }
 
 /// A scheduled engine crash.

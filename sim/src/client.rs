@@ -576,16 +576,49 @@ async fn jackpot_load(rpc: Arc<Rpc>, agent: Arc<Agent>, users: Vec<UserId>) {
                         .then_some(ScheduledFault { copies: Some(2), ..fault })
                 })
                 .is_some();
-            let (rpc_task, agent) = (Arc::clone(&rpc), Arc::clone(&agent));
-            tokio::spawn(async move {
-                rpc_task.context.count_request("jackpot_ops");
-                rpc_task.call(&agent, &request).await;
-                if duplicate {
-                    rpc_task.context.fault(&rpc_task.host, FaultKind::Duplicate, request.describe().to_string());
-                    rpc_task.call(&agent, &request).await;
-                }
-            });
+            let p_reused = rpc.context.plan.settings.reused_id_probability;
+            let reused = rpc
+                .fault_at(&opportunity, FaultKind::ReusedId, |rng, fault| chance(rng, p_reused).then_some(fault))
+                .is_some();
+            tokio::spawn(jackpot_operation(Arc::clone(&rpc), Arc::clone(&agent), request, duplicate, reused));
         }
+    }
+}
+
+/// One jackpot operation of the load: sent once; then, if `duplicate`, the same again (it must
+/// replay the first outcome), and if `reused`, its ID with another payload (it must be refused
+/// as reused). Both checks apply only once the first copy was answered with a recorded outcome.
+async fn jackpot_operation(rpc: Arc<Rpc>, agent: Arc<Agent>, request: Request, duplicate: bool, reused: bool) {
+    rpc.context.count_request("jackpot_ops");
+    let first = match rpc.call(&agent, &request).await {
+        Some(Reply::Jackpot(Ok(first))) if first.recorded() => Some(first),
+        _ => None,
+    };
+    let operation = request.describe().to_string();
+    if duplicate {
+        rpc.context.fault(&rpc.host, FaultKind::Duplicate, operation.clone());
+        let again = rpc.call(&agent, &request).await;
+        if let (Some(first), Some(Reply::Jackpot(again))) = (&first, again) {
+            rpc.context.jackpot_duplicate_reply(&operation, first, &again);
+        }
+    }
+    if reused && first.is_some() {
+        let other = other_payload(&request);
+        rpc.context.fault(&rpc.host, FaultKind::ReusedId, format!("{operation} then {}", other.describe()));
+        if let Some(Reply::Jackpot(answer)) = rpc.call(&agent, &other).await {
+            rpc.context.jackpot_reused_reply(&operation, &answer);
+        }
+    }
+}
+
+/// A jackpot request with the same operation ID and another payload.
+fn other_payload(request: &Request) -> Request {
+    match request.clone() {
+        Request::JackpotContribute { operation, rake } => Request::JackpotContribute { operation, rake: rake + 1 },
+        Request::JackpotWin { win_id, group, user, amount } => {
+            Request::JackpotWin { win_id, group, user, amount: amount + 1 }
+        }
+        other => other,
     }
 }
 

@@ -30,6 +30,7 @@ use crate::checkers::{At, Checkers, Invariant, TxnView, VIOLATIONS_KEPT_COUNT, V
 use crate::faults::kind::FaultKind;
 use crate::faults::plan::{FaultPlan, Window, draw_range};
 use crate::faults::schedule::{Opportunity, Schedule, ScheduledFault, Site, Subject};
+use crate::protocol::{JackpotAnswer, JackpotRefusal};
 use crate::scenario::Scenario;
 use crate::seeds;
 use crate::trace::{Trace, TraceEvent};
@@ -297,29 +298,32 @@ impl SimContext {
         state.checkers.reads.on_send(request, sent_len);
     }
 
-    /// A reply to `request` reached its client: the client-side at-most-once check, and the
-    /// `reads` check of a refusal that states a balance.
-    pub fn client_reply(&self, request: &ActionRequest, reply: &Result<ActionOutcome, GameError>) {
+    /// Runs `check` on a reply that reached its client, at the current time and trace
+    /// position, and reports what it found.
+    fn check_reply(&self, check: impl FnOnce(&mut Checkers, At, &mut Vec<Violation>)) {
         let at_us = self.now_us();
         let mut state = self.state();
         let at = At { trace_index: state.trace.len().saturating_sub(1), at_us };
         let mut found = Vec::new();
-        state.checkers.at_most_once.on_reply(request.request, reply, at, &mut found);
-        if let Err(error) = reply {
-            state.checkers.reads.on_action_refused(request.user, request.request, error, at, &mut found);
-        }
+        check(&mut state.checkers, at, &mut found);
         state.report(found);
+    }
+
+    /// A reply to `request` reached its client: the client-side at-most-once check, and the
+    /// `reads` check of a refusal that states a balance.
+    pub fn client_reply(&self, request: &ActionRequest, reply: &Result<ActionOutcome, GameError>) {
+        self.check_reply(|checkers, at, found| {
+            checkers.at_most_once.on_reply(request.request, reply, at, found);
+            if let Err(error) = reply {
+                checkers.reads.on_action_refused(request.user, request.request, error, at, found);
+            }
+        });
     }
 
     /// The answer to `user`'s balance read, first sent when the trace held `sent_len` events,
     /// reached its client.
     pub fn balance_reply(&self, user: UserId, sent_len: u64, reply: &Result<Chips, GameError>) {
-        let at_us = self.now_us();
-        let mut state = self.state();
-        let at = At { trace_index: state.trace.len().saturating_sub(1), at_us };
-        let mut found = Vec::new();
-        state.checkers.reads.on_balance(user, sent_len, reply, at, &mut found);
-        state.report(found);
+        self.check_reply(|checkers, at, found| checkers.reads.on_balance(user, sent_len, reply, at, found));
     }
 
     /// A violation found inside a host by a component that checks an answer itself (the
@@ -331,15 +335,29 @@ impl SimContext {
         state.report(vec![at.violation(invariant, message)]);
     }
 
+    /// The second copy of jackpot `operation` got `again` after the first got `first`: the
+    /// at-most-once check of jackpot replays.
+    pub fn jackpot_duplicate_reply(
+        &self,
+        operation: &str,
+        first: &JackpotAnswer,
+        again: &Result<JackpotAnswer, JackpotRefusal>,
+    ) {
+        self.check_reply(|checkers, at, found| {
+            checkers.at_most_once.on_jackpot_duplicate(operation, first, again, at, found);
+        });
+    }
+
+    /// Jackpot `operation`, already processed, was sent again with another payload and got
+    /// `reused`: the reused-ID check of jackpot operations.
+    pub fn jackpot_reused_reply(&self, operation: &str, reused: &Result<JackpotAnswer, JackpotRefusal>) {
+        self.check_reply(|checkers, at, found| checkers.at_most_once.on_jackpot_reused(operation, reused, at, found));
+    }
+
     /// The reply to a request ID a client reused for a different payload (never the ID's
     /// own answer): it must be refused as reused.
     pub fn reused_reply(&self, request: RequestId, reply: &Result<ActionOutcome, GameError>) {
-        let at_us = self.now_us();
-        let mut state = self.state();
-        let at = At { trace_index: state.trace.len().saturating_sub(1), at_us };
-        let mut found = Vec::new();
-        state.checkers.at_most_once.on_reused_reply(request, reply, at, &mut found);
-        state.report(found);
+        self.check_reply(|checkers, at, found| checkers.at_most_once.on_reused_reply(request, reply, at, found));
     }
 
     /// Applies `txn` to the store and runs the checkers on it, with nothing in between: the
@@ -695,14 +713,28 @@ impl RunState {
         plan.partitions.iter().chain(&self.extra_partitions).any(|w| w.contains(at_ms))
     }
 
-    /// A lock acquire of `category` timed out at `at_us` after waiting `waited_us`: when the
-    /// engine↔store link was partitioned during the wait (in the safety phase, which ends at
-    /// `safety_ms`), the budgets set the timeout aside (`PartitionWaits`).
-    fn lock_timed_out(&mut self, plan: &FaultPlan, category: LockCategory, at_us: u64, waited_us: u64, safety_ms: u64) {
-        let (start_ms, end_ms) = (at_us.saturating_sub(waited_us) / 1_000, (at_us / 1_000).min(safety_ms));
-        if start_ms <= end_ms
-            && plan.partitions.iter().chain(&self.extra_partitions).any(|w| w.overlaps(start_ms, end_ms))
-        {
+    /// A lock acquire of `category` timed out at `at_us` after waiting `waited_us`. The budgets
+    /// set it aside (`PartitionWaits`) when an engine↔store partition could have caused it: a
+    /// partition reaches `call_timeout_ms` past its end (a call refused in its last instant
+    /// still waits out its timeout), faults stop at `safety_ms`, and the wait must have spent
+    /// at least one whole store-call timeout inside that reach — a holder ahead stuck on it.
+    fn lock_timed_out(
+        &mut self,
+        plan: &FaultPlan,
+        category: LockCategory,
+        at_us: u64,
+        waited_us: u64,
+        limits: WaitLimits,
+    ) {
+        let wait = Window { start_ms: at_us.saturating_sub(waited_us) / 1_000, end_ms: at_us / 1_000 };
+        let mut reaches: Vec<Window> = plan
+            .partitions
+            .iter()
+            .chain(&self.extra_partitions)
+            .filter(|w| w.start_ms < limits.safety_ms)
+            .map(|w| Window { start_ms: w.start_ms, end_ms: w.end_ms.min(limits.safety_ms) + limits.call_timeout_ms })
+            .collect();
+        if Window::union_overlap_ms(&mut reaches, wait) >= limits.call_timeout_ms {
             self.checkers.partition_waits.timed_out(category);
         }
     }
@@ -727,6 +759,14 @@ impl RunState {
         self.checkers.at_end(store, metrics, at, &mut found);
         self.report(found);
     }
+}
+
+/// What decides whether a partition explains a lock timeout ([`RunState::lock_timed_out`]):
+/// when faults stop and how long a store call waits before it times out, in ms.
+#[derive(Clone, Copy, Debug)]
+struct WaitLimits {
+    safety_ms: u64,
+    call_timeout_ms: u64,
 }
 
 /// Feeds the engine's lock events into the trace and the lock checker. It holds the context
@@ -766,8 +806,11 @@ impl LockObserver for LockTap {
         let detail = format_args!("{key} {mode:?} {owner} {operation} {measure}={us}");
         let index = state.record_fmt(at_us, "engine", kind, detail);
         if let LockEvent::TimedOut { key, waited_us, .. } = &event {
-            let safety_ms = context.scenario.world.safety_ms;
-            state.lock_timed_out(&context.plan, key.category, at_us, *waited_us, safety_ms);
+            let limits = WaitLimits {
+                safety_ms: context.scenario.world.safety_ms,
+                call_timeout_ms: context.scenario.store.call_timeout_ms,
+            };
+            state.lock_timed_out(&context.plan, key.category, at_us, *waited_us, limits);
         }
         let mut found = Vec::new();
         state.checkers.on_lock_event(&event, tokio::task::try_id(), At { trace_index: index, at_us }, &mut found);

@@ -30,7 +30,9 @@ use crate::faults::points::{EngineClock, SimHooks};
 use crate::faults::schedule::Site;
 use crate::faults::store_link::StoreLink;
 use crate::layout::ADMIN;
-use crate::protocol::{self, DATAGRAM_BYTES_MAX, ENGINE_PORT, Frame, Reply, Request};
+use crate::protocol::{
+    self, DATAGRAM_BYTES_MAX, ENGINE_PORT, Frame, JackpotAnswer, JackpotRefusal, JackpotRefusalCause, Reply, Request,
+};
 use crate::seeds;
 
 /// The (first) engine host's name in turmoil and in the trace.
@@ -169,20 +171,39 @@ async fn handle(services: &Services, request: Request) -> Reply {
         Request::Stats { table } => Reply::Stats(engine.stats(table).await),
         Request::Balance { user, table } => Reply::Balance(engine.balance(user, table).await),
         Request::JackpotContribute { operation, rake } => Reply::Jackpot(match &services.jackpot {
-            None => Err("the jackpot service is off".into()),
+            None => {
+                Err(JackpotRefusal { cause: JackpotRefusalCause::Other, message: "the jackpot service is off".into() })
+            }
             Some(jackpot) => jackpot
                 .contribute(&Contribution::External { operation }, rake)
                 .await
-                .map(|o| format!("split {} attempts {} duplicate {}", o.split.to_pools(), o.attempts, o.duplicate))
-                .map_err(|e| e.to_string()),
+                .map(|o| JackpotAnswer::Contributed {
+                    to_pools: o.split.to_pools(),
+                    attempts: o.attempts,
+                    duplicate: o.duplicate,
+                })
+                .map_err(|e| refusal(&e)),
         }),
         Request::JackpotWin { win_id, group, user, amount } => Reply::Jackpot(match &services.jackpot {
-            None => Err("the jackpot service is off".into()),
+            None => {
+                Err(JackpotRefusal { cause: JackpotRefusalCause::Other, message: "the jackpot service is off".into() })
+            }
             Some(jackpot) => jackpot
                 .process_win(&win_id, group, user, amount)
                 .await
-                .map(|o| format!("paid {} pool {} duplicate {}", o.paid, o.pool_after, o.duplicate))
-                .map_err(|e| e.to_string()),
+                .map(|o| JackpotAnswer::Won { paid: o.paid, pool_after: o.pool_after, duplicate: o.duplicate })
+                .map_err(|e| refusal(&e)),
         }),
     }
+}
+
+/// A jackpot error as its answer states it.
+fn refusal(error: &engine::jackpot::JackpotError) -> JackpotRefusal {
+    use engine::jackpot::JackpotError;
+    let cause = match error {
+        JackpotError::Store(_) => JackpotRefusalCause::Store,
+        JackpotError::IdReused { .. } => JackpotRefusalCause::IdReused,
+        _ => JackpotRefusalCause::Other,
+    };
+    JackpotRefusal { cause, message: error.to_string() }
 }

@@ -139,10 +139,78 @@ pub enum Reply {
     Started(Result<u64, GameError>),
     Reset(Result<(), GameError>),
     Stats(Result<TableStats, GameError>),
-    /// Jackpot operations: the outcome or the error, as text.
-    Jackpot(Result<String, String>),
+    /// Jackpot operations: what the operation did, or why it was refused.
+    Jackpot(Result<JackpotAnswer, JackpotRefusal>),
     /// A wallet balance, in chips.
     Balance(Result<Chips, GameError>),
+}
+
+/// What a jackpot operation did, as its answer states it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JackpotAnswer {
+    /// A contribution: the chips it moved from the house into the pools, its attempts, and
+    /// whether the operation ID had already been processed (then nothing moved this time).
+    Contributed { to_pools: Chips, attempts: u32, duplicate: bool },
+    /// A win: what reached the wallet, the pool after it, and whether it was already paid.
+    Won { paid: Chips, pool_after: Chips, duplicate: bool },
+}
+
+impl JackpotAnswer {
+    /// Whether the answer replays an earlier outcome of the same operation ID.
+    pub fn duplicate(&self) -> bool {
+        match self {
+            JackpotAnswer::Contributed { duplicate, .. } | JackpotAnswer::Won { duplicate, .. } => *duplicate,
+        }
+    }
+
+    /// Whether the outcome was recorded under its operation ID, so that a copy replays it: a
+    /// contribution that moved nothing (a rake too small for any pool's share) is not.
+    pub fn recorded(&self) -> bool {
+        !matches!(self, JackpotAnswer::Contributed { to_pools: 0, .. })
+    }
+
+    /// The chips the operation moved (into the pools, or to the winner): what a replay must
+    /// state again.
+    pub fn moved(&self) -> Chips {
+        match self {
+            JackpotAnswer::Contributed { to_pools, .. } => *to_pools,
+            JackpotAnswer::Won { paid, .. } => *paid,
+        }
+    }
+}
+
+impl fmt::Display for JackpotAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JackpotAnswer::Contributed { to_pools, attempts, duplicate } => {
+                write!(f, "split {to_pools} attempts {attempts} duplicate {duplicate}")
+            }
+            JackpotAnswer::Won { paid, pool_after, duplicate } => {
+                write!(f, "paid {paid} pool {pool_after} duplicate {duplicate}")
+            }
+        }
+    }
+}
+
+/// Why a jackpot operation was refused: the kind of refusal the checkers tell apart, and the
+/// error's text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JackpotRefusal {
+    pub cause: JackpotRefusalCause,
+    pub message: String,
+}
+
+/// The kinds of jackpot refusal the checkers tell apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JackpotRefusalCause {
+    /// The store link failed the call (a failure, a timeout, a partition): transient.
+    Store,
+    /// The operation ID was already processed with another payload.
+    IdReused,
+    /// Anything else (a conflict, a lock timeout, the service off, …).
+    Other,
 }
 
 impl Reply {
@@ -185,8 +253,8 @@ impl fmt::Display for Described<'_, Reply> {
                 }
             }
             Reply::Balance(Ok(chips)) => write!(f, "balance {chips}"),
-            Reply::Jackpot(Ok(text)) => write!(f, "jackpot ok {text}"),
-            Reply::Jackpot(Err(text)) => write!(f, "jackpot err {text}"),
+            Reply::Jackpot(Ok(answer)) => write!(f, "jackpot ok {answer}"),
+            Reply::Jackpot(Err(refusal)) => write!(f, "jackpot err {}", refusal.message),
         }
     }
 }
@@ -241,8 +309,12 @@ mod tests {
         let replies = [
             Reply::Started(Ok(3)),
             Reply::Reset(Ok(())),
-            Reply::Jackpot(Ok("paid".into())),
-            Reply::Jackpot(Err("no".into())),
+            Reply::Jackpot(Ok(JackpotAnswer::Won { paid: 5, pool_after: 90, duplicate: true })),
+            Reply::Jackpot(Ok(JackpotAnswer::Contributed { to_pools: 3, attempts: 2, duplicate: false })),
+            Reply::Jackpot(Err(JackpotRefusal {
+                cause: JackpotRefusalCause::Store,
+                message: "store unavailable".into(),
+            })),
             Reply::Stats(Err(GameError::NotEnoughPlayers)),
             Reply::Balance(Ok(1_950)),
             Reply::Balance(Err(GameError::NotSeated { user: UserId(2), table: TableId(1) })),

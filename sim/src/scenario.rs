@@ -475,7 +475,8 @@ pub struct FaultSettings {
     pub zombie_write_probability: f64,
     pub zombie_delay_ms: [u64; 2],
     /// Probability, per turn answered, that the player sends its request ID again for another
-    /// action or amount.
+    /// action or amount; and per jackpot operation answered, that the load sends its ID again
+    /// for another rake or win amount.
     pub reused_id_probability: f64,
     /// Probability, per second of the safety phase, that a caller inside the engine process
     /// takes two locks against the hierarchy (the lock manager must refuse it when the

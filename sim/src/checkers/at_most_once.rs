@@ -6,6 +6,13 @@
 //! answer; a different one means the request was processed again. Transient answers ("in
 //! progress", lock timeout, store unavailable) are not final and may differ.
 //!
+//! A jackpot operation sent twice (the jackpot load's duplicates, the second copy after the
+//! first's answer) whose first copy was answered with an outcome must be answered again with
+//! that outcome, marked as a replay ([`AtMostOnce::on_jackpot_duplicate`]), or refused by the
+//! store: anything else — a fresh outcome, a conflict, a lock timeout — means the operation
+//! was not recognised as already processed. A processed jackpot operation ID sent again with
+//! another payload ([`AtMostOnce::on_jackpot_reused`]) must be refused as reused.
+//!
 //! A request ID reused for a different action or amount ([`AtMostOnce::on_reused_reply`])
 //! must be refused as such (`GameError::RequestReused`): an outcome, or any other final
 //! answer, means the second payload was executed or answered as if it were the first.
@@ -23,6 +30,7 @@ use engine::rules::HandEvent;
 use engine::store::{Key, ReservationState, Value};
 
 use super::{At, Invariant, TxnView, Violation};
+use crate::protocol::{JackpotAnswer, JackpotRefusal, JackpotRefusalCause};
 
 #[derive(Default)]
 pub struct AtMostOnce {
@@ -112,6 +120,52 @@ impl AtMostOnce {
         }
     }
 
+    /// The second copy of jackpot `operation` was answered `again`, after its first copy was
+    /// answered `first`: it must replay `first` (marked a duplicate, the same chips moved) or
+    /// be refused by the store.
+    pub fn on_jackpot_duplicate(
+        &mut self,
+        operation: &str,
+        first: &JackpotAnswer,
+        again: &Result<JackpotAnswer, JackpotRefusal>,
+        at: At,
+        out: &mut Vec<Violation>,
+    ) {
+        let replayed = match again {
+            Ok(answer) => answer.duplicate() && answer.moved() == first.moved(),
+            Err(refusal) => refusal.cause == JackpotRefusalCause::Store,
+        };
+        if !replayed {
+            let again = answer_text(again);
+            out.push(at.violation(
+                Invariant::AtMostOnce,
+                format!("jackpot {operation} was answered `{first}`, then its duplicate `{again}`, not the first outcome again"),
+            ));
+        }
+    }
+
+    /// Jackpot `operation`, already answered with an outcome, was sent again with another
+    /// payload and answered `reused`: it must be refused as reused (or by the store).
+    pub fn on_jackpot_reused(
+        &mut self,
+        operation: &str,
+        reused: &Result<JackpotAnswer, JackpotRefusal>,
+        at: At,
+        out: &mut Vec<Violation>,
+    ) {
+        let refused =
+            matches!(reused, Err(r) if matches!(r.cause, JackpotRefusalCause::IdReused | JackpotRefusalCause::Store));
+        if !refused {
+            let answer = answer_text(reused);
+            out.push(at.violation(
+                Invariant::AtMostOnce,
+                format!(
+                    "jackpot {operation}, reused for another payload, was answered `{answer}`, not refused as reused"
+                ),
+            ));
+        }
+    }
+
     /// The final reply to a request ID the client reused for a different payload: anything but
     /// `RequestReused` fails.
     pub fn on_reused_reply(
@@ -129,5 +183,13 @@ impl AtMostOnce {
             Invariant::AtMostOnce,
             format!("{request} reused for a different payload was answered {result}, not refused as reused"),
         ));
+    }
+}
+
+/// A jackpot answer as a violation quotes it.
+fn answer_text(answer: &Result<JackpotAnswer, JackpotRefusal>) -> String {
+    match answer {
+        Ok(answer) => answer.to_string(),
+        Err(refusal) => refusal.message.clone(),
     }
 }

@@ -5,11 +5,13 @@
 //! rather than chips (chat calls awaited inside the stage lock) is caught. A budget with no
 //! samples passes; a violation names the budget, its limit and the measured value.
 //!
-//! An acquire timeout whose wait overlapped an engine↔store partition is not counted against
+//! An acquire timeout that an engine↔store partition explains is not counted against
 //! `lock_timeouts_max`: under a partition every holder ahead in the queue waits out its
 //! store-call timeout, so a long enough partition times out any queue — the coarse strategy's
-//! known cost, proportional to the partition, not a defect of the run. The world says which
-//! waits overlapped one ([`PartitionWaits`]); the violation says how many were set aside.
+//! known cost, proportional to the partition, not a defect of the run. The world marks such a
+//! timeout when its wait spent at least one store-call timeout inside a partition (or the
+//! call timeout after it, which a call refused at its end still waits out) —
+//! [`PartitionWaits`]; the violation says how many were set aside.
 
 use std::collections::BTreeMap;
 
@@ -30,15 +32,15 @@ pub const LATENCY_METRICS: [&str; 7] = [
     crate::client::METRIC_BURST_DURATION,
 ];
 
-/// The acquire timeouts, per lock category, whose wait overlapped an engine↔store partition:
-/// set aside by the `lock_timeouts_max` budget (see the module's comment).
+/// The acquire timeouts, per lock category, that an engine↔store partition explains: set
+/// aside by the `lock_timeouts_max` budget (see the module's comment).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PartitionWaits {
     timeouts: BTreeMap<LockCategory, u64>,
 }
 
 impl PartitionWaits {
-    /// One acquire timeout of `category` whose wait overlapped a partition.
+    /// One acquire timeout of `category` that a partition explains.
     pub fn timed_out(&mut self, category: LockCategory) {
         *self.timeouts.entry(category).or_default() += 1;
     }
@@ -58,8 +60,8 @@ pub struct Budgets {
     /// 99th-percentile hold of a lock category, at most, in ms.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub lock_hold_p99_ms: BTreeMap<LockCategory, u64>,
-    /// Acquire timeouts of a lock category over the run, at most, not counting those whose
-    /// wait overlapped an engine↔store partition ([`PartitionWaits`]).
+    /// Acquire timeouts of a lock category over the run, at most, not counting those an
+    /// engine↔store partition explains ([`PartitionWaits`]).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub lock_timeouts_max: BTreeMap<LockCategory, u64>,
     /// Jackpot row-lock takeovers (a holder that never released) over the run, at most.
@@ -118,8 +120,7 @@ impl Budgets {
             let name = labeled(METRIC_LOCK_ACQUIRE, &[("category", category.as_str()), ("status", STATUS_TIMEOUT)]);
             let timeouts = metrics.counter(&name);
             let set_aside = partition_waits.timeouts(*category).min(timeouts);
-            let what =
-                format!("{category} lock timeouts (besides {set_aside} whose wait overlapped a store partition)");
+            let what = format!("{category} lock timeouts (besides {set_aside} a store partition explains)");
             over(what, timeouts - set_aside, *limit, "");
         }
         if let Some(limit) = self.jackpot_lock_takeovers_max {

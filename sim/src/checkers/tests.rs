@@ -521,6 +521,35 @@ fn lock_timeouts_through_a_store_partition_are_set_aside_and_the_rest_still_fire
 }
 
 #[test]
+fn at_most_once_fires_when_a_jackpot_duplicate_is_not_answered_with_the_first_outcome() {
+    use crate::protocol::{JackpotAnswer, JackpotRefusal, JackpotRefusalCause};
+    let mut c = checkers(LockStrategy::Coarse);
+    let mut found = Vec::new();
+    let first = JackpotAnswer::Contributed { to_pools: 4, attempts: 1, duplicate: false };
+    let replay = JackpotAnswer::Contributed { to_pools: 4, attempts: 1, duplicate: true };
+    let store_down = JackpotRefusal { cause: JackpotRefusalCause::Store, message: "store unavailable".into() };
+    c.at_most_once.on_jackpot_duplicate("load-1", &first, &Ok(replay), AT, &mut found);
+    c.at_most_once.on_jackpot_duplicate("load-1", &first, &Err(store_down), AT, &mut found);
+    assert_eq!(found, vec![], "a replay, or a store refusal, is a right answer");
+    let conflict = JackpotRefusal { cause: JackpotRefusalCause::Other, message: "concurrency violation".into() };
+    c.at_most_once.on_jackpot_duplicate("load-1", &first, &Err(conflict), AT, &mut found);
+    fires(&found, Invariant::AtMostOnce);
+    let mut found = Vec::new();
+    let again = JackpotAnswer::Contributed { to_pools: 4, attempts: 1, duplicate: false };
+    c.at_most_once.on_jackpot_duplicate("load-1", &first, &Ok(again), AT, &mut found);
+    fires(&found, Invariant::AtMostOnce);
+    assert!(found[0].message.contains("load-1"), "{found:?}");
+
+    let mut found = Vec::new();
+    let reused = JackpotRefusal { cause: JackpotRefusalCause::IdReused, message: "reused".into() };
+    c.at_most_once.on_jackpot_reused("win-3", &Err(reused), AT, &mut found);
+    assert_eq!(found, vec![], "refused as reused");
+    let paid = JackpotAnswer::Won { paid: 9, pool_after: 1, duplicate: false };
+    c.at_most_once.on_jackpot_reused("win-3", &Ok(paid), AT, &mut found);
+    fires(&found, Invariant::AtMostOnce);
+}
+
+#[test]
 fn at_most_once_fires_when_a_reused_request_id_is_not_refused() {
     let mut c = checkers(LockStrategy::Coarse);
     let mut found = Vec::new();

@@ -90,7 +90,8 @@ fault_kinds! {
     /// A commit that was in flight when the engine crashed lands later, from the dead
     /// process's stale view (the paused lease holder; the world).
     ZombieWrite = "zombie_write",
-    /// A request ID used again for a different action or amount (client).
+    /// A request ID used again for a different action or amount, or a jackpot operation ID
+    /// for another rake or win amount (client).
     ReusedId = "reused_id",
     /// Two locks taken against the hierarchy inside the engine process (lock probe).
     OutOfOrderLock = "out_of_order_lock",

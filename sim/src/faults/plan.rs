@@ -37,9 +37,20 @@ impl Window {
         self.start_ms <= at_ms && at_ms < self.end_ms
     }
 
-    /// Whether this window and `[start_ms, end_ms]` share an instant.
-    pub fn overlaps(&self, start_ms: u64, end_ms: u64) -> bool {
-        self.start_ms <= end_ms && start_ms < self.end_ms
+    /// How many ms of `other` the union of `windows` covers (`windows` is sorted in place).
+    pub fn union_overlap_ms(windows: &mut [Window], other: Window) -> u64 {
+        windows.sort_by_key(|w| w.start_ms);
+        let mut covered_ms = 0;
+        let mut counted_to_ms = other.start_ms;
+        for window in windows.iter() {
+            let start_ms = window.start_ms.max(counted_to_ms);
+            let end_ms = window.end_ms.min(other.end_ms);
+            if start_ms < end_ms {
+                covered_ms += end_ms - start_ms;
+                counted_to_ms = end_ms;
+            }
+        }
+        covered_ms
     }
 }
 
@@ -293,6 +304,17 @@ mod tests {
 
     fn scenario(text: &str) -> Scenario {
         Scenario::parse(Path::new("t.toml"), text).unwrap()
+    }
+
+    #[test]
+    fn union_overlap_counts_each_covered_ms_once() {
+        let w = |start_ms, end_ms| Window { start_ms, end_ms };
+        let wait = w(100, 200);
+        assert_eq!(Window::union_overlap_ms(&mut [], wait), 0);
+        assert_eq!(Window::union_overlap_ms(&mut [w(0, 50), w(250, 300)], wait), 0, "outside the wait");
+        assert_eq!(Window::union_overlap_ms(&mut [w(150, 400)], wait), 50);
+        assert_eq!(Window::union_overlap_ms(&mut [w(170, 190), w(90, 120), w(110, 180)], wait), 90, "overlaps merged");
+        assert_eq!(Window::union_overlap_ms(&mut [w(0, 1_000), w(120, 130)], wait), 100, "a window inside another");
     }
 
     #[test]

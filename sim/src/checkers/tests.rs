@@ -485,26 +485,27 @@ fn budgets_fire_over_their_limit_with_the_measured_value() {
     fires(&found, Invariant::Budget);
     assert!(found[0].message.contains("stage") && found[0].message.contains("200 ms"), "{found:?}");
 
-    let mut timeouts = MetricsSnapshot::default();
-    let name = engine::metrics::labeled(
-        engine::locks::METRIC_LOCK_ACQUIRE,
-        &[("category", "table"), ("status", engine::locks::STATUS_TIMEOUT)],
-    );
-    timeouts.counters.insert(name, 2);
+    let timeouts = table_lock_timeouts(2);
     let mut found = Vec::new();
     budgets.check(&timeouts, &PartitionWaits::default(), AT, &mut found);
     fires(&found, Invariant::Budget);
 }
 
-#[test]
-fn lock_timeouts_through_a_store_partition_are_set_aside_and_the_rest_still_fire() {
-    let budgets: Budgets = toml::from_str("lock_timeouts_max = { table = 1 }").unwrap();
-    let mut timeouts = MetricsSnapshot::default();
+/// Metrics whose only figure is `count` acquire timeouts of table locks.
+fn table_lock_timeouts(count: u64) -> MetricsSnapshot {
+    let mut metrics = MetricsSnapshot::default();
     let name = engine::metrics::labeled(
         engine::locks::METRIC_LOCK_ACQUIRE,
         &[("category", "table"), ("status", engine::locks::STATUS_TIMEOUT)],
     );
-    timeouts.counters.insert(name, 4);
+    metrics.counters.insert(name, count);
+    metrics
+}
+
+#[test]
+fn lock_timeouts_through_a_store_partition_are_set_aside_and_the_rest_still_fire() {
+    let budgets: Budgets = toml::from_str("lock_timeouts_max = { table = 1 }").unwrap();
+    let timeouts = table_lock_timeouts(4);
     let mut waits = PartitionWaits::default();
     for _ in 0..3 {
         waits.timed_out(LockCategory::Table);

@@ -17,23 +17,44 @@ pub const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
 /// Significant decimal digits kept by every histogram.
 pub const HISTOGRAM_SIGNIFICANT_DIGITS: u8 = 3;
 
-/// A latency histogram in microseconds: HDR, mergeable, serializable as its recorded
-/// (value, count) pairs so that two snapshots merge exactly.
-#[derive(Clone, Debug)]
-pub struct LatencyHistogram(Histogram<u64>);
-
-impl Default for LatencyHistogram {
-    fn default() -> Self {
-        // Auto-resizing: the counts grow only as far as the largest value recorded (a run's
-        // seconds, not the hour the bound allows), so creating and copying one is cheap. The
-        // buckets, hence every percentile, depend only on the lowest value and the digits.
-        LatencyHistogram(Histogram::new(HISTOGRAM_SIGNIFICANT_DIGITS).expect("valid digits"))
-    }
+/// A latency histogram in microseconds with HDR buckets (3 significant digits, lowest value 1),
+/// mergeable, serializable as its recorded (value, count) pairs so that two snapshots merge
+/// exactly.
+///
+/// Kept sparse: only the buckets a value fell into, keyed by the bucket's lowest value. A run
+/// records a few thousand samples into a dozen histograms, while a dense HDR array for a
+/// run's seconds is some 15,000 counters each — allocating, zeroing and growing those was a
+/// tenth of a seed. Every answer is the dense HDR histogram's, bucket for bucket (a property
+/// test holds the two together); [`HdrShape`] is the one source of the bucket arithmetic.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LatencyHistogram {
+    /// Count per bucket, keyed by the bucket's lowest equivalent value (µs).
+    buckets: BTreeMap<u64, u64>,
+    /// Sum of the counts.
+    total: u64,
 }
 
-impl PartialEq for LatencyHistogram {
-    fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
+/// The bucket arithmetic of every [`LatencyHistogram`]: an empty HDR histogram of the shared
+/// configuration, used only for its equivalence functions (they depend on the lowest value and
+/// the digits, never on the counts).
+struct HdrShape(Histogram<u64>);
+
+impl HdrShape {
+    fn get() -> &'static HdrShape {
+        static SHAPE: std::sync::OnceLock<HdrShape> = std::sync::OnceLock::new();
+        SHAPE.get_or_init(|| HdrShape(Histogram::new(HISTOGRAM_SIGNIFICANT_DIGITS).expect("valid digits")))
+    }
+
+    fn lowest(&self, us: u64) -> u64 {
+        self.0.lowest_equivalent(us)
+    }
+
+    fn highest(&self, us: u64) -> u64 {
+        self.0.highest_equivalent(us)
+    }
+
+    fn median(&self, us: u64) -> u64 {
+        self.0.median_equivalent(us)
     }
 }
 
@@ -43,42 +64,65 @@ impl LatencyHistogram {
         self.record_us(duration.as_micros().min(u128::from(HISTOGRAM_MAX_US)) as u64);
     }
 
-    /// Records one value in microseconds.
+    /// Records one value in microseconds, clamped to 1..=[`HISTOGRAM_MAX_US`].
     pub fn record_us(&mut self, us: u64) {
-        // `record` grows the counts; `saturating_record` would not (it clamps to the current top).
-        let us = us.clamp(1, HISTOGRAM_MAX_US);
-        if self.0.record(us).is_err() {
-            self.0.saturating_record(us);
-        }
+        self.add_to_bucket(us.clamp(1, HISTOGRAM_MAX_US), 1);
+    }
+
+    fn add_to_bucket(&mut self, us: u64, count: u64) {
+        *self.buckets.entry(HdrShape::get().lowest(us)).or_default() += count;
+        self.total += count;
     }
 
     /// Adds every value of `other`.
     pub fn merge(&mut self, other: &LatencyHistogram) {
-        self.0.add(&other.0).expect("histograms share bounds");
+        for (&lowest_us, &count) in &other.buckets {
+            *self.buckets.entry(lowest_us).or_default() += count;
+        }
+        self.total += other.total;
     }
 
     pub fn count(&self) -> u64 {
-        self.0.len()
+        self.total
     }
 
-    /// The value at `percentile` (0–100), in microseconds; 0 when empty.
+    /// The value at `percentile` (0–100), in microseconds; 0 when empty. As HDR answers: the
+    /// highest value of the first bucket whose running count reaches the percentile's share
+    /// (the lowest, for the 0th).
     pub fn percentile_us(&self, percentile: f64) -> u64 {
-        if self.0.is_empty() { 0 } else { self.0.value_at_percentile(percentile) }
+        let quantile = (percentile / 100.0).min(1.0);
+        let wanted = ((quantile * self.total as f64).ceil() as u64).max(1);
+        let mut running = 0;
+        for (&lowest_us, &count) in &self.buckets {
+            running += count;
+            if running >= wanted {
+                return if quantile == 0.0 { lowest_us } else { HdrShape::get().highest(lowest_us) };
+            }
+        }
+        0
     }
 
+    /// The highest value equivalent to the largest recorded; 0 when empty.
     pub fn max_us(&self) -> u64 {
-        self.0.max()
+        self.buckets.keys().next_back().map_or(0, |&lowest_us| HdrShape::get().highest(lowest_us))
     }
 
     /// How many samples are at most `us` (HDR precision: within the histogram's 3 significant
     /// digits of `us`), for cumulative buckets.
     pub fn count_at_most_us(&self, us: u64) -> u64 {
-        if self.0.is_empty() { 0 } else { self.0.count_between(0, us) }
+        self.buckets.range(..=HdrShape::get().lowest(us)).map(|(_, &count)| count).sum()
     }
 
-    /// The sum of every sample, in µs (HDR precision).
+    /// The sum of every sample, in µs (HDR precision: each bucket counted at its median).
     pub fn sum_us(&self) -> f64 {
-        self.0.mean() * self.count() as f64
+        if self.total == 0 {
+            return 0.0;
+        }
+        let shape = HdrShape::get();
+        let mean = self.buckets.iter().fold(0.0_f64, |mean, (&lowest_us, &count)| {
+            mean + shape.median(lowest_us) as f64 * count as f64 / self.total as f64
+        });
+        mean * self.total as f64
     }
 
     /// The usual summary: count, p50, p90, p99, p999, max (microseconds).
@@ -106,9 +150,11 @@ pub struct HistogramSummary {
 }
 
 impl Serialize for LatencyHistogram {
+    /// As HDR's recorded iteration spells them: each bucket's highest value and its count.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let shape = HdrShape::get();
         let pairs: Vec<(u64, u64)> =
-            self.0.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect();
+            self.buckets.iter().map(|(&lowest_us, &count)| (shape.highest(lowest_us), count)).collect();
         pairs.serialize(serializer)
     }
 }
@@ -117,8 +163,8 @@ impl<'de> Deserialize<'de> for LatencyHistogram {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let pairs: Vec<(u64, u64)> = Vec::deserialize(deserializer)?;
         let mut histogram = LatencyHistogram::default();
-        for (value, count) in pairs {
-            histogram.0.record_n(value, count).map_err(serde::de::Error::custom)?;
+        for (us, count) in pairs {
+            histogram.add_to_bucket(us, count);
         }
         Ok(histogram)
     }
@@ -243,20 +289,76 @@ impl Metrics {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_growing_histogram_answers_like_one_bounded_at_an_hour() {
-        let mut bounded =
+    /// A dense HDR histogram bounded at an hour, fed the same values.
+    fn dense(values: &[u64]) -> Histogram<u64> {
+        let mut dense =
             Histogram::<u64>::new_with_bounds(1, HISTOGRAM_MAX_US, HISTOGRAM_SIGNIFICANT_DIGITS).expect("bounds");
-        let mut growing = LatencyHistogram::default();
-        for us in [1, 2, 999, 1_000, 12_007, 2_390_015, 59_000_000, HISTOGRAM_MAX_US, HISTOGRAM_MAX_US + 5] {
-            bounded.saturating_record(us.clamp(1, HISTOGRAM_MAX_US));
-            growing.record_us(us);
+        for &us in values {
+            dense.saturating_record(us.clamp(1, HISTOGRAM_MAX_US));
         }
-        for percentile in [0.0, 10.0, 50.0, 90.0, 99.0, 100.0] {
-            assert_eq!(growing.percentile_us(percentile), bounded.value_at_percentile(percentile), "p{percentile}");
+        dense
+    }
+
+    fn sparse(values: &[u64]) -> LatencyHistogram {
+        let mut sparse = LatencyHistogram::default();
+        for &us in values {
+            sparse.record_us(us);
         }
-        assert_eq!(growing.max_us(), bounded.max());
-        assert_eq!(growing.count_at_most_us(1_000), bounded.count_between(0, 1_000));
+        sparse
+    }
+
+    /// Everything a sparse histogram answers, beside what the dense one answers.
+    fn assert_answers_like_dense(values: &[u64], probes_us: &[u64]) {
+        let (sparse, dense) = (sparse(values), dense(values));
+        assert_eq!(sparse.count(), dense.len());
+        for percentile in [0.0, 0.1, 10.0, 33.3, 50.0, 90.0, 99.0, 99.9, 100.0, 150.0] {
+            let expected = if dense.is_empty() { 0 } else { dense.value_at_percentile(percentile) };
+            assert_eq!(sparse.percentile_us(percentile), expected, "p{percentile} of {values:?}");
+        }
+        assert_eq!(sparse.max_us(), if dense.is_empty() { 0 } else { dense.max() });
+        for &us in probes_us {
+            let expected = if dense.is_empty() { 0 } else { dense.count_between(0, us) };
+            assert_eq!(sparse.count_at_most_us(us), expected, "count at most {us}");
+        }
+        assert_eq!(sparse.sum_us().to_bits(), (dense.mean() * dense.len() as f64).to_bits());
+        let recorded: Vec<(u64, u64)> =
+            dense.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect();
+        assert_eq!(serde_json::to_string(&sparse).unwrap(), serde_json::to_string(&recorded).unwrap());
+    }
+
+    #[test]
+    fn a_sparse_histogram_answers_like_a_dense_one_at_the_edges() {
+        let values = [0, 1, 2, 999, 1_000, 2_047, 2_048, 12_007, 2_390_015, 59_000_000, HISTOGRAM_MAX_US, u64::MAX];
+        assert_answers_like_dense(&values, &[0, 1, 1_000, 2_048, 2_049, HISTOGRAM_MAX_US, u64::MAX]);
+        assert_answers_like_dense(&[], &[0, 5]);
+        assert_answers_like_dense(&[7], &[6, 7, 8]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_sparse_histogram_answers_like_a_dense_one(
+            values in proptest::collection::vec(
+                proptest::prop_oneof![1u64..3_000, 1u64..200_000, 1u64..20_000_000, 0u64..=HISTOGRAM_MAX_US + 10],
+                0..300,
+            ),
+            probes_us in proptest::collection::vec(0u64..30_000_000, 0..8),
+        ) {
+            assert_answers_like_dense(&values, &probes_us);
+        }
+
+        #[test]
+        fn merging_sparse_histograms_is_recording_both(
+            a in proptest::collection::vec(1u64..20_000_000, 0..100),
+            b in proptest::collection::vec(1u64..20_000_000, 0..100),
+        ) {
+            let mut merged = sparse(&a);
+            merged.merge(&sparse(&b));
+            let both: Vec<u64> = a.iter().chain(&b).copied().collect();
+            proptest::prop_assert_eq!(&merged, &sparse(&both));
+            let text = serde_json::to_string(&merged).unwrap();
+            let back: LatencyHistogram = serde_json::from_str(&text).unwrap();
+            proptest::prop_assert_eq!(back, merged);
+        }
     }
 
     #[test]

@@ -14,14 +14,16 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use engine::buggify::Probe;
 use engine::game::{ActionOutcome, ActionRequest, GameError};
 use engine::ids::{RequestId, UserId};
+
 use engine::locks::{DeadlockSnapshot, LockCategory, LockEvent, LockManager, LockObserver};
 use engine::metrics::{Metrics, MetricsSnapshot};
 use engine::rules::Chips;
-use engine::store::{Key, MemoryStore, StoreError, Txn, Versioned};
+use engine::store::{JackpotGroup, Key, MemoryStore, StoreError, Txn, Versioned};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -307,6 +309,15 @@ impl SimContext {
         let mut found = Vec::new();
         check(&mut state.checkers, at, &mut found);
         state.report(found);
+    }
+
+    /// A jackpot win on `group` was refused for its row lock after `waited` on the engine host,
+    /// against a lock timeout of `timeout_ms`.
+    pub fn jackpot_win_lock_timed_out(&self, group: JackpotGroup, waited: Duration, timeout_ms: u64) {
+        let waited_ms = waited.as_millis() as u64;
+        self.check_reply(|checkers, at, found| {
+            checkers.jackpot.on_win_lock_timeout(group, waited_ms, timeout_ms, at, found)
+        });
     }
 
     /// A reply to `request` reached its client: the client-side at-most-once check, and the

@@ -16,10 +16,11 @@ use engine::buggify::Buggify;
 use engine::clock::SharedClock;
 use engine::dedup::Deduplicator;
 use engine::game::{EngineVariant, GameConfig, GameEngine, GameParts, LockStrategy};
-use engine::jackpot::{Contribution, JackpotParts, JackpotService, JackpotServiceConfig};
+use engine::jackpot::{Contribution, JackpotError, JackpotParts, JackpotService, JackpotServiceConfig};
 use engine::locks::LockManager;
 use engine::store::Store;
 use engine::wallet::{WalletConfig, WalletService};
+use tokio::time::Instant;
 use turmoil::net::UdpSocket;
 
 use crate::context::{LockTap, SimContext};
@@ -58,6 +59,8 @@ fn build_of(scenario: &crate::scenario::Scenario, index: u32) -> (EngineVariant,
 struct Services {
     engine: GameEngine,
     jackpot: Option<Arc<JackpotService>>,
+    /// The jackpot's row-lock wait before a win gives up, in ms (what the check holds it to).
+    jackpot_lock_timeout_ms: u64,
 }
 
 /// The host's software: boots the engine and serves requests until the host crashes.
@@ -79,7 +82,7 @@ pub(crate) async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result
         let (context, services, socket) = (Arc::clone(&context), Arc::clone(&services), Arc::clone(&socket));
         let host = Arc::clone(&host);
         tokio::spawn(async move {
-            let reply = handle(&services, frame.body).await;
+            let reply = handle(&context, &services, frame.body).await;
             let (wire_id, site) = (frame.wire_id, Site::Reply(frame.actor));
             let transit =
                 network::transit(&context, &host, site, &format_args!("reply w{wire_id} {}", reply.describe()));
@@ -120,6 +123,8 @@ fn boot(context: &Arc<SimContext>, index: u32, host: &str) -> Services {
         Deduplicator::new(Arc::clone(&store), Arc::clone(&clock), metrics.clone(), variant.dedup_mode())
             .with_buggify(buggify),
     );
+    let jackpot_config = JackpotServiceConfig { instance: host.to_string(), ..JackpotServiceConfig::default() };
+    let jackpot_lock_timeout_ms = jackpot_config.lock_timeout_ms;
     let jackpot = scenario.engine.jackpot.then(|| {
         let parts = JackpotParts {
             store: Arc::clone(&store),
@@ -128,8 +133,7 @@ fn boot(context: &Arc<SimContext>, index: u32, host: &str) -> Services {
             rng: rng("jackpot"),
             wallet: Arc::clone(&wallet),
         };
-        let config = JackpotServiceConfig { instance: host.to_string(), ..JackpotServiceConfig::default() };
-        Arc::new(JackpotService::new(parts, config, variant.jackpot_variant()))
+        Arc::new(JackpotService::new(parts, jackpot_config, variant.jackpot_variant()))
     });
     let parts = GameParts {
         store,
@@ -159,10 +163,10 @@ fn boot(context: &Arc<SimContext>, index: u32, host: &str) -> Services {
             jackpot.recover().await;
         });
     }
-    Services { engine: GameEngine::new(parts, config), jackpot }
+    Services { engine: GameEngine::new(parts, config), jackpot, jackpot_lock_timeout_ms }
 }
 
-async fn handle(services: &Services, request: Request) -> Reply {
+async fn handle(context: &SimContext, services: &Services, request: Request) -> Reply {
     let engine = &services.engine;
     match request {
         Request::Act(action) => Reply::Acted(engine.act(action).await),
@@ -188,18 +192,22 @@ async fn handle(services: &Services, request: Request) -> Reply {
             None => {
                 Err(JackpotRefusal { cause: JackpotRefusalCause::Other, message: "the jackpot service is off".into() })
             }
-            Some(jackpot) => jackpot
-                .process_win(&win_id, group, user, amount)
-                .await
-                .map(|o| JackpotAnswer::Won { paid: o.paid, pool_after: o.pool_after, duplicate: o.duplicate })
-                .map_err(|e| refusal(&e)),
+            Some(jackpot) => {
+                let started = Instant::now();
+                let result = jackpot.process_win(&win_id, group, user, amount).await;
+                if let Err(JackpotError::LockTimeout { group, .. }) = &result {
+                    context.jackpot_win_lock_timed_out(*group, started.elapsed(), services.jackpot_lock_timeout_ms);
+                }
+                result
+                    .map(|o| JackpotAnswer::Won { paid: o.paid, pool_after: o.pool_after, duplicate: o.duplicate })
+                    .map_err(|e| refusal(&e))
+            }
         }),
     }
 }
 
 /// A jackpot error as its answer states it.
-fn refusal(error: &engine::jackpot::JackpotError) -> JackpotRefusal {
-    use engine::jackpot::JackpotError;
+fn refusal(error: &JackpotError) -> JackpotRefusal {
     let cause = match error {
         JackpotError::Store(_) => JackpotRefusalCause::Store,
         JackpotError::IdReused { .. } => JackpotRefusalCause::IdReused,

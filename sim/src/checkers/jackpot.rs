@@ -3,14 +3,17 @@
 //! down is an overwritten update), and its row version rises by one per update. A transaction
 //! that changes a pool's amount must move the same chips through the totals. Every pool is tied
 //! to its cause: a hand's contribution names its hand, is that hand's rake exactly, comes once
-//! per hand, and raises each pool by exactly its share of the split.
+//! per hand, and raises each pool by exactly its share of the split. A win refused for its
+//! pool's row lock waited the lock's whole timeout first.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use engine::ids::TableId;
 use engine::jackpot::{ContributeOutcome, Contribution};
 use engine::rules::Chips;
+use engine::store::JackpotGroup;
 use engine::store::{Key, MemoryStore, Value};
+use serde::Deserialize;
 
 use super::{At, Invariant, TxnView, Violation};
 
@@ -25,6 +28,27 @@ pub struct Jackpot {
 impl Jackpot {
     pub fn new(supply: Chips) -> Jackpot {
         Jackpot { supply, hand_rake: BTreeMap::new(), contributed: BTreeSet::new() }
+    }
+
+    /// A win gave up waiting for its pool's row lock after `waited_ms` (measured by the engine
+    /// host around the whole request): honest only if the wait ran its `timeout_ms`.
+    pub fn on_win_lock_timeout(
+        &self,
+        group: JackpotGroup,
+        waited_ms: u64,
+        timeout_ms: u64,
+        at: At,
+        out: &mut Vec<Violation>,
+    ) {
+        if waited_ms < timeout_ms {
+            out.push(at.violation(
+                Invariant::Jackpot,
+                format!(
+                    "a win on the {} pool gave up its row-lock wait after {waited_ms} ms, before its {timeout_ms} ms timeout",
+                    group.name()
+                ),
+            ));
+        }
     }
 
     /// Records the rake of hands that end in this transaction, and checks each contribution
@@ -42,7 +66,7 @@ impl Jackpot {
                     }
                 }
                 Some(Value::Request(record)) if before.is_none() => {
-                    if let Ok(outcome) = serde_json::from_value::<ContributeOutcome>(record.outcome.clone()) {
+                    if let Ok(outcome) = ContributeOutcome::deserialize(&record.outcome) {
                         self.check_contribution(view, &outcome, at, out);
                     }
                 }

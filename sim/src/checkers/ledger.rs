@@ -17,6 +17,7 @@ use engine::ids::UserId;
 use engine::jackpot::WinOutcome;
 use engine::rules::Chips;
 use engine::store::{MemoryStore, ReservationState, TableRecord, Value, Versioned};
+use serde::Deserialize;
 
 use super::{At, Invariant, TxnView, Violation};
 
@@ -64,7 +65,7 @@ fn explained(view: &TxnView<'_>) -> BTreeMap<UserId, i128> {
                 }
             }
             Some(Value::Request(record)) if before.is_none() => {
-                if let Ok(win) = serde_json::from_value::<WinOutcome>(record.outcome.clone())
+                if let Ok(win) = WinOutcome::deserialize(&record.outcome)
                     && !win.duplicate
                 {
                     *causes.entry(win.user).or_default() += i128::from(win.paid);

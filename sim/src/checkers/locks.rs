@@ -1,7 +1,8 @@
 //! Invariant 7, locks: under the fine strategy no owner takes a lock against the hierarchy
 //! (Stage → Table → Deck → BettingRound → Pot → Player; within a level, by name); there is
 //! never a wait-for cycle; holds longer than their category's acquire timeout are counted and
-//! reported as warnings (they make other owners time out; they are not by themselves a bug).
+//! reported as warnings (they make other owners time out; they are not by themselves a bug);
+//! and no acquire gives up before its category's timeout has run.
 //!
 //! The lock probe (`faults::lock_probe`) takes locks out of order on purpose, so a lock manager
 //! that grants them while enforcing the hierarchy is seen here too.
@@ -72,7 +73,18 @@ impl Locks {
                     }
                 }
             }
-            LockEvent::TimedOut { .. } => {}
+            LockEvent::TimedOut { key, operation, waited_us, .. } => {
+                let timeout_ms = self.config.timeout_ms(key.category);
+                if *waited_us < timeout_ms * 1_000 {
+                    out.push(at.violation(
+                        Invariant::Locks,
+                        format!(
+                            "{operation} gave up its wait for {key} after {} ms, before its {timeout_ms} ms timeout",
+                            waited_us / 1_000
+                        ),
+                    ));
+                }
+            }
         }
     }
 

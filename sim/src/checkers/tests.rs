@@ -305,6 +305,28 @@ fn locks_fire_on_an_acquire_against_the_hierarchy() {
     fires(&found, Invariant::Locks);
 }
 
+fn timed_out(category: LockCategory, waited_us: u64) -> LockEvent {
+    LockEvent::TimedOut {
+        key: LockKey::new(category, "table-1"),
+        mode: LockMode::Write,
+        owner: OwnerId(1),
+        operation: "test".into(),
+        waited_us,
+    }
+}
+
+#[test]
+fn locks_fire_on_an_acquire_that_gives_up_before_its_timeout() {
+    let mut c = checkers(LockStrategy::Coarse);
+    let timeout_us = LockConfig::default().timeout_ms(LockCategory::Table) * 1_000;
+    let mut found = Vec::new();
+    c.on_lock_event(&timed_out(LockCategory::Table, timeout_us), None, AT, &mut found);
+    c.on_lock_event(&timed_out(LockCategory::Table, timeout_us + 3_000), None, AT, &mut found);
+    assert_eq!(found, vec![], "a wait that ran its timeout");
+    c.on_lock_event(&timed_out(LockCategory::Table, timeout_us - 1_000), None, AT, &mut found);
+    fires(&found, Invariant::Locks);
+}
+
 #[test]
 fn locks_fire_on_a_wait_for_cycle() {
     let mut c = checkers(LockStrategy::Coarse);
@@ -330,6 +352,17 @@ fn jackpot_fires_on_broken_books_an_overwritten_update_and_a_skipped_version() {
     fires(&after_txn(&mut c, TxnKind::JackpotContribute, &overwritten, 0), Invariant::Jackpot);
     let skipped = [(key, row(1, pool(10, 10, 0)), row(3, pool(15, 15, 0)))];
     fires(&after_txn(&mut c, TxnKind::JackpotContribute, &skipped, 0), Invariant::Jackpot);
+}
+
+#[test]
+fn jackpot_fires_on_a_win_that_gives_up_its_row_lock_wait_early() {
+    let c = checkers(LockStrategy::Coarse);
+    let mut found = Vec::new();
+    c.jackpot.on_win_lock_timeout(JackpotGroup::Mega, 5_000, 5_000, AT, &mut found);
+    c.jackpot.on_win_lock_timeout(JackpotGroup::Mega, 5_120, 5_000, AT, &mut found);
+    assert_eq!(found, vec![], "waits that ran the timeout");
+    c.jackpot.on_win_lock_timeout(JackpotGroup::Mega, 50, 5_000, AT, &mut found);
+    fires(&found, Invariant::Jackpot);
 }
 
 #[test]

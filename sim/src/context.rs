@@ -320,6 +320,14 @@ impl SimContext {
         });
     }
 
+    /// A jackpot `operation` was refused as a concurrency violation after `attempts` (the
+    /// first included), against `retries_max` retries after the first.
+    pub fn jackpot_retries_exhausted(&self, operation: &str, attempts: u32, retries_max: u32) {
+        self.check_reply(|checkers, at, found| {
+            checkers.jackpot.on_retries_exhausted(operation, attempts, retries_max, at, found)
+        });
+    }
+
     /// A reply to `request` reached its client: the client-side at-most-once check, and the
     /// `reads` check of a refusal that states a balance.
     pub fn client_reply(&self, request: &ActionRequest, reply: &Result<ActionOutcome, GameError>) {

@@ -11,6 +11,7 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use engine::buggify::Buggify;
 use engine::clock::SharedClock;
@@ -59,8 +60,8 @@ fn build_of(scenario: &crate::scenario::Scenario, index: u32) -> (EngineVariant,
 struct Services {
     engine: GameEngine,
     jackpot: Option<Arc<JackpotService>>,
-    /// The jackpot's row-lock wait before a win gives up, in ms (what the check holds it to).
-    jackpot_lock_timeout_ms: u64,
+    /// What the checks hold the jackpot's refusals to.
+    jackpot_limits: JackpotLimits,
 }
 
 /// The host's software: boots the engine and serves requests until the host crashes.
@@ -82,7 +83,9 @@ pub(crate) async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result
         let (context, services, socket) = (Arc::clone(&context), Arc::clone(&services), Arc::clone(&socket));
         let host = Arc::clone(&host);
         tokio::spawn(async move {
-            let reply = handle(&context, &services, frame.body).await;
+            // Boxed: the handler's future is the engine's largest, and tokio moves a task's
+            // whole future into its cell and again when it finishes.
+            let reply = Box::pin(handle(&context, &services, frame.body)).await;
             let (wire_id, site) = (frame.wire_id, Site::Reply(frame.actor));
             let transit =
                 network::transit(&context, &host, site, &format_args!("reply w{wire_id} {}", reply.describe()));
@@ -124,7 +127,8 @@ fn boot(context: &Arc<SimContext>, index: u32, host: &str) -> Services {
             .with_buggify(buggify),
     );
     let jackpot_config = JackpotServiceConfig { instance: host.to_string(), ..JackpotServiceConfig::default() };
-    let jackpot_lock_timeout_ms = jackpot_config.lock_timeout_ms;
+    let jackpot_limits =
+        JackpotLimits { retries_max: jackpot_config.retries_max, lock_timeout_ms: jackpot_config.lock_timeout_ms };
     let jackpot = scenario.engine.jackpot.then(|| {
         let parts = JackpotParts {
             store: Arc::clone(&store),
@@ -163,7 +167,7 @@ fn boot(context: &Arc<SimContext>, index: u32, host: &str) -> Services {
             jackpot.recover().await;
         });
     }
-    Services { engine: GameEngine::new(parts, config), jackpot, jackpot_lock_timeout_ms }
+    Services { engine: GameEngine::new(parts, config), jackpot, jackpot_limits }
 }
 
 async fn handle(context: &SimContext, services: &Services, request: Request) -> Reply {
@@ -175,34 +179,66 @@ async fn handle(context: &SimContext, services: &Services, request: Request) -> 
         Request::Stats { table } => Reply::Stats(engine.stats(table).await),
         Request::Balance { user, table } => Reply::Balance(engine.balance(user, table).await),
         Request::JackpotContribute { operation, rake } => Reply::Jackpot(match &services.jackpot {
-            None => {
-                Err(JackpotRefusal { cause: JackpotRefusalCause::Other, message: "the jackpot service is off".into() })
+            None => Err(jackpot_off()),
+            Some(jackpot) => {
+                let started = Instant::now();
+                let result = jackpot.contribute(&Contribution::External { operation }, rake).await;
+                if let Err(error) = &result {
+                    services.jackpot_limits.check(context, error, started.elapsed());
+                }
+                result
+                    .map(|o| JackpotAnswer::Contributed {
+                        to_pools: o.split.to_pools(),
+                        attempts: o.attempts,
+                        duplicate: o.duplicate,
+                    })
+                    .map_err(|e| refusal(&e))
             }
-            Some(jackpot) => jackpot
-                .contribute(&Contribution::External { operation }, rake)
-                .await
-                .map(|o| JackpotAnswer::Contributed {
-                    to_pools: o.split.to_pools(),
-                    attempts: o.attempts,
-                    duplicate: o.duplicate,
-                })
-                .map_err(|e| refusal(&e)),
         }),
         Request::JackpotWin { win_id, group, user, amount } => Reply::Jackpot(match &services.jackpot {
-            None => {
-                Err(JackpotRefusal { cause: JackpotRefusalCause::Other, message: "the jackpot service is off".into() })
-            }
+            None => Err(jackpot_off()),
             Some(jackpot) => {
                 let started = Instant::now();
                 let result = jackpot.process_win(&win_id, group, user, amount).await;
-                if let Err(JackpotError::LockTimeout { group, .. }) = &result {
-                    context.jackpot_win_lock_timed_out(*group, started.elapsed(), services.jackpot_lock_timeout_ms);
+                if let Err(error) = &result {
+                    services.jackpot_limits.check(context, error, started.elapsed());
                 }
                 result
                     .map(|o| JackpotAnswer::Won { paid: o.paid, pool_after: o.pool_after, duplicate: o.duplicate })
                     .map_err(|e| refusal(&e))
             }
         }),
+    }
+}
+
+fn jackpot_off() -> JackpotRefusal {
+    JackpotRefusal { cause: JackpotRefusalCause::Other, message: "the jackpot service is off".into() }
+}
+
+/// The jackpot's limits a refusal must have reached before giving up: its retries after a
+/// conflict and its row-lock wait.
+#[derive(Clone, Copy, Debug)]
+struct JackpotLimits {
+    retries_max: u32,
+    /// In ms.
+    lock_timeout_ms: u64,
+}
+
+impl JackpotLimits {
+    /// Hands a refusal that claims a spent limit to the jackpot checker, with what the engine
+    /// host measured: the request's time in the handler (`waited`).
+    fn check(&self, context: &SimContext, error: &JackpotError, waited: Duration) {
+        match error {
+            JackpotError::LockTimeout { group, .. } => {
+                context.jackpot_win_lock_timed_out(*group, waited, self.lock_timeout_ms);
+            }
+            JackpotError::ConcurrencyViolation(violation) => context.jackpot_retries_exhausted(
+                &violation.operation,
+                violation.conflict_details.attempts,
+                self.retries_max,
+            ),
+            _ => {}
+        }
     }
 }
 

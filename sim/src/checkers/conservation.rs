@@ -52,13 +52,8 @@ impl Conservation {
     }
 
     pub fn after_txn(&mut self, view: &TxnView<'_>, at: At, out: &mut Vec<Violation>) {
-        let mut moves = Vec::new();
-        for (key, before, after) in view.changes {
-            let delta = held(after) - held(before);
-            if delta != 0 {
-                moves.push(format!("{} {delta:+}", holder_name(key)));
-            }
-            self.total += delta;
+        for (_, before, after) in view.changes {
+            self.total += held(after) - held(before);
             if let Some(Versioned { value: Value::Table(table), .. }) = after {
                 let expected = match table.game.as_ref() {
                     Some(game) if !game.complete => {
@@ -89,7 +84,7 @@ impl Conservation {
                     self.total,
                     self.supply,
                     self.total - i128::from(self.supply),
-                    moves.join(", ")
+                    moves(view).join(", ")
                 ),
             ));
         }
@@ -121,6 +116,16 @@ impl Conservation {
 }
 
 /// A holder as a report names it (`user-3`, `table-1`, `rsv-…`, `house`).
+/// What each holder of `view` gained or lost, spelled only when a violation names them.
+fn moves(view: &TxnView<'_>) -> Vec<String> {
+    view.changes
+        .iter()
+        .map(|(key, before, after)| (key, held(after) - held(before)))
+        .filter(|&(_, delta)| delta != 0)
+        .map(|(key, delta)| format!("{} {delta:+}", holder_name(key)))
+        .collect()
+}
+
 pub fn holder_name(key: &Key) -> String {
     match key {
         Key::Wallet(user) => format!("wallet {user}"),

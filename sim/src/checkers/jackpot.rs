@@ -4,7 +4,8 @@
 //! that changes a pool's amount must move the same chips through the totals. Every pool is tied
 //! to its cause: a hand's contribution names its hand, is that hand's rake exactly, comes once
 //! per hand, and raises each pool by exactly its share of the split. A win refused for its
-//! pool's row lock waited the lock's whole timeout first.
+//! pool's row lock waited the lock's whole timeout first, and one refused for conflicts made
+//! every retry.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -46,6 +47,26 @@ impl Jackpot {
                 format!(
                     "a win on the {} pool gave up its row-lock wait after {waited_ms} ms, before its {timeout_ms} ms timeout",
                     group.name()
+                ),
+            ));
+        }
+    }
+
+    /// An `operation` gave up on conflicts after `attempts` (the first included): honest only
+    /// if it made every one of its `retries_max` retries.
+    pub fn on_retries_exhausted(
+        &self,
+        operation: &str,
+        attempts: u32,
+        retries_max: u32,
+        at: At,
+        out: &mut Vec<Violation>,
+    ) {
+        if attempts <= retries_max {
+            out.push(at.violation(
+                Invariant::Jackpot,
+                format!(
+                    "a {operation} gave up on conflicts after {attempts} attempts, before its {retries_max} retries"
                 ),
             ));
         }

@@ -3,9 +3,11 @@
 //! never changes, it is never committed after its deadline, and it is never deleted while it
 //! holds chips; and only the sweeper's `wallet.expire` transaction expires one, and it expires
 //! nothing else (the operators' expiry metric and audit trail read that kind). After the heal
-//! phase none is left live (checked by `liveness`).
+//! phase none is left live (checked by `liveness`). A dead letter changes only by counting one
+//! more redrive attempt.
 
-use engine::store::{Key, ReservationState, TxnKind, Value};
+use engine::ids::DlqId;
+use engine::store::{DlqEntry, Key, ReservationState, TxnKind, Value};
 
 use super::{At, Invariant, TxnView, Violation};
 
@@ -15,6 +17,17 @@ pub struct Reservations;
 impl Reservations {
     pub fn after_txn(&mut self, view: &TxnView<'_>, at: At, out: &mut Vec<Violation>) {
         for (key, before, after) in view.changes {
+            if let Key::Dlq(id) = key {
+                dead_letter_rewrite(
+                    *id,
+                    before.as_ref().map(|v| &v.value),
+                    after.as_ref().map(|v| &v.value),
+                    view,
+                    at,
+                    out,
+                );
+                continue;
+            }
             let Key::Reservation(id) = key else { continue };
             let before = before.as_ref().map(|v| &v.value);
             let after = after.as_ref().map(|v| &v.value);
@@ -72,5 +85,29 @@ impl Reservations {
                 _ => {}
             }
         }
+    }
+}
+
+/// A dead letter, once written, changes only by counting one more redrive attempt, in a
+/// `wallet.dlq_attempt` transaction (the operators read the count to decide what to redrive by
+/// hand); it leaves only by its refund.
+fn dead_letter_rewrite(
+    id: DlqId,
+    before: Option<&Value>,
+    after: Option<&Value>,
+    view: &TxnView<'_>,
+    at: At,
+    out: &mut Vec<Violation>,
+) {
+    let (Some(Value::Dlq(b)), Some(Value::Dlq(a))) = (before, after) else { return };
+    let counted = DlqEntry { attempts: b.attempts + 1, ..b.clone() };
+    if view.txn.kind != TxnKind::WalletDlqAttempt || *a != counted {
+        out.push(at.violation(
+            Invariant::Reservations,
+            format!(
+                "{id} rewritten other than by one more attempt: attempts {} -> {}, amount {} -> {} ({})",
+                b.attempts, a.attempts, b.amount, a.amount, view.txn.kind
+            ),
+        ));
     }
 }

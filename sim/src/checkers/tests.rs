@@ -385,6 +385,34 @@ fn liveness_reports_what_has_not_converged() {
     assert!(pending[0].contains("still live") && pending[1].contains("owes 10 chips"), "{pending:?}");
 }
 
+fn dead_letter(attempts: u32, amount: Chips) -> Value {
+    let Value::Reservation(owed) = reservation(2, 2, amount, ReservationState::DeadLettered) else { unreachable!() };
+    Value::Dlq(DlqEntry { id: DlqId(1), reservation: owed, amount, error: "x".into(), created_ms: 0, attempts })
+}
+
+#[test]
+fn reservations_fire_on_a_dead_letter_rewritten_other_than_by_one_more_attempt() {
+    let key = Key::Dlq(DlqId(1));
+    let mut c = checkers(LockStrategy::Coarse);
+    let counted = [(key, row(1, dead_letter(2, 10)), row(2, dead_letter(3, 10)))];
+    assert!(!invariants(&after_txn(&mut c, TxnKind::WalletDlqAttempt, &counted, 0)).contains(&Invariant::Reservations));
+    let uncounted = [(key, row(1, dead_letter(2, 10)), row(2, dead_letter(2, 10)))];
+    fires(&after_txn(&mut c, TxnKind::WalletDlqAttempt, &uncounted, 0), Invariant::Reservations);
+    let shrunk = [(key, row(1, dead_letter(2, 10)), row(2, dead_letter(3, 9)))];
+    fires(&after_txn(&mut c, TxnKind::WalletDlqAttempt, &shrunk, 0), Invariant::Reservations);
+    fires(&after_txn(&mut c, TxnKind::StaleWriter, &counted, 0), Invariant::Reservations);
+}
+
+#[test]
+fn jackpot_fires_on_an_operation_that_gives_up_on_conflicts_before_its_retries() {
+    let c = checkers(LockStrategy::Coarse);
+    let mut found = Vec::new();
+    c.jackpot.on_retries_exhausted("contribute", 4, 3, AT, &mut found);
+    assert_eq!(found, vec![], "three retries after the first attempt");
+    c.jackpot.on_retries_exhausted("contribute", 3, 3, AT, &mut found);
+    fires(&found, Invariant::Jackpot);
+}
+
 fn wallet_of(user: UserId, balance: Chips) -> Value {
     Value::Wallet(Wallet { user, balance })
 }

@@ -6,7 +6,8 @@
 //!
 //! The probe checks the manager's answer itself: with the hierarchy enforced the second
 //! acquire must be refused as a hierarchy violation; without, it is granted but must be
-//! recorded as one. Either miss is a `locks` violation. Its keys (`probe-N`) are its own, so
+//! recorded as one. Then it takes the same two keys in order, which must be granted and not
+//! recorded. Any miss is a `locks` violation. Its keys (`probe-N`) are its own, so
 //! it never contends with the engine. It never touches the store.
 
 use std::sync::Arc;
@@ -71,16 +72,25 @@ fn out_of_order_pair(rng: &mut impl Rng, round: u64) -> (LockKey, LockKey) {
 }
 
 async fn probe(context: &SimContext, locks: &LockManager, first: LockKey, second: LockKey) {
+    context.fault("engine", FaultKind::OutOfOrderLock, format!("{second} after {first}"));
+    let missed = out_of_order(locks, &first, &second).await.or(in_order(locks, &second, &first).await);
+    if let Some(message) = missed {
+        context.violation(Invariant::Locks, format!("the lock manager's hierarchy detector: {message}"));
+    }
+}
+
+/// Takes `second` after `first`, against the hierarchy: with it enforced the manager must
+/// refuse, else grant and record a violation. What it did wrong, if anything.
+async fn out_of_order(locks: &LockManager, first: &LockKey, second: &LockKey) -> Option<String> {
     let enforced = locks.config().enforce_hierarchy;
     let owner = locks.owner(PROBE_OPERATION);
-    context.fault("engine", FaultKind::OutOfOrderLock, format!("{second} after {first}"));
-    let Ok(_held) = owner.acquire(first.clone(), LockMode::Write).await else { return };
+    let Ok(_held) = owner.acquire(first.clone(), LockMode::Write).await else { return None };
     let answer = owner.acquire(second.clone(), LockMode::Write).await;
     let recorded = locks
         .hierarchy_violations()
         .iter()
-        .any(|v| v.owner == owner.id() && v.requested == second && v.refused == enforced);
-    let missed = match (&answer, enforced) {
+        .any(|v| v.owner == owner.id() && v.requested == *second && v.refused == enforced);
+    match (&answer, enforced) {
         (Err(LockError::HierarchyViolation { .. }), true) => None,
         (_, true) => Some(format!("{second} after {first} was not refused although the hierarchy is enforced")),
         (Ok(_), false) if !recorded => {
@@ -88,8 +98,20 @@ async fn probe(context: &SimContext, locks: &LockManager, first: LockKey, second
         }
         (Ok(_), false) => None,
         (Err(error), false) => Some(format!("{second} after {first} failed ({error}) with the hierarchy not enforced")),
-    };
-    if let Some(message) = missed {
-        context.violation(Invariant::Locks, format!("the lock manager's hierarchy detector: {message}"));
+    }
+}
+
+/// The same two keys the right way round, `low` then `high`: the manager must grant both and
+/// record nothing — a detector that sees violations everywhere is as blind as one that sees
+/// none. What it did wrong, if anything.
+async fn in_order(locks: &LockManager, low: &LockKey, high: &LockKey) -> Option<String> {
+    let owner = locks.owner(PROBE_OPERATION);
+    let Ok(_held) = owner.acquire(low.clone(), LockMode::Write).await else { return None };
+    let answer = owner.acquire(high.clone(), LockMode::Write).await;
+    let recorded = locks.hierarchy_violations().iter().any(|v| v.owner == owner.id());
+    match answer {
+        Ok(_) if recorded => Some(format!("{high} after {low}, in order, was recorded as a hierarchy violation")),
+        Ok(_) => None,
+        Err(error) => Some(format!("{high} after {low}, in order, failed ({error})")),
     }
 }

@@ -6,7 +6,7 @@
 //! phase none is left live (checked by `liveness`). A dead letter changes only by counting one
 //! more redrive attempt.
 
-use engine::ids::DlqId;
+use engine::ids::{DlqId, ReservationId};
 use engine::store::{DlqEntry, Key, ReservationState, TxnKind, Value};
 
 use super::{At, Invariant, TxnView, Violation};
@@ -17,74 +17,68 @@ pub struct Reservations;
 impl Reservations {
     pub fn after_txn(&mut self, view: &TxnView<'_>, at: At, out: &mut Vec<Violation>) {
         for (key, before, after) in view.changes {
-            if let Key::Dlq(id) = key {
-                dead_letter_rewrite(
-                    *id,
-                    before.as_ref().map(|v| &v.value),
-                    after.as_ref().map(|v| &v.value),
-                    view,
-                    at,
-                    out,
-                );
-                continue;
-            }
-            let Key::Reservation(id) = key else { continue };
-            let before = before.as_ref().map(|v| &v.value);
-            let after = after.as_ref().map(|v| &v.value);
-            let label = &view.txn.kind;
-            match (before, after) {
-                (None, Some(Value::Reservation(r))) if r.state != ReservationState::Live => out.push(at.violation(
-                    Invariant::Reservations,
-                    format!("{id} created {:?} instead of live ({label})", r.state),
-                )),
-                (Some(Value::Reservation(b)), Some(Value::Reservation(a))) => {
-                    if b.state.is_final() && a != b {
-                        out.push(at.violation(
-                            Invariant::Reservations,
-                            format!(
-                                "{id} of {} changed after it was final: {:?} -> {:?} ({label})",
-                                b.user, b.state, a.state
-                            ),
-                        ));
-                    }
-                    let expired = a.state == ReservationState::Expired;
-                    if b.state == ReservationState::Live
-                        && a.state != b.state
-                        && expired != (*label == TxnKind::WalletExpire)
-                    {
-                        out.push(at.violation(
-                            Invariant::Reservations,
-                            format!("{id} of {} went live -> {:?} in a {label} transaction: only wallet.expire expires, and it only expires", a.user, a.state),
-                        ));
-                    }
-                    if a.amount != b.amount || a.user != b.user || a.request != b.request {
-                        out.push(
-                            at.violation(Invariant::Reservations, format!("{id}: amount or owner rewritten ({label})")),
-                        );
-                    }
-                    if b.state == ReservationState::Live
-                        && a.state == ReservationState::Committed
-                        && view.now_ms > a.deadline_ms
-                    {
-                        out.push(at.violation(
-                            Invariant::Reservations,
-                            format!(
-                                "{id} of {} ({} chips) committed at {} ms, after its deadline {} ms ({label})",
-                                a.user, a.amount, view.now_ms, a.deadline_ms
-                            ),
-                        ));
-                    }
-                }
-                (Some(Value::Reservation(b)), None) if b.state == ReservationState::Live => out.push(at.violation(
-                    Invariant::Reservations,
-                    format!("live {id} of {} ({} chips) deleted ({label})", b.user, b.amount),
-                )),
-                (_, Some(other)) if !matches!(other, Value::Reservation(_)) => {
-                    out.push(at.violation(Invariant::Reservations, format!("{id} key holds a {other:?} ({label})")))
-                }
+            let (before, after) = (before.as_ref().map(|v| &v.value), after.as_ref().map(|v| &v.value));
+            match key {
+                Key::Reservation(id) => reservation_change(*id, before, after, view, at, out),
+                Key::Dlq(id) => dead_letter_rewrite(*id, before, after, view, at, out),
                 _ => {}
             }
         }
+    }
+}
+
+/// One reservation's change: its lifecycle, its amount and owner, its deadline.
+fn reservation_change(
+    id: ReservationId,
+    before: Option<&Value>,
+    after: Option<&Value>,
+    view: &TxnView<'_>,
+    at: At,
+    out: &mut Vec<Violation>,
+) {
+    let label = &view.txn.kind;
+    match (before, after) {
+        (None, Some(Value::Reservation(r))) if r.state != ReservationState::Live => out.push(
+            at.violation(Invariant::Reservations, format!("{id} created {:?} instead of live ({label})", r.state)),
+        ),
+        (Some(Value::Reservation(b)), Some(Value::Reservation(a))) => {
+            if b.state.is_final() && a != b {
+                out.push(at.violation(
+                    Invariant::Reservations,
+                    format!("{id} of {} changed after it was final: {:?} -> {:?} ({label})", b.user, b.state, a.state),
+                ));
+            }
+            let expired = a.state == ReservationState::Expired;
+            if b.state == ReservationState::Live && a.state != b.state && expired != (*label == TxnKind::WalletExpire) {
+                out.push(at.violation(
+                    Invariant::Reservations,
+                    format!("{id} of {} went live -> {:?} in a {label} transaction: only wallet.expire expires, and it only expires", a.user, a.state),
+                ));
+            }
+            if a.amount != b.amount || a.user != b.user || a.request != b.request {
+                out.push(at.violation(Invariant::Reservations, format!("{id}: amount or owner rewritten ({label})")));
+            }
+            if b.state == ReservationState::Live
+                && a.state == ReservationState::Committed
+                && view.now_ms > a.deadline_ms
+            {
+                out.push(at.violation(
+                    Invariant::Reservations,
+                    format!(
+                        "{id} of {} ({} chips) committed at {} ms, after its deadline {} ms ({label})",
+                        a.user, a.amount, view.now_ms, a.deadline_ms
+                    ),
+                ));
+            }
+        }
+        (Some(Value::Reservation(b)), None) if b.state == ReservationState::Live => out.push(at.violation(
+            Invariant::Reservations,
+            format!("live {id} of {} ({} chips) deleted ({label})", b.user, b.amount),
+        )),
+        (_, Some(other)) if !matches!(other, Value::Reservation(_)) => {
+            out.push(at.violation(Invariant::Reservations, format!("{id} key holds a {other:?} ({label})")))
+        }
+        _ => {}
     }
 }
 

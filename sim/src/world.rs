@@ -178,6 +178,7 @@ fn build_context(spec: &RunSpec) -> Arc<SimContext> {
         lock_strategy: scenario.engine.lock_strategy,
         lock_config: scenario.engine.locks.clone(),
         budgets: scenario.budgets.clone(),
+        jackpot_share_bps: store.read(Key::JackpotConfig).map(|row| row.value.as_jackpot_config().share_bps.clone()),
     });
     let context = SimContext::new(seed, scenario.clone(), plan, store, checkers, spec.keep_trace);
     context.state().set_driver_clock(driver_us);

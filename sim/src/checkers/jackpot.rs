@@ -3,7 +3,8 @@
 //! down is an overwritten update), and its row version rises by one per update. A transaction
 //! that changes a pool's amount must move the same chips through the totals. Every pool is tied
 //! to its cause: a hand's contribution names its hand, is that hand's rake exactly, comes once
-//! per hand, and raises each pool by exactly its share of the split. A win refused for its
+//! per hand, splits it as the stored shares say (worked out here) and raises each pool by
+//! exactly its share of the split. A win refused for its
 //! pool's row lock waited the lock's whole timeout first, and one refused for conflicts made
 //! every retry.
 
@@ -24,11 +25,17 @@ pub struct Jackpot {
     hand_rake: BTreeMap<(TableId, u64), Chips>,
     /// The hands whose rake was contributed.
     contributed: BTreeSet<(TableId, u64)>,
+    /// The stored jackpot config's shares, in basis points of the rake, once written.
+    share_bps: Option<Vec<(JackpotGroup, u32)>>,
 }
 
+/// Basis points in a whole rake.
+const BPS_PER_RAKE: u128 = 10_000;
+
 impl Jackpot {
-    pub fn new(supply: Chips) -> Jackpot {
-        Jackpot { supply, hand_rake: BTreeMap::new(), contributed: BTreeSet::new() }
+    /// `share_bps`: the stored config's shares at the start, if the store has one.
+    pub fn new(supply: Chips, share_bps: Option<Vec<(JackpotGroup, u32)>>) -> Jackpot {
+        Jackpot { supply, hand_rake: BTreeMap::new(), contributed: BTreeSet::new(), share_bps }
     }
 
     /// A win gave up waiting for its pool's row lock after `waited_ms` (measured by the engine
@@ -86,6 +93,7 @@ impl Jackpot {
                         }
                     }
                 }
+                Some(Value::JackpotConfig(config)) => self.share_bps = Some(config.share_bps.clone()),
                 Some(Value::Request(record)) if before.is_none() => {
                     if let Ok(outcome) = ContributeOutcome::deserialize(&record.outcome) {
                         self.check_contribution(view, &outcome, at, out);
@@ -123,6 +131,7 @@ impl Jackpot {
                 ));
             }
         }
+        self.check_split(outcome, at, out);
         for (group, share) in &outcome.split.shares {
             let raised = view.changes.iter().find_map(|(key, before, after)| match (key, before, after) {
                 (Key::Jackpot(g), Some(b), Some(a)) if g == group => {
@@ -141,6 +150,36 @@ impl Jackpot {
                     ),
                 ));
             }
+        }
+    }
+
+    /// The split a contribution recorded against the stored shares, worked out here: each
+    /// group gets the rake times its basis points, rounded down; the house keeps the rest.
+    fn check_split(&self, outcome: &ContributeOutcome, at: At, out: &mut Vec<Violation>) {
+        let Some(share_bps) = &self.share_bps else { return };
+        let owed = |group: JackpotGroup| {
+            let bps: u128 = share_bps.iter().filter(|(g, _)| *g == group).map(|(_, bps)| u128::from(*bps)).sum();
+            (u128::from(outcome.rake) * bps / BPS_PER_RAKE) as Chips
+        };
+        let wrong: Vec<String> = outcome
+            .split
+            .shares
+            .iter()
+            .filter(|(group, share)| owed(*group) != *share)
+            .map(|(group, share)| format!("{} got {share}, owed {}", group.name(), owed(*group)))
+            .collect();
+        let to_pools: Chips = outcome.split.shares.iter().map(|(_, share)| share).sum();
+        if !wrong.is_empty() || to_pools.checked_add(outcome.split.house_kept) != Some(outcome.rake) {
+            out.push(at.violation(
+                Invariant::Jackpot,
+                format!(
+                    "contribution {} split its {} chip rake against the shares {share_bps:?}: {}; house kept {}",
+                    outcome.operation_id,
+                    outcome.rake,
+                    wrong.join(", "),
+                    outcome.split.house_kept
+                ),
+            ));
         }
     }
 

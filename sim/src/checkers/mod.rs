@@ -27,7 +27,7 @@ use engine::ids::UserId;
 use engine::locks::{DeadlockSnapshot, LockConfig, LockEvent};
 use engine::metrics::MetricsSnapshot;
 use engine::rules::Chips;
-use engine::store::{Key, MemoryStore, Txn, Versioned};
+use engine::store::{JackpotGroup, Key, MemoryStore, Txn, Versioned};
 use tokio::task::Id as TaskId;
 
 pub use budgets::{Budgets, PartitionWaits};
@@ -160,6 +160,8 @@ pub struct CheckerSettings {
     pub lock_strategy: LockStrategy,
     pub lock_config: LockConfig,
     pub budgets: Budgets,
+    /// The jackpot config's shares as the store starts with them (basis points), if any.
+    pub jackpot_share_bps: Option<Vec<(JackpotGroup, u32)>>,
 }
 
 /// All the checkers.
@@ -193,7 +195,7 @@ impl Checkers {
             rules: rules::Rules,
             locks: locks::Locks::new(settings.lock_strategy, settings.lock_config.clone()),
             exclusivity: exclusivity::Exclusivity::default(),
-            jackpot: jackpot::Jackpot::new(settings.supply),
+            jackpot: jackpot::Jackpot::new(settings.supply, settings.jackpot_share_bps.clone()),
             reads: reads::Reads::new(settings.users.iter().copied(), settings.balance),
             liveness: liveness::Liveness,
             budgets: settings.budgets.clone(),

@@ -91,6 +91,11 @@ impl Reads {
     ) {
         match reply {
             Ok(balance) => self.stated(user, sent_len, *balance, "a balance read answered", at, out),
+            // Players ask only about the table they sit at, and players never leave it.
+            Err(GameError::NotSeated { table, .. }) => out.push(at.violation(
+                Invariant::Reads,
+                format!("{user} asked its balance at {table}, where it sits, and was refused as not seated"),
+            )),
             Err(error) => self.on_refusal(user, sent_len, error, at, out),
         }
     }

@@ -33,6 +33,7 @@ fn checkers(strategy: LockStrategy) -> Checkers {
         lock_strategy: strategy,
         lock_config: LockConfig::default(),
         budgets: Budgets::default(),
+        jackpot_share_bps: None,
     })
 }
 
@@ -670,6 +671,35 @@ fn contribution(table: u64, hand_number: u64, rake: Chips, share: Chips) -> Valu
     })
 }
 
+fn external_contribution(request: u64, rake: Chips, minor_share: Chips) -> Value {
+    let Value::Request(mut record) = contribution(1, request, rake, minor_share) else { unreachable!() };
+    let mut outcome: engine::jackpot::ContributeOutcome = serde_json::from_value(record.outcome).unwrap();
+    outcome.contribution = engine::jackpot::Contribution::External { operation: format!("op-{request}") };
+    outcome.split.shares =
+        JackpotGroup::ALL.iter().map(|&g| (g, if g == JackpotGroup::Minor { minor_share } else { 0 })).collect();
+    record.outcome = serde_json::to_value(outcome).unwrap();
+    Value::Request(record)
+}
+
+#[test]
+fn jackpot_fires_on_a_split_that_is_not_the_stored_shares() {
+    let mut c = checkers(LockStrategy::Coarse);
+    let config = engine::store::JackpotConfig { share_bps: vec![(JackpotGroup::Minor, 1_000)], last_modified_ms: 0 };
+    after_txn(&mut c, TxnKind::Provision, &[(Key::JackpotConfig, None, row(1, Value::JackpotConfig(config)))], 0);
+    let key = Key::Jackpot(JackpotGroup::Minor);
+    let right = [
+        (Key::Request(RequestId(1)), None, row(1, external_contribution(1, 105, 10))),
+        (key, row(1, pool(0, 0, 0)), row(2, pool(10, 10, 0))),
+    ];
+    let found = after_txn(&mut c, TxnKind::JackpotContribute, &right, 0);
+    assert!(!invariants(&found).contains(&Invariant::Jackpot), "10 % of 105, rounded down: {found:?}");
+    let wrong = [
+        (Key::Request(RequestId(2)), None, row(1, external_contribution(2, 100, 12))),
+        (key, row(2, pool(10, 10, 0)), row(3, pool(22, 22, 0))),
+    ];
+    fires(&after_txn(&mut c, TxnKind::JackpotContribute, &wrong, 0), Invariant::Jackpot);
+}
+
 #[test]
 fn jackpot_fires_on_a_hand_contributed_twice_or_not_for_its_rake() {
     let mut c = checkers(LockStrategy::Coarse);
@@ -741,6 +771,7 @@ fn locks_fire_on_the_probes_out_of_order_acquire_only_when_the_hierarchy_is_enfo
             lock_strategy: LockStrategy::Coarse,
             lock_config: LockConfig { enforce_hierarchy, ..LockConfig::default() },
             budgets: Budgets::default(),
+            jackpot_share_bps: None,
         };
         let mut c = Checkers::new(&settings);
         let mut found = Vec::new();
@@ -793,6 +824,14 @@ fn reads_fire_on_a_balance_the_wallet_never_held_while_the_request_was_in_flight
     reads_fire(&refuse(&c, &refused(250, 400))); // a balance never held
     c.reads.on_send(RequestId(9), 35); // a later copy keeps the first send's window
     assert!(refuse(&c, &refused(500, 600)).is_empty());
+}
+
+#[test]
+fn reads_fire_on_a_seated_players_balance_refused_as_not_seated() {
+    let c = checkers(LockStrategy::Coarse);
+    let mut found = Vec::new();
+    c.reads.on_balance(USER, 0, &Err(GameError::NotSeated { user: USER, table: TABLE }), AT, &mut found);
+    fires(&found, Invariant::Reads);
 }
 
 fn reads_fire(found: &[Violation]) {

@@ -300,8 +300,9 @@ impl SimContext {
         state.checkers.reads.on_send(request, sent_len);
     }
 
-    /// Runs `check` on a reply that reached its client, at the current time and trace
-    /// position, and reports what it found.
+    /// Runs `check` on an answer — a reply that reached its client, or a refusal the engine
+    /// host is about to send — at the current time and trace position, and reports what it
+    /// found.
     fn check_reply(&self, check: impl FnOnce(&mut Checkers, At, &mut Vec<Violation>)) {
         let at_us = self.now_us();
         let mut state = self.state();

@@ -3,15 +3,14 @@
 //! down is an overwritten update), and its row version rises by one per update. A transaction
 //! that changes a pool's amount must move the same chips through the totals. Every pool is tied
 //! to its cause: a hand's contribution names its hand, is that hand's rake exactly, comes once
-//! per hand, splits it as the stored shares say (worked out here) and raises each pool by
-//! exactly its share of the split. A win refused for its
-//! pool's row lock waited the lock's whole timeout first, and one refused for conflicts made
-//! every retry.
+//! per hand; every contribution splits its rake as the stored shares say (worked out here)
+//! and raises each pool by exactly its share. A win refused for its pool's row lock waited the lock's
+//! whole timeout first, and an operation refused for conflicts made every retry.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use engine::ids::TableId;
-use engine::jackpot::{ContributeOutcome, Contribution};
+use engine::jackpot::{ContributeOutcome, Contribution, SHARE_BPS_TOTAL_MAX};
 use engine::rules::Chips;
 use engine::store::JackpotGroup;
 use engine::store::{Key, MemoryStore, Value};
@@ -28,9 +27,6 @@ pub struct Jackpot {
     /// The stored jackpot config's shares, in basis points of the rake, once written.
     share_bps: Option<Vec<(JackpotGroup, u32)>>,
 }
-
-/// Basis points in a whole rake.
-const BPS_PER_RAKE: u128 = 10_000;
 
 impl Jackpot {
     /// `share_bps`: the stored config's shares at the start, if the store has one.
@@ -159,7 +155,7 @@ impl Jackpot {
         let Some(share_bps) = &self.share_bps else { return };
         let owed = |group: JackpotGroup| {
             let bps: u128 = share_bps.iter().filter(|(g, _)| *g == group).map(|(_, bps)| u128::from(*bps)).sum();
-            (u128::from(outcome.rake) * bps / BPS_PER_RAKE) as Chips
+            (u128::from(outcome.rake) * bps / u128::from(SHARE_BPS_TOTAL_MAX)) as Chips
         };
         let wrong: Vec<String> = outcome
             .split

@@ -169,15 +169,25 @@ impl Rpc {
             network::transit(&self.context, &self.host, site, &format_args!("request w{wire_id} {}", body.describe()));
         if let Some(latency) = transit {
             tokio::time::sleep(latency).await;
-            self.context.trace_fmt(&self.host, "send", format_args!("w{wire_id} {}", body.describe()));
-            let bytes = protocol::encode(&Frame { wire_id, actor: agent.actor, body: body.clone() });
+            self.context.trace_fields(
+                &self.host,
+                "send",
+                &(wire_id, body),
+                format_args!("w{wire_id} {}", body.describe()),
+            );
+            let bytes = protocol::encode(&Frame { wire_id, actor: agent.actor, body });
             let engine = self.engine_for(agent);
             let _ = self.socket.send_to(&bytes, engine).await;
         }
         let timeout = Duration::from_millis(self.context.scenario.clients.request_timeout_ms);
         match tokio::time::timeout(timeout, receiver).await {
             Ok(Ok(reply)) => {
-                self.context.trace_fmt(&self.host, "ack", format_args!("w{wire_id} {}", reply.describe()));
+                self.context.trace_fields(
+                    &self.host,
+                    "ack",
+                    &(wire_id, &reply),
+                    format_args!("w{wire_id} {}", reply.describe()),
+                );
                 Some(reply)
             }
             _ => {

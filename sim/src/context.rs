@@ -26,6 +26,7 @@ use engine::rules::Chips;
 use engine::store::{JackpotGroup, Key, MemoryStore, StoreError, Txn, Versioned};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
 
 use crate::checkers::liveness::LocksInUse;
 use crate::checkers::{At, Checkers, Invariant, TxnView, VIOLATIONS_KEPT_COUNT, Violation, atomicity};
@@ -35,7 +36,7 @@ use crate::faults::schedule::{Opportunity, Schedule, ScheduledFault, Site, Subje
 use crate::protocol::{JackpotAnswer, JackpotRefusal};
 use crate::scenario::Scenario;
 use crate::seeds;
-use crate::trace::{Trace, TraceEvent};
+use crate::trace::{Trace, TraceEvent, TraceKept};
 
 /// The two phases of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -163,7 +164,7 @@ impl SimContext {
         plan: FaultPlan,
         store: MemoryStore,
         checkers: Checkers,
-        keep_trace: bool,
+        kept: TraceKept,
     ) -> Arc<SimContext> {
         let streams = Streams {
             store_faults: seeds::rng(seed, "store-faults", 0),
@@ -182,7 +183,7 @@ impl SimContext {
             store,
             metrics: Metrics::new(),
             state: Mutex::new(RunState {
-                trace: Trace::new(keep_trace),
+                trace: Trace::new(kept),
                 checkers,
                 violations: Vec::new(),
                 violation_counts: BTreeMap::new(),
@@ -269,10 +270,11 @@ impl SimContext {
         self.state().record(at_us, host, kind, detail);
     }
 
-    /// [`SimContext::trace`] for a detail given as format arguments, for the hot paths.
-    pub fn trace_fmt(&self, host: &str, kind: &str, detail: fmt::Arguments<'_>) {
+    /// [`SimContext::trace`] for the hot paths: hashed from `fields`, which must say all that
+    /// `detail` says, and spelled as `detail` only if the trace keeps events.
+    pub fn trace_fields<F: Serialize + ?Sized>(&self, host: &str, kind: &str, fields: &F, detail: fmt::Arguments<'_>) {
         let at_us = self.now_us();
-        self.state().record_fmt(at_us, host, kind, detail);
+        self.state().record_fields(at_us, host, kind, fields, detail);
     }
 
     /// Records that a fault fired, in the counters and the trace.
@@ -391,7 +393,7 @@ impl SimContext {
         match &result {
             Ok(versions) => {
                 let detail = format_args!("{} ok {}", txn.kind, Versions(versions));
-                let index = state.record_fmt(now_us, host, "txn", detail);
+                let index = state.record_fields(now_us, host, "txn", &(txn.kind, versions), detail);
                 let changes: Vec<(Key, Option<Versioned>, Option<Versioned>)> =
                     before.into_iter().map(|(key, b)| (key, b, self.store.read(key))).collect();
                 let view = TxnView { txn, changes: &changes, now_ms: now_us / 1_000 };
@@ -541,13 +543,20 @@ impl RunState {
         self.trace.record(at_us, host, kind, detail)
     }
 
-    /// [`RunState::record`] for a detail given as format arguments (no allocation once the
-    /// trace's tail is full).
-    pub fn record_fmt(&mut self, at_us: u64, host: &str, kind: &str, detail: fmt::Arguments<'_>) -> u64 {
+    /// [`RunState::record`] for a hot event, hashed from `fields` and spelled as `detail`
+    /// only if the trace keeps it (see `Trace::record_fields`).
+    pub fn record_fields<F: Serialize + ?Sized>(
+        &mut self,
+        at_us: u64,
+        host: &str,
+        kind: &str,
+        fields: &F,
+        detail: fmt::Arguments<'_>,
+    ) -> u64 {
         if tracing::enabled!(tracing::Level::DEBUG) {
             tracing::debug!(target: "chipsim::trace", at_us, host, kind, "{detail}");
         }
-        self.trace.record_fmt(at_us, host, kind, detail)
+        self.trace.record_fields(at_us, host, kind, fields, detail)
     }
 
     /// Counts a fault and traces it as `fault <kind> <detail>`.
@@ -824,7 +833,7 @@ impl LockObserver for LockTap {
             }
         };
         let detail = format_args!("{key} {mode:?} {owner} {operation} {measure}={us}");
-        let index = state.record_fmt(at_us, "engine", kind, detail);
+        let index = state.record_fields(at_us, "engine", kind, &(key, mode, owner, operation, us), detail);
         if let LockEvent::TimedOut { key, waited_us, .. } = &event {
             let limits = WaitLimits {
                 safety_ms: context.scenario.world.safety_ms,

@@ -79,7 +79,8 @@ pub(crate) async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result
                 continue;
             }
         };
-        context.trace_fmt(&host, "recv", format_args!("w{} {}", frame.wire_id, frame.body.describe()));
+        let detail = format_args!("w{} {}", frame.wire_id, frame.body.describe());
+        context.trace_fields(&host, "recv", &(frame.wire_id, &frame.body), detail);
         let (context, services, socket) = (Arc::clone(&context), Arc::clone(&services), Arc::clone(&socket));
         let host = Arc::clone(&host);
         tokio::spawn(async move {
@@ -91,7 +92,7 @@ pub(crate) async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result
                 network::transit(&context, &host, site, &format_args!("reply w{wire_id} {}", reply.describe()));
             let Some(latency) = transit else { return };
             tokio::time::sleep(latency).await;
-            context.trace_fmt(&host, "reply", format_args!("w{wire_id} {}", reply.describe()));
+            context.trace_fields(&host, "reply", &(wire_id, &reply), format_args!("w{wire_id} {}", reply.describe()));
             let bytes = protocol::encode(&Frame { wire_id: frame.wire_id, actor: frame.actor, body: reply });
             // A send fails only if the host is going down; the client will time out.
             let _ = socket.send_to(&bytes, from).await;

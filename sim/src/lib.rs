@@ -40,4 +40,4 @@ pub use checkers::{Invariant, Violation};
 pub use faults::kind::FaultKind;
 pub use faults::plan::{CrashAt, FaultPlan, Window};
 pub use faults::schedule::{Opportunity, ScheduledFault, Site, StoreOp};
-pub use trace::TraceEvent;
+pub use trace::{TAIL_EVENTS_KEPT_COUNT, TraceEvent, TraceKept};

@@ -17,6 +17,7 @@ use crate::faults::kind::FaultKind;
 use crate::faults::schedule::ScheduledFault;
 use crate::report::RunReport;
 use crate::scenario::{Scenario, SeedList};
+use crate::trace::TraceKept;
 use crate::world::{self, RunSpec};
 
 /// Shortest safety phase the shrinker tries, in simulated ms.
@@ -91,9 +92,11 @@ struct Search<'a> {
 }
 
 impl Search<'_> {
-    /// The run of `candidate`, if it still fails with the invariant.
+    /// The run of `candidate`, if it still fails with the invariant (its trace's tail not
+    /// kept: a candidate is judged by its violations alone).
     fn fails(&self, candidate: &Scenario) -> Option<RunReport> {
-        let run = world::run(&RunSpec::new(candidate.clone(), self.seed));
+        let spec = RunSpec { trace: TraceKept::Nothing, ..RunSpec::new(candidate.clone(), self.seed) };
+        let run = world::run(&spec);
         run.violations.iter().any(|v| v.invariant == self.invariant).then_some(run)
     }
 

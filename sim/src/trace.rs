@@ -3,10 +3,12 @@
 //! on, folded into a 64-bit FNV-1a hash as it is recorded.
 //!
 //! The hash is the run's fingerprint: the same scenario and seed give the same hash in any
-//! process and in debug or release builds, so it must only ever see deterministic text —
+//! process and in debug or release builds, so it must only ever see deterministic input —
 //! simulated time in microseconds, never an `Instant` or a pointer, and only ordered
-//! collections. A run keeps the last `TAIL_EVENTS_KEPT_COUNT` events (for failure reports)
-//! or, when replaying, all of them.
+//! collections. The hot events (requests, replies, lock events, transactions) are hashed
+//! from their structured fields, in postcard's encoding, and spelled for a human only when
+//! the trace keeps them ([`TraceKept`]): a run that keeps nothing formats nothing of them.
+//! Rare events are hashed from their text. Which events are kept never changes the hash.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -19,6 +21,22 @@ pub const TAIL_EVENTS_KEPT_COUNT: usize = 60;
 
 /// Separates the fields of one event inside the hash (ASCII unit separator).
 const FIELD_SEPARATOR: u8 = 0x1f;
+
+/// Opens the structured fields of an event inside the hash (ASCII record separator), so that
+/// no structured event hashes like a text one.
+const STRUCTURED_MARK: u8 = 0x1e;
+
+/// Which events a trace keeps, spelled, beside the hash of all of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TraceKept {
+    /// None: the cheapest, for runs whose trace only their hash needs.
+    #[default]
+    Nothing,
+    /// The last [`TAIL_EVENTS_KEPT_COUNT`] events, for a failure report.
+    Tail,
+    /// Every event (replay).
+    All,
+}
 
 /// One event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,44 +62,75 @@ impl fmt::Display for TraceEvent {
 pub struct Trace {
     hash: Fnv1a,
     count: u64,
-    keep_all: bool,
+    kept: TraceKept,
     events: VecDeque<TraceEvent>,
 }
 
 impl Trace {
-    /// `keep_all`: keep every event (replay) instead of the last few.
-    pub fn new(keep_all: bool) -> Trace {
-        Trace { hash: Fnv1a::new(), count: 0, keep_all, events: VecDeque::new() }
+    pub fn new(kept: TraceKept) -> Trace {
+        Trace { hash: Fnv1a::new(), count: 0, kept, events: VecDeque::new() }
     }
 
-    /// Records one event; returns its index.
+    /// Whether this trace spells its events (it keeps some).
+    pub fn keeps_events(&self) -> bool {
+        self.kept != TraceKept::Nothing
+    }
+
+    /// Records one event whose detail is text; returns its index.
     pub fn record(&mut self, at_us: u64, host: &str, kind: &str, detail: String) -> u64 {
-        self.push(at_us, host, kind, |kept| *kept = detail)
+        self.hash_head(at_us, host, kind);
+        self.hash.write_part(detail.as_bytes(), FIELD_SEPARATOR);
+        self.keep(at_us, host, kind, |kept| *kept = detail)
     }
 
-    /// [`Trace::record`] for a detail given as format arguments: spelled once, into the
-    /// buffer of the event it pushes out of the tail, so a full tail allocates nothing. The
-    /// hash is the same as recording the formatted `String`.
-    pub fn record_fmt(&mut self, at_us: u64, host: &str, kind: &str, detail: fmt::Arguments<'_>) -> u64 {
-        self.push(at_us, host, kind, |kept| {
+    /// Records one event hashed from `fields` (in postcard's encoding) and spelled as
+    /// `detail` only if the trace keeps it: for the hot events, whose text no hash needs.
+    /// `fields` must say everything `detail` says.
+    pub fn record_fields<F: Serialize + ?Sized>(
+        &mut self,
+        at_us: u64,
+        host: &str,
+        kind: &str,
+        fields: &F,
+        detail: fmt::Arguments<'_>,
+    ) -> u64 {
+        self.hash_head(at_us, host, kind);
+        self.hash.write(&[STRUCTURED_MARK]);
+        postcard::serialize_with_flavor(fields, HashFlavor(&mut self.hash))
+            .expect("a trace event's fields always serialize");
+        self.hash.write(&[FIELD_SEPARATOR]);
+        self.keep(at_us, host, kind, |kept| {
             kept.clear();
             fmt::Write::write_fmt(kept, detail).expect("formatting into a String never fails");
         })
     }
 
-    /// Hashes and keeps one event whose detail `fill` writes into a (recycled) buffer.
-    fn push(&mut self, at_us: u64, host: &str, kind: &str, fill: impl FnOnce(&mut String)) -> u64 {
-        let index = self.count;
-        let recycled =
-            if !self.keep_all && self.events.len() == TAIL_EVENTS_KEPT_COUNT { self.events.pop_front() } else { None };
+    /// Folds the time, host and kind of the next event into the hash.
+    fn hash_head(&mut self, at_us: u64, host: &str, kind: &str) {
+        let mut digits = itoa_buffer();
+        for part in [decimal(at_us, &mut digits), host.as_bytes(), kind.as_bytes()] {
+            self.hash.write_part(part, FIELD_SEPARATOR);
+        }
+    }
+
+    /// Counts an event that is not kept; returns its index.
+    fn next_index(&mut self) -> u64 {
+        self.count += 1;
+        self.count - 1
+    }
+
+    /// Counts the event and, if the trace keeps events, keeps it with the detail `fill`
+    /// writes into a (recycled) buffer; returns its index.
+    fn keep(&mut self, at_us: u64, host: &str, kind: &str, fill: impl FnOnce(&mut String)) -> u64 {
+        let index = self.next_index();
+        if !self.keeps_events() {
+            return index;
+        }
+        let full = self.kept == TraceKept::Tail && self.events.len() == TAIL_EVENTS_KEPT_COUNT;
+        let recycled = if full { self.events.pop_front() } else { None };
         let (mut kept_host, mut kept_kind, mut detail) =
             recycled.map(|e| (e.host, e.kind, e.detail)).unwrap_or_default();
         fill(&mut detail);
-        let mut digits = itoa_buffer();
-        for part in [decimal(at_us, &mut digits), host.as_bytes(), kind.as_bytes(), detail.as_bytes()] {
-            self.hash.write_part(part, FIELD_SEPARATOR);
-        }
-        self.count += 1;
         kept_host.clear();
         kept_host.push_str(host);
         kept_kind.clear();
@@ -102,6 +151,27 @@ impl Trace {
     /// The kept events, oldest first.
     pub fn events(&self) -> impl Iterator<Item = &TraceEvent> {
         self.events.iter()
+    }
+}
+
+/// A postcard output that folds the encoding into the trace hash instead of storing it.
+struct HashFlavor<'a>(&'a mut Fnv1a);
+
+impl postcard::ser_flavors::Flavor for HashFlavor<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.write(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.write(&[data]);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
     }
 }
 
@@ -137,7 +207,7 @@ mod tests {
     #[test]
     fn the_hash_depends_on_every_field_and_on_order() {
         let hash = |events: &[(u64, &str, &str, &str)]| {
-            let mut trace = Trace::new(false);
+            let mut trace = Trace::new(TraceKept::Tail);
             for (at, host, kind, detail) in events {
                 trace.record(*at, host, kind, detail.to_string());
             }
@@ -153,16 +223,43 @@ mod tests {
         assert_eq!(format_hash(hash(&[(0, "h", "k", "d")])), "c28a42af3404bc3a");
     }
 
+    /// A run's hash must not depend on whether its events are kept: a failing run is run
+    /// again keeping its tail, and replay keeps everything.
     #[test]
-    fn formatted_and_owned_details_hash_alike() {
-        let mut owned = Trace::new(false);
-        let mut formatted = Trace::new(false);
-        for i in 0..(TAIL_EVENTS_KEPT_COUNT as u64 * 2) {
-            owned.record(i, "h", "k", format!("detail {i}"));
-            formatted.record_fmt(i, "h", "k", format_args!("detail {i}"));
-        }
-        assert_eq!(owned.hash(), formatted.hash());
-        assert!(owned.events().eq(formatted.events()));
+    fn what_is_kept_never_changes_the_hash() {
+        let hash = |kept: TraceKept| {
+            let mut trace = Trace::new(kept);
+            for i in 0..(TAIL_EVENTS_KEPT_COUNT as u64 * 2) {
+                trace.record(i, "h", "text", format!("owned {i}"));
+                trace.record_fields(i, "h", "fields", &(i, "x"), format_args!("w{i} x"));
+            }
+            (trace.hash(), trace.len(), trace.events().count())
+        };
+        let (nothing, tail, all) = (hash(TraceKept::Nothing), hash(TraceKept::Tail), hash(TraceKept::All));
+        assert_eq!((nothing.0, nothing.1), (tail.0, tail.1));
+        assert_eq!((nothing.0, nothing.1), (all.0, all.1));
+        assert_eq!((nothing.2, tail.2, all.2), (0, TAIL_EVENTS_KEPT_COUNT, TAIL_EVENTS_KEPT_COUNT * 4));
+    }
+
+    #[test]
+    fn structured_events_hash_their_fields_not_their_text() {
+        let hash = |fields: &(u64, &str), detail: fmt::Arguments<'_>| {
+            let mut trace = Trace::new(TraceKept::Nothing);
+            trace.record_fields(5, "h", "k", fields, detail);
+            trace.hash()
+        };
+        let base = hash(&(1, "a"), format_args!("one"));
+        assert_eq!(base, hash(&(1, "a"), format_args!("another spelling")));
+        assert_ne!(base, hash(&(2, "a"), format_args!("one")));
+        assert_ne!(base, hash(&(1, "b"), format_args!("one")));
+        let mut text = Trace::new(TraceKept::Nothing);
+        text.record(5, "h", "k", "one".into());
+        assert_ne!(base, text.hash());
+        let mut kept = Trace::new(TraceKept::All);
+        kept.record_fields(5, "h", "k", &(1, "a"), format_args!("w{} {}", 1, "a"));
+        assert_eq!(kept.events().next().map(|event| event.detail.as_str()), Some("w1 a"));
+        // Pinned (computed independently): postcard's encoding and FNV-1a are both stable.
+        assert_eq!(format_hash(base), "67f3eb49d8ea62b2");
     }
 
     #[test]
@@ -174,7 +271,7 @@ mod tests {
 
     #[test]
     fn only_the_tail_is_kept_unless_asked() {
-        let mut trace = Trace::new(false);
+        let mut trace = Trace::new(TraceKept::Tail);
         for i in 0..200 {
             trace.record(i, "h", "k", String::new());
         }

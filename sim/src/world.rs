@@ -35,6 +35,7 @@ use crate::layout::Layout;
 use crate::report::{Outcome, RunReport, RunTiming};
 use crate::scenario::Scenario;
 use crate::seeds;
+use crate::trace::TraceKept;
 
 /// turmoil's epoch: a fixed instant, so `since_epoch` is the same on every machine
 /// (2026-01-01T00:00:00Z, in seconds since the Unix epoch).
@@ -89,8 +90,11 @@ fn take_panic() -> Option<String> {
 pub struct RunSpec {
     pub scenario: Scenario,
     pub seed: u64,
-    /// Keep every trace event (replay), not only the tail.
-    pub keep_trace: bool,
+    /// Which trace events the run keeps: `Tail` (the default) keeps a failing run's last
+    /// events for its report — the run keeps nothing, and only if it fails is it run again,
+    /// keeping them, which it can be because it is deterministic; `All` keeps every event
+    /// (replay); `Nothing` keeps none (a shrinker's candidates).
+    pub trace: TraceKept,
     /// Run this fault plan as given instead of drawing one from the scenario and seed (the
     /// plan of a report, or one a shrinker edited). Every other random choice still comes
     /// from the seed.
@@ -100,7 +104,7 @@ pub struct RunSpec {
 impl RunSpec {
     /// A run of `scenario` under `seed`, its faults drawn from both, keeping the trace's tail.
     pub fn new(scenario: Scenario, seed: u64) -> RunSpec {
-        RunSpec { scenario, seed, keep_trace: false, plan: None }
+        RunSpec { scenario, seed, trace: TraceKept::Tail, plan: None }
     }
 }
 
@@ -132,16 +136,38 @@ pub fn run(spec: &RunSpec) -> RunReport {
     run_with_trace(spec).0
 }
 
-/// Runs one scenario under one seed; also returns the kept trace events (all of them when
-/// `spec.keep_trace`).
+/// Runs one scenario under one seed; also returns the kept trace events (see
+/// [`RunSpec::trace`]).
+///
+/// Panics if a failing run, run again to keep its tail, gives another trace hash: the
+/// simulator's determinism is broken, and no report of that seed can be trusted.
 pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Vec<crate::trace::TraceEvent>) {
+    if spec.trace != TraceKept::Tail {
+        return run_keeping(spec, spec.trace);
+    }
+    let (first, events) = run_keeping(spec, TraceKept::Nothing);
+    if first.passed {
+        return (first, events);
+    }
+    let (mut again, events) = run_keeping(spec, TraceKept::Tail);
+    assert_eq!(
+        first.trace_hash, again.trace_hash,
+        "determinism broken: {} seed {} ran again to another trace hash",
+        spec.scenario.name, spec.seed
+    );
+    again.wall_ms += first.wall_ms;
+    (again, events)
+}
+
+/// One run, its trace keeping `kept`.
+fn run_keeping(spec: &RunSpec, kept: TraceKept) -> (RunReport, Vec<crate::trace::TraceEvent>) {
     install_panic_hook();
     IN_SIM.with(|flag| *flag.borrow_mut() = true);
     let _ = take_panic();
     // The only wall clock of a run: the report's `wall_ms`, never hashed or compared.
     #[allow(clippy::disallowed_methods)]
     let wall_started = std::time::Instant::now();
-    let context = build_context(spec);
+    let context = build_context(spec, kept);
     let mut sim = build_sim(&context);
     let mut driver = Driver::new(&context, &sim);
     let outcome = driver.drive(&mut sim);
@@ -161,7 +187,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Vec<crate::trace::TraceEven
 }
 
 /// The run's shared handle, with the store provisioned and the checkers armed.
-fn build_context(spec: &RunSpec) -> Arc<SimContext> {
+fn build_context(spec: &RunSpec, kept: TraceKept) -> Arc<SimContext> {
     let scenario = &spec.scenario;
     let seed = spec.seed;
     let plan = spec.plan.clone().unwrap_or_else(|| FaultPlan::draw(scenario, seed));
@@ -180,7 +206,7 @@ fn build_context(spec: &RunSpec) -> Arc<SimContext> {
         budgets: scenario.budgets.clone(),
         jackpot_share_bps: store.read(Key::JackpotConfig).map(|row| row.value.as_jackpot_config().share_bps.clone()),
     });
-    let context = SimContext::new(seed, scenario.clone(), plan, store, checkers, spec.keep_trace);
+    let context = SimContext::new(seed, scenario.clone(), plan, store, checkers, kept);
     context.state().set_driver_clock(driver_us);
     context.trace("world", "run.start", format!("{} seed {seed} supply {supply}", scenario.name));
     context

@@ -10,6 +10,7 @@ use crate::exit;
 use crate::report::{self, ReportFile, RunReport};
 use crate::runner::{self, Job};
 use crate::scenario::{self, Scenario};
+use crate::trace::TraceKept;
 use crate::world::{self, RunSpec};
 
 /// Most seeds of one scenario that `run` holds (each run's report stays in memory for the
@@ -150,7 +151,7 @@ pub(crate) fn replay(args: ReplayArgs) -> ExitCode {
         Ok((_, scenario)) => args.overrides.apply(scenario),
         Err(error) => return bad_input(error),
     };
-    let spec = RunSpec { keep_trace: true, ..RunSpec::new(scenario, args.seed) };
+    let spec = RunSpec { trace: TraceKept::All, ..RunSpec::new(scenario, args.seed) };
     let (run, events) = world::run_with_trace(&spec);
     if let Some(path) = &args.timeline {
         let timeline = crate::timeline::chrome_trace(&events);

@@ -8,6 +8,7 @@ use std::process::Command;
 use engine::game::EngineVariant;
 use sim::FaultKind;
 use sim::Invariant;
+use sim::TraceKept;
 use sim::report::Outcome;
 use sim::scenario::{self, Scenario};
 use sim::world::{self, RunSpec};
@@ -138,6 +139,29 @@ fn the_first_2pc_design_loses_chips_between_commit_and_save() {
     assert_eq!(run.outcome, Outcome::CorrectnessFailed);
     assert!(run.violations.iter().any(|v| v.invariant == Invariant::Conservation), "{:?}", run.violations);
     assert!(run.replay.contains("--variant seed_2pc"), "{}", run.replay);
+}
+
+/// A run keeps no trace events while it runs; a failing one is run again keeping its tail,
+/// which must be the same run: same hash, and the tail ends with the run's end.
+#[test]
+fn a_failing_run_reports_its_trace_tail_and_a_passing_one_none() {
+    let mut scenario = scenario::resolve(&scenario_dir(), "crash_recovery").unwrap().1;
+    let passing = world::run(&RunSpec::new(scenario.clone(), 1));
+    assert!(passing.passed && passing.trace_tail.is_empty());
+    scenario.engine.variant = EngineVariant::Seed2pc;
+    let failing = world::run(&RunSpec::new(scenario.clone(), 1));
+    assert!(!failing.passed);
+    assert_eq!(failing.trace_tail.len(), sim::TAIL_EVENTS_KEPT_COUNT);
+    let last = failing.trace_tail.last().expect("a tail");
+    assert_eq!((last.kind.as_str(), last.index + 1), ("run.end", failing.trace_events));
+    let bare = world::run(&RunSpec { trace: TraceKept::Nothing, ..RunSpec::new(scenario.clone(), 1) });
+    assert!(bare.trace_tail.is_empty());
+    let (replayed, events) = world::run_with_trace(&RunSpec { trace: TraceKept::All, ..RunSpec::new(scenario, 1) });
+    assert_eq!(events.len() as u64, failing.trace_events);
+    assert!(events.ends_with(&failing.trace_tail));
+    for hash in [&bare.trace_hash, &replayed.trace_hash] {
+        assert_eq!(hash, &failing.trace_hash);
+    }
 }
 
 #[test]

@@ -24,7 +24,7 @@ use engine::locks::{DeadlockSnapshot, LockCategory, LockEvent, LockManager, Lock
 use engine::metrics::{Metrics, MetricsSnapshot};
 use engine::rules::Chips;
 use engine::store::{JackpotGroup, Key, MemoryStore, StoreError, Txn, Versioned};
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
@@ -131,8 +131,8 @@ pub(crate) struct RunState {
     /// dropped in an order tokio derives from process-global task IDs, so what they report
     /// while dying is not traced (their locks die with the process).
     engine_dying: bool,
-    /// Occurrences so far of each opportunity of a fault.
-    opportunities: BTreeMap<Site, u64>,
+    /// Each site seen so far: how often, and its label (spelled once, for `site_rng`).
+    opportunities: BTreeMap<Site, SiteSeen>,
     /// The plan's schedule, when faults come from one instead of dice.
     schedule: Option<Schedule>,
     /// The faults that fired so far, in order.
@@ -231,7 +231,7 @@ impl SimContext {
     /// A random stream of one opportunity alone, for `purpose` (its latency, its answer): the
     /// same opportunity draws the same values whatever else happened in the run.
     pub fn site_rng(&self, opportunity: &Opportunity, purpose: &str) -> ChaCha8Rng {
-        seeds::rng_fmt(self.seed, format_args!("{purpose}@{}", opportunity.site), opportunity.nth)
+        ChaCha8Rng::seed_from_u64(self.state().site_seed(opportunity, purpose, self.seed))
     }
 
     /// Counts one occurrence of `site` and returns it, for [`SimContext::decide`].
@@ -535,6 +535,18 @@ impl fmt::Display for Versions<'_> {
     }
 }
 
+/// A site seen in this run: how many times, and its label as schedules spell it.
+struct SiteSeen {
+    count: u64,
+    label: Box<str>,
+}
+
+impl SiteSeen {
+    fn new(site: &Site) -> SiteSeen {
+        SiteSeen { count: 0, label: site.to_string().into_boxed_str() }
+    }
+}
+
 impl RunState {
     pub fn record(&mut self, at_us: u64, host: &str, kind: &str, detail: String) -> u64 {
         if tracing::enabled!(tracing::Level::DEBUG) {
@@ -643,9 +655,23 @@ impl RunState {
 
     /// Counts one occurrence of `site` and returns it.
     pub fn opportunity(&mut self, site: Site) -> Opportunity {
-        let nth = self.opportunities.entry(site.clone()).or_default();
-        *nth += 1;
-        Opportunity { site, nth: *nth }
+        let seen = self.opportunities.entry(site.clone()).or_insert_with(|| SiteSeen::new(&site));
+        seen.count += 1;
+        Opportunity { site, nth: seen.count }
+    }
+
+    /// The seed of `purpose`'s stream at `opportunity`: [`seeds::derive`] of the label
+    /// `<purpose>@<site>`, with the site's label spelled once per run, not once per call.
+    fn site_seed(&self, opportunity: &Opportunity, purpose: &str, seed: u64) -> u64 {
+        let label = |site_label: &str| {
+            let mut hash = engine::hash::Fnv1a::new();
+            hash.write(purpose.as_bytes()).write(b"@").write(site_label.as_bytes());
+            seeds::derive_hashed(seed, hash.finish(), opportunity.nth)
+        };
+        match self.opportunities.get(&opportunity.site) {
+            Some(seen) => label(&seen.label),
+            None => label(&opportunity.site.to_string()),
+        }
     }
 
     /// A commit of the running engine left for the store; returns its call number.

@@ -16,25 +16,17 @@ pub fn mix64(mut z: u64) -> u64 {
 
 /// The seed of sub-stream `index` of stream `label` within a run seeded `seed`.
 pub fn derive(seed: u64, label: &str, index: u64) -> u64 {
-    mix64(mix64(seed ^ engine::hash::fnv1a(label.as_bytes())) ^ index)
+    derive_hashed(seed, engine::hash::fnv1a(label.as_bytes()), index)
 }
 
-/// [`derive`] for a label given as format arguments: the same seed as `derive` of the
-/// formatted text, without allocating it (for labels built on the hot path).
-pub fn derive_fmt(seed: u64, label: std::fmt::Arguments<'_>, index: u64) -> u64 {
-    let mut hash = engine::hash::Fnv1a::new();
-    std::fmt::Write::write_fmt(&mut hash, label).expect("hashing never fails");
-    mix64(mix64(seed ^ hash.finish()) ^ index)
+/// [`derive`] for a label already hashed (FNV-1a of its bytes, as `derive` hashes it).
+pub fn derive_hashed(seed: u64, label_hash: u64, index: u64) -> u64 {
+    mix64(mix64(seed ^ label_hash) ^ index)
 }
 
 /// A deterministic RNG for sub-stream `index` of stream `label`.
 pub fn rng(seed: u64, label: &str, index: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(derive(seed, label, index))
-}
-
-/// [`rng`] for a label given as format arguments (see [`derive_fmt`]).
-pub fn rng_fmt(seed: u64, label: std::fmt::Arguments<'_>, index: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(derive_fmt(seed, label, index))
 }
 
 #[cfg(test)]
@@ -47,6 +39,6 @@ mod tests {
         assert_ne!(derive(7, "deck", 3), derive(7, "deck", 4));
         assert_ne!(derive(7, "deck", 3), derive(7, "client", 3));
         assert_ne!(derive(7, "deck", 3), derive(8, "deck", 3));
-        assert_eq!(derive_fmt(7, format_args!("de{}", "ck"), 3), derive(7, "deck", 3));
+        assert_eq!(derive_hashed(7, engine::hash::fnv1a(b"deck"), 3), derive(7, "deck", 3));
     }
 }

@@ -415,6 +415,13 @@ impl SimContext {
         result
     }
 
+    /// The engine's commit `txn` was answered with `error` (by the store, or by its link):
+    /// the checkers judge its retry policy as the engine saw it.
+    pub fn commit_refused(&self, txn: &Txn, error: &StoreError) {
+        let task = tokio::task::try_id();
+        self.state().checkers.after_refused(txn, error, task);
+    }
+
     /// Whether a commit lost on its way to the store (or caught in flight by a crash) lands
     /// later anyway — a zombie write from a stale view, `delay_after_ms` after now at the
     /// earliest — decided at its `in_flight` opportunity.

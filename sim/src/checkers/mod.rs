@@ -27,7 +27,7 @@ use engine::ids::UserId;
 use engine::locks::{DeadlockSnapshot, LockConfig, LockEvent};
 use engine::metrics::MetricsSnapshot;
 use engine::rules::Chips;
-use engine::store::{JackpotGroup, Key, MemoryStore, Txn, Versioned};
+use engine::store::{JackpotGroup, Key, MemoryStore, StoreError, Txn, Versioned};
 use tokio::task::Id as TaskId;
 
 pub use budgets::{Budgets, PartitionWaits};
@@ -191,7 +191,7 @@ impl Checkers {
             non_negative: non_negative::NonNegative::new(settings.supply),
             at_most_once: at_most_once::AtMostOnce::default(),
             versions: versions::Versions,
-            reservations: reservations::Reservations,
+            reservations: reservations::Reservations::default(),
             rules: rules::Rules,
             locks: locks::Locks::new(settings.lock_strategy, settings.lock_config.clone()),
             exclusivity: exclusivity::Exclusivity::default(),
@@ -212,10 +212,15 @@ impl Checkers {
         self.non_negative.after_txn(view, at, out);
         self.at_most_once.after_txn(view, at, out);
         self.versions.after_txn(view, at, out);
-        self.reservations.after_txn(view, at, out);
+        self.reservations.after_txn(view, task, at, out);
         self.rules.after_txn(view, at, out);
         self.jackpot.after_txn(view, at, out);
         self.reads.after_txn(view, at);
+    }
+
+    /// A commit the engine saw refused (by the store or on its link), in `task`.
+    pub fn after_refused(&mut self, txn: &Txn, error: &StoreError, task: Option<TaskId>) {
+        self.reservations.after_refused(txn, error, task);
     }
 
     /// A lock event, seen in the task that caused it.

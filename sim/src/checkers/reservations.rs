@@ -4,18 +4,42 @@
 //! holds chips; and only the sweeper's `wallet.expire` transaction expires one, and it expires
 //! nothing else (the operators' expiry metric and audit trail read that kind). After the heal
 //! phase none is left live (checked by `liveness`). A dead letter changes only by counting one
-//! more redrive attempt.
+//! more redrive attempt. A refund is dead-lettered for a version conflict only after its
+//! `CONFLICT_RETRIES_MAX` retries: each conflicting try is judged as the engine saw it (its
+//! store link reports every refusal it answered), per task and reservation.
+
+use std::collections::BTreeMap;
 
 use engine::ids::{DlqId, ReservationId};
-use engine::store::{DlqEntry, Key, ReservationState, TxnKind, Value};
+use engine::store::{DlqEntry, Key, ReservationState, StoreError, Txn, TxnKind, Value};
+use engine::wallet::CONFLICT_RETRIES_MAX;
+use tokio::task::Id as TaskId;
 
 use super::{At, Invariant, TxnView, Violation};
 
 #[derive(Default)]
-pub struct Reservations;
+pub struct Reservations {
+    /// The version conflicts in a row each task's rollback or expiry of a reservation was
+    /// answered with (0 once another refusal answered it: it then dead-letters at once).
+    refund_conflicts: BTreeMap<(Option<TaskId>, ReservationId), u32>,
+}
 
 impl Reservations {
-    pub fn after_txn(&mut self, view: &TxnView<'_>, at: At, out: &mut Vec<Violation>) {
+    /// A commit refused as the engine saw it (by the store, or failed on the link).
+    pub fn after_refused(&mut self, txn: &Txn, error: &StoreError, task: Option<TaskId>) {
+        if !matches!(txn.kind, TxnKind::WalletRollback | TxnKind::WalletExpire) {
+            return;
+        }
+        let Some(id) = reservation_of(txn) else { return };
+        let conflicts = self.refund_conflicts.entry((task, id)).or_default();
+        match error {
+            StoreError::Conflict { .. } => *conflicts += 1,
+            _ => *conflicts = 0,
+        }
+    }
+
+    pub fn after_txn(&mut self, view: &TxnView<'_>, task: Option<TaskId>, at: At, out: &mut Vec<Violation>) {
+        self.refund_retried(view, task, at, out);
         for (key, before, after) in view.changes {
             let (before, after) = (before.as_ref().map(|v| &v.value), after.as_ref().map(|v| &v.value));
             match key {
@@ -25,6 +49,35 @@ impl Reservations {
             }
         }
     }
+}
+
+impl Reservations {
+    /// A refund's end: refunded, or dead-lettered after as many conflicts as its policy
+    /// retries (or after another failure, which dead-letters at once).
+    fn refund_retried(&mut self, view: &TxnView<'_>, task: Option<TaskId>, at: At, out: &mut Vec<Violation>) {
+        let kind = view.txn.kind;
+        if !matches!(kind, TxnKind::WalletRollback | TxnKind::WalletExpire | TxnKind::WalletDeadLetter) {
+            return;
+        }
+        let Some(id) = reservation_of(view.txn) else { return };
+        let conflicts = self.refund_conflicts.remove(&(task, id)).unwrap_or(0);
+        if kind == TxnKind::WalletDeadLetter && (1..=CONFLICT_RETRIES_MAX).contains(&conflicts) {
+            out.push(at.violation(
+                Invariant::Reservations,
+                format!(
+                    "{id} dead-lettered after {conflicts} version conflict(s) of its refund: the wallet retries a conflicting refund {CONFLICT_RETRIES_MAX} times first"
+                ),
+            ));
+        }
+    }
+}
+
+/// The reservation a refund or dead-letter transaction writes.
+fn reservation_of(txn: &Txn) -> Option<ReservationId> {
+    txn.writes.iter().find_map(|write| match write.key {
+        Key::Reservation(id) => Some(id),
+        _ => None,
+    })
 }
 
 /// One reservation's change: its lifecycle, its amount and owner, its deadline.

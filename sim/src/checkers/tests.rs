@@ -8,7 +8,7 @@ use engine::ids::{DlqId, RequestId, ReservationId, TableId, UserId};
 use engine::locks::{CycleMember, DeadlockSnapshot, LockCategory, LockConfig, LockEvent, LockKey, LockMode, OwnerId};
 use engine::rules::{Action, Applied, Chips, GameState, TableConfig};
 use engine::store::{
-    DlqEntry, JackpotGroup, JackpotPool, Key, MemoryStore, ProcessedRequest, Reservation, ReservationState,
+    DlqEntry, JackpotGroup, JackpotPool, Key, MemoryStore, ProcessedRequest, Reservation, ReservationState, StoreError,
     TableRecord, Txn, TxnKind, Value, Versioned, Wallet,
 };
 use rand::SeedableRng;
@@ -402,6 +402,35 @@ fn reservations_fire_on_a_dead_letter_rewritten_other_than_by_one_more_attempt()
     let shrunk = [(key, row(1, dead_letter(2, 10)), row(2, dead_letter(3, 9)))];
     fires(&after_txn(&mut c, TxnKind::WalletDlqAttempt, &shrunk, 0), Invariant::Reservations);
     fires(&after_txn(&mut c, TxnKind::StaleWriter, &counted, 0), Invariant::Reservations);
+}
+
+/// A transaction of `kind` writing reservation 2 (a refund or its dead letter).
+fn refund_txn(kind: TxnKind) -> Txn {
+    Txn::new(kind).put(Key::Reservation(ReservationId(2)), reservation(2, 2, 10, ReservationState::RolledBack))
+}
+
+#[test]
+fn reservations_fire_on_a_refund_dead_lettered_before_its_conflict_retries() {
+    let (task, other) = two_task_ids();
+    let conflict = StoreError::Conflict { key: Key::Wallet(USER), expected: Some(1), actual: Some(2) };
+    let rollback = refund_txn(TxnKind::WalletRollback);
+    let dead_letter = refund_txn(TxnKind::WalletDeadLetter);
+    let dead_lettered = |c: &mut Checkers, task| {
+        let mut found = Vec::new();
+        c.after_txn(&TxnView { txn: &dead_letter, changes: &[], now_ms: 0 }, Some(task), AT, &mut found);
+        found
+    };
+    let mut c = checkers(LockStrategy::Coarse);
+    c.after_refused(&rollback, &conflict, Some(task));
+    assert_eq!(dead_lettered(&mut c, other), vec![], "another task's refund met no conflict");
+    fires(&dead_lettered(&mut c, task), Invariant::Reservations);
+    for _ in 0..=engine::wallet::CONFLICT_RETRIES_MAX {
+        c.after_refused(&rollback, &conflict, Some(task));
+    }
+    assert_eq!(dead_lettered(&mut c, task), vec![], "every retry made");
+    c.after_refused(&rollback, &conflict, Some(task));
+    c.after_refused(&rollback, &StoreError::TimedOut, Some(task));
+    assert_eq!(dead_lettered(&mut c, task), vec![], "a failure other than a conflict dead-letters at once");
 }
 
 #[test]

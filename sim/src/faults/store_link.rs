@@ -337,19 +337,29 @@ impl StoreLink {
         }
     }
 
+    /// One commit through the link; every refusal the engine gets back is told to the
+    /// checkers (they judge its retry policy).
     async fn call_commit(&self, txn: Txn) -> Result<Vec<(Key, u64)>, StoreError> {
+        let result = self.commit_through(&txn).await;
+        if let Err(error) = &result {
+            self.context.commit_refused(&txn, error);
+        }
+        result
+    }
+
+    async fn commit_through(&self, txn: &Txn) -> Result<Vec<(Key, u64)>, StoreError> {
         if self.crashing() {
             std::future::pending::<()>().await;
         }
-        let call = self.plan_call(StoreOp::Commit(txn.kind), Subject::of_txn(&txn));
+        let call = self.plan_call(StoreOp::Commit(txn.kind), Subject::of_txn(txn));
         perturb(call.yields).await;
         let what = &txn.kind.as_str();
-        let sent = self.context.state().commit_sent(&txn);
+        let sent = self.context.state().commit_sent(txn);
         if let Err(error) = self.outbound(what, call.latency_us, call.slow_ms, call.fault).await {
             self.context.state().commit_arrived(sent);
             if error == StoreError::TimedOut {
                 // Lost on the way, as far as the engine knows: it may land late anyway.
-                self.context.maybe_zombie(&txn, 0);
+                self.context.maybe_zombie(txn, 0);
             }
             return Err(error);
         }
@@ -360,11 +370,11 @@ impl StoreLink {
         }
         self.context.state().commit_arrived(sent);
         if call.stale_writer {
-            self.stale_write(&txn);
+            self.stale_write(txn);
         }
-        let result = self.context.apply_txn(HOST, &txn);
+        let result = self.context.apply_txn(HOST, txn);
         if result.is_ok() {
-            self.after_apply(&txn);
+            self.after_apply(txn);
         }
         self.inbound(what, call.latency_us, call.fault).await?;
         result

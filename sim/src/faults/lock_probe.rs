@@ -7,8 +7,10 @@
 //! The probe checks the manager's answer itself: with the hierarchy enforced the second
 //! acquire must be refused as a hierarchy violation; without, it is granted but must be
 //! recorded as one. Then it takes the same two keys in order, which must be granted and not
-//! recorded. Any miss is a `locks` violation. Its keys (`probe-N`) are its own, so
-//! it never contends with the engine. It never touches the store.
+//! recorded. Last, a second owner waits for a key the probe holds and gives up before the
+//! manager answers (a request cancelled mid-wait): the wait must leave nothing registered.
+//! Any miss is a `locks` violation. Its keys (`probe-N`) are its own, so it never contends
+//! with the engine. It never touches the store.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +27,10 @@ use crate::faults::schedule::Site;
 const PROBE_INTERVAL_MS: u64 = 1_000;
 /// The operation the probe's lock owner is named for (the lock checker knows it).
 pub const PROBE_OPERATION: &str = "probe.out_of_order";
+
+/// How long the probe's cancelled waiter waits before it gives up, in ms: far below every
+/// category's lock timeout, so the manager has not answered it yet.
+const CANCELLED_WAIT_MS: u64 = 1;
 
 /// The categories with a place in the hierarchy, in its order.
 const LEVELS: [LockCategory; 6] = [
@@ -73,9 +79,11 @@ fn out_of_order_pair(rng: &mut impl Rng, round: u64) -> (LockKey, LockKey) {
 
 async fn probe(context: &SimContext, locks: &LockManager, first: LockKey, second: LockKey) {
     context.fault("engine", FaultKind::OutOfOrderLock, format!("{second} after {first}"));
-    let missed = out_of_order(locks, &first, &second).await.or(in_order(locks, &second, &first).await);
+    let mut missed = out_of_order(locks, &first, &second).await;
+    missed = missed.or(in_order(locks, &second, &first).await);
+    missed = missed.or(cancelled_wait(locks, &first).await);
     if let Some(message) = missed {
-        context.violation(Invariant::Locks, format!("the lock manager's hierarchy detector: {message}"));
+        context.violation(Invariant::Locks, format!("the lock manager, probed: {message}"));
     }
 }
 
@@ -114,4 +122,22 @@ async fn in_order(locks: &LockManager, low: &LockKey, high: &LockKey) -> Option<
         Ok(_) => None,
         Err(error) => Some(format!("{high} after {low}, in order, failed ({error})")),
     }
+}
+
+/// A waiter that gives up: while one owner holds `key`, another starts acquiring it and is
+/// dropped before the manager answers, as a request handler's future is when its caller goes
+/// away. Nothing in the engine cancels a wait today, so without the probe a manager that
+/// leaks cancelled waits (its deadlock detector and `waiting` then report waits nobody waits
+/// on) looks like a working one. What it did wrong, if anything.
+async fn cancelled_wait(locks: &LockManager, key: &LockKey) -> Option<String> {
+    let holder = locks.owner(PROBE_OPERATION);
+    let Ok(_held) = holder.acquire(key.clone(), LockMode::Write).await else { return None };
+    let waiter = locks.owner(PROBE_OPERATION);
+    let wait = waiter.acquire(key.clone(), LockMode::Write);
+    if let Ok(answer) = tokio::time::timeout(Duration::from_millis(CANCELLED_WAIT_MS), wait).await {
+        let answer = answer.map(|_| "granted");
+        return Some(format!("a second writer of {key}, held, was answered at once: {answer:?}"));
+    }
+    let left = locks.waiting().iter().any(|waiting| waiting.owner == waiter.id());
+    left.then(|| format!("a wait for {key} cancelled after {CANCELLED_WAIT_MS} ms stayed registered"))
 }

@@ -314,6 +314,13 @@ impl SimContext {
         state.report(found);
     }
 
+    /// The engine host answered the request its current task served with `error`, if it
+    /// refused it (the checkers judge the retries behind a refusal).
+    pub fn request_answered(&self, error: Option<&GameError>) {
+        let task = tokio::task::try_id();
+        self.check_reply(|checkers, at, found| checkers.after_answer(task, error, at, found));
+    }
+
     /// A jackpot win on `group` was refused for its row lock after `waited` on the engine host,
     /// against a lock timeout of `timeout_ms`.
     pub fn jackpot_win_lock_timed_out(&self, group: JackpotGroup, waited: Duration, timeout_ms: u64) {
@@ -415,11 +422,11 @@ impl SimContext {
         result
     }
 
-    /// The engine's commit `txn` was answered with `error` (by the store, or by its link):
-    /// the checkers judge its retry policy as the engine saw it.
-    pub fn commit_refused(&self, txn: &Txn, error: &StoreError) {
+    /// The engine's commit `txn` was answered with `answer` (by the store, or refused by its
+    /// link): the checkers judge its retry policy and its counts as the engine saw them.
+    pub fn commit_answered(&self, txn: &Txn, answer: Result<(), &StoreError>) {
         let task = tokio::task::try_id();
-        self.state().checkers.after_refused(txn, error, task);
+        self.state().checkers.after_answered_commit(txn, answer, task);
     }
 
     /// Whether a commit lost on its way to the store (or caught in flight by a crash) lands

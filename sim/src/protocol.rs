@@ -215,6 +215,19 @@ pub enum JackpotRefusalCause {
 
 impl Reply {
     /// A short description for the trace, written where it is formatted.
+    /// The engine's refusal this reply carries, if it is one (jackpot refusals are the
+    /// jackpot service's own type, not the game's).
+    pub fn game_error(&self) -> Option<&GameError> {
+        match self {
+            Reply::Acted(Err(error))
+            | Reply::Started(Err(error))
+            | Reply::Reset(Err(error))
+            | Reply::Stats(Err(error))
+            | Reply::Balance(Err(error)) => Some(error),
+            _ => None,
+        }
+    }
+
     pub fn describe(&self) -> Described<'_, Reply> {
         Described(self)
     }

@@ -22,7 +22,7 @@ pub mod reservations;
 pub mod rules;
 pub mod versions;
 
-use engine::game::LockStrategy;
+use engine::game::{GameError, LockStrategy};
 use engine::ids::UserId;
 use engine::locks::{DeadlockSnapshot, LockConfig, LockEvent};
 use engine::metrics::MetricsSnapshot;
@@ -218,9 +218,18 @@ impl Checkers {
         self.reads.after_txn(view, at);
     }
 
-    /// A commit the engine saw refused (by the store or on its link), in `task`.
-    pub fn after_refused(&mut self, txn: &Txn, error: &StoreError, task: Option<TaskId>) {
-        self.reservations.after_refused(txn, error, task);
+    /// A commit's answer as the engine saw it in `task`: applied, or refused by the store or
+    /// on its link (a lost reply reads as refused although the store applied it).
+    pub fn after_answered_commit(&mut self, txn: &Txn, answer: Result<(), &StoreError>, task: Option<TaskId>) {
+        match answer {
+            Ok(()) => self.reservations.after_seen_applied(txn),
+            Err(error) => self.reservations.after_refused(txn, error, task),
+        }
+    }
+
+    /// The engine answered the request `task` served, refusing it with `error` if any.
+    pub fn after_answer(&mut self, task: Option<TaskId>, error: Option<&GameError>, at: At, out: &mut Vec<Violation>) {
+        self.reservations.after_answer(task, error, at, out);
     }
 
     /// A lock event, seen in the task that caused it.
@@ -247,6 +256,7 @@ impl Checkers {
         self.budgets.check(metrics, &self.partition_waits, at, out);
         self.non_negative.at_end(store, at, out);
         self.jackpot.at_end(store, at, out);
+        self.reservations.at_end(metrics, at, out);
     }
 }
 

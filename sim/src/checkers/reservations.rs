@@ -5,14 +5,18 @@
 //! nothing else (the operators' expiry metric and audit trail read that kind). After the heal
 //! phase none is left live (checked by `liveness`). A dead letter changes only by counting one
 //! more redrive attempt. A refund is dead-lettered for a version conflict only after its
-//! `CONFLICT_RETRIES_MAX` retries: each conflicting try is judged as the engine saw it (its
-//! store link reports every refusal it answered), per task and reservation.
+//! `CONFLICT_RETRIES_MAX` retries, and a request is refused for a conflicting reserve only
+//! after as many: each conflicting try is judged as the engine saw it (its store link reports
+//! every refusal it answered), per task (one per request) and reservation or user. The
+//! operators' expiry metric counts exactly the expiries the engine saw applied.
 
 use std::collections::BTreeMap;
 
-use engine::ids::{DlqId, ReservationId};
+use engine::game::GameError;
+use engine::ids::{DlqId, ReservationId, UserId};
+use engine::metrics::MetricsSnapshot;
 use engine::store::{DlqEntry, Key, ReservationState, StoreError, Txn, TxnKind, Value};
-use engine::wallet::CONFLICT_RETRIES_MAX;
+use engine::wallet::{CONFLICT_RETRIES_MAX, METRIC_EXPIRED_TOTAL};
 use tokio::task::Id as TaskId;
 
 use super::{At, Invariant, TxnView, Violation};
@@ -22,24 +26,86 @@ pub struct Reservations {
     /// The version conflicts in a row each task's rollback or expiry of a reservation was
     /// answered with (0 once another refusal answered it: it then dead-letters at once).
     refund_conflicts: BTreeMap<(Option<TaskId>, ReservationId), u32>,
+    /// The same for each task's reserve from a user's wallet, until it reserves or the task
+    /// answers its request.
+    reserve_conflicts: BTreeMap<(Option<TaskId>, UserId), u32>,
+    /// The `wallet.expire` transactions the engine saw applied (what its metric must count).
+    expiries_seen: u64,
 }
 
 impl Reservations {
+    /// A commit the engine saw applied.
+    pub fn after_seen_applied(&mut self, txn: &Txn) {
+        if txn.kind == TxnKind::WalletExpire {
+            self.expiries_seen += 1;
+        }
+    }
+
+    /// At the end: `poker_wallet_expired_total` counted every expiry the engine saw applied,
+    /// and nothing else (a rollback is not an expiry).
+    pub fn at_end(&self, metrics: &MetricsSnapshot, at: At, out: &mut Vec<Violation>) {
+        let counted = metrics.counter(METRIC_EXPIRED_TOTAL);
+        if counted != self.expiries_seen {
+            out.push(at.violation(
+                Invariant::Reservations,
+                format!(
+                    "{METRIC_EXPIRED_TOTAL} is {counted}, but the engine saw {} wallet.expire transaction(s) applied",
+                    self.expiries_seen
+                ),
+            ));
+        }
+    }
+
     /// A commit refused as the engine saw it (by the store, or failed on the link).
     pub fn after_refused(&mut self, txn: &Txn, error: &StoreError, task: Option<TaskId>) {
-        if !matches!(txn.kind, TxnKind::WalletRollback | TxnKind::WalletExpire) {
-            return;
-        }
-        let Some(id) = reservation_of(txn) else { return };
-        let conflicts = self.refund_conflicts.entry((task, id)).or_default();
+        let conflicts = match txn.kind {
+            TxnKind::WalletRollback | TxnKind::WalletExpire => {
+                let Some(id) = reservation_of(txn) else { return };
+                self.refund_conflicts.entry((task, id)).or_default()
+            }
+            TxnKind::WalletReserve => {
+                let Some(user) = wallet_of(txn) else { return };
+                self.reserve_conflicts.entry((task, user)).or_default()
+            }
+            _ => return,
+        };
         match error {
             StoreError::Conflict { .. } => *conflicts += 1,
             _ => *conflicts = 0,
         }
     }
 
+    /// The engine answered the request `task` served, with `error` if it refused it: a
+    /// refusal for a version conflict on a wallet whose reserve met fewer conflicts than its
+    /// retries gave up early.
+    pub fn after_answer(&mut self, task: Option<TaskId>, error: Option<&GameError>, at: At, out: &mut Vec<Violation>) {
+        let conflicted = match error.map(root_cause) {
+            Some(GameError::Store(StoreError::Conflict { key: Key::Wallet(user), .. })) => Some(*user),
+            _ => None,
+        };
+        self.reserve_conflicts.retain(|&(of, user), &mut conflicts| {
+            if of != task {
+                return true;
+            }
+            if conflicted == Some(user) && (1..=CONFLICT_RETRIES_MAX).contains(&conflicts) {
+                out.push(at.violation(
+                    Invariant::Reservations,
+                    format!(
+                        "a request was refused for a conflict after its reserve from {user} met {conflicts} version conflict(s): the wallet retries a conflicting reserve {CONFLICT_RETRIES_MAX} times first"
+                    ),
+                ));
+            }
+            false
+        });
+    }
+
     pub fn after_txn(&mut self, view: &TxnView<'_>, task: Option<TaskId>, at: At, out: &mut Vec<Violation>) {
         self.refund_retried(view, task, at, out);
+        if view.txn.kind == TxnKind::WalletReserve
+            && let Some(user) = wallet_of(view.txn)
+        {
+            self.reserve_conflicts.remove(&(task, user));
+        }
         for (key, before, after) in view.changes {
             let (before, after) = (before.as_ref().map(|v| &v.value), after.as_ref().map(|v| &v.value));
             match key {
@@ -78,6 +144,22 @@ fn reservation_of(txn: &Txn) -> Option<ReservationId> {
         Key::Reservation(id) => Some(id),
         _ => None,
     })
+}
+
+/// The wallet a reserve transaction debits.
+fn wallet_of(txn: &Txn) -> Option<UserId> {
+    txn.writes.iter().find_map(|write| match write.key {
+        Key::Wallet(user) => Some(user),
+        _ => None,
+    })
+}
+
+/// The error under an answer that could not be recorded.
+fn root_cause(error: &GameError) -> &GameError {
+    match error {
+        GameError::Unrecorded { error, .. } => root_cause(error),
+        other => other,
+    }
 }
 
 /// One reservation's change: its lifecycle, its amount and owner, its deadline.

@@ -421,16 +421,61 @@ fn reservations_fire_on_a_refund_dead_lettered_before_its_conflict_retries() {
         found
     };
     let mut c = checkers(LockStrategy::Coarse);
-    c.after_refused(&rollback, &conflict, Some(task));
+    c.after_answered_commit(&rollback, Err(&conflict), Some(task));
     assert_eq!(dead_lettered(&mut c, other), vec![], "another task's refund met no conflict");
     fires(&dead_lettered(&mut c, task), Invariant::Reservations);
     for _ in 0..=engine::wallet::CONFLICT_RETRIES_MAX {
-        c.after_refused(&rollback, &conflict, Some(task));
+        c.after_answered_commit(&rollback, Err(&conflict), Some(task));
     }
     assert_eq!(dead_lettered(&mut c, task), vec![], "every retry made");
-    c.after_refused(&rollback, &conflict, Some(task));
-    c.after_refused(&rollback, &StoreError::TimedOut, Some(task));
+    c.after_answered_commit(&rollback, Err(&conflict), Some(task));
+    c.after_answered_commit(&rollback, Err(&StoreError::TimedOut), Some(task));
     assert_eq!(dead_lettered(&mut c, task), vec![], "a failure other than a conflict dead-letters at once");
+}
+
+#[test]
+fn reservations_fire_on_a_request_refused_for_a_conflict_before_its_reserve_retries() {
+    let (task, other) = two_task_ids();
+    let conflict = StoreError::Conflict { key: Key::Wallet(USER), expected: Some(1), actual: Some(2) };
+    let reserve = Txn::new(TxnKind::WalletReserve).put(Key::Wallet(USER), wallet(10));
+    let refused = GameError::Store(conflict.clone());
+    let answer = |c: &mut Checkers, task, error: Option<&GameError>| {
+        let mut found = Vec::new();
+        c.after_answer(Some(task), error, AT, &mut found);
+        found
+    };
+    let mut c = checkers(LockStrategy::Coarse);
+    c.after_answered_commit(&reserve, Err(&conflict), Some(task));
+    assert_eq!(answer(&mut c, other, Some(&refused)), vec![], "another task's reserve met no conflict");
+    fires(&answer(&mut c, task, Some(&refused)), Invariant::Reservations);
+    assert_eq!(answer(&mut c, task, Some(&refused)), vec![], "an answer ends the task's reserves");
+    for _ in 0..=engine::wallet::CONFLICT_RETRIES_MAX {
+        c.after_answered_commit(&reserve, Err(&conflict), Some(task));
+    }
+    assert_eq!(answer(&mut c, task, Some(&refused)), vec![], "every retry made");
+    c.after_answered_commit(&reserve, Err(&conflict), Some(task));
+    let mut found = Vec::new();
+    c.after_txn(&TxnView { txn: &reserve, changes: &[], now_ms: 0 }, Some(task), AT, &mut found);
+    assert_eq!(answer(&mut c, task, Some(&refused)), vec![], "the retry reserved: the conflict came later");
+    c.after_answered_commit(&reserve, Err(&conflict), Some(task));
+    let poor = GameError::Wallet(engine::wallet::WalletError::InsufficientFunds { balance: 1, amount: 5 });
+    assert_eq!(answer(&mut c, task, Some(&poor)), vec![], "the retry found too few chips");
+}
+
+#[test]
+fn reservations_fire_on_an_expiry_metric_that_does_not_count_the_expiries() {
+    let mut c = checkers(LockStrategy::Coarse);
+    let expire = refund_txn(TxnKind::WalletExpire);
+    c.after_answered_commit(&expire, Ok(()), None);
+    c.after_answered_commit(&refund_txn(TxnKind::WalletRollback), Ok(()), None);
+    let mut metrics = MetricsSnapshot::default();
+    metrics.counters.insert(engine::wallet::METRIC_EXPIRED_TOTAL.into(), 1);
+    let mut found = Vec::new();
+    c.reservations.at_end(&metrics, AT, &mut found);
+    assert_eq!(found, vec![], "one expiry, counted once");
+    metrics.counters.insert(engine::wallet::METRIC_EXPIRED_TOTAL.into(), 2);
+    c.reservations.at_end(&metrics, AT, &mut found);
+    fires(&found, Invariant::Reservations);
 }
 
 #[test]

@@ -337,13 +337,11 @@ impl StoreLink {
         }
     }
 
-    /// One commit through the link; every refusal the engine gets back is told to the
-    /// checkers (they judge its retry policy).
+    /// One commit through the link; every answer the engine gets back is told to the
+    /// checkers (they judge its retry policy and what it counts).
     async fn call_commit(&self, txn: Txn) -> Result<Vec<(Key, u64)>, StoreError> {
         let result = self.commit_through(&txn).await;
-        if let Err(error) = &result {
-            self.context.commit_refused(&txn, error);
-        }
+        self.context.commit_answered(&txn, result.as_ref().map(|_| ()));
         result
     }
 

@@ -87,7 +87,7 @@ pub(crate) async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result
             // Boxed: the handler's future is the engine's largest, and tokio moves a task's
             // whole future into its cell and again when it finishes.
             let reply = Box::pin(handle(&context, &services, frame.body)).await;
-            context.request_answered(reply.game_error());
+            context.request_answered(&reply);
             let (wire_id, site) = (frame.wire_id, Site::Reply(frame.actor));
             let transit =
                 network::transit(&context, &host, site, &format_args!("reply w{wire_id} {}", reply.describe()));

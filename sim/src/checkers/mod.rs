@@ -22,13 +22,15 @@ pub mod reservations;
 pub mod rules;
 pub mod versions;
 
-use engine::game::{GameError, LockStrategy};
+use engine::game::LockStrategy;
 use engine::ids::UserId;
 use engine::locks::{DeadlockSnapshot, LockConfig, LockEvent};
 use engine::metrics::MetricsSnapshot;
 use engine::rules::Chips;
 use engine::store::{JackpotGroup, Key, MemoryStore, StoreError, Txn, Versioned};
 use tokio::task::Id as TaskId;
+
+use crate::protocol::Reply;
 
 pub use budgets::{Budgets, PartitionWaits};
 use serde::{Deserialize, Serialize};
@@ -190,7 +192,7 @@ impl Checkers {
             ledger: ledger::Ledger::new(settings.users.iter().copied(), settings.balance),
             non_negative: non_negative::NonNegative::new(settings.supply),
             at_most_once: at_most_once::AtMostOnce::default(),
-            versions: versions::Versions,
+            versions: versions::Versions::default(),
             reservations: reservations::Reservations::default(),
             rules: rules::Rules,
             locks: locks::Locks::new(settings.lock_strategy, settings.lock_config.clone()),
@@ -222,14 +224,18 @@ impl Checkers {
     /// on its link (a lost reply reads as refused although the store applied it).
     pub fn after_answered_commit(&mut self, txn: &Txn, answer: Result<(), &StoreError>, task: Option<TaskId>) {
         match answer {
-            Ok(()) => self.reservations.after_seen_applied(txn),
+            Ok(()) => {
+                self.reservations.after_seen_applied(txn);
+                self.versions.after_seen_applied(txn, task);
+            }
             Err(error) => self.reservations.after_refused(txn, error, task),
         }
     }
 
-    /// The engine answered the request `task` served, refusing it with `error` if any.
-    pub fn after_answer(&mut self, task: Option<TaskId>, error: Option<&GameError>, at: At, out: &mut Vec<Violation>) {
-        self.reservations.after_answer(task, error, at, out);
+    /// The engine answered the request `task` served with `reply`.
+    pub fn after_answer(&mut self, task: Option<TaskId>, reply: &Reply, at: At, out: &mut Vec<Violation>) {
+        self.reservations.after_answer(task, reply.game_error(), at, out);
+        self.versions.after_answer(task, reply, at, out);
     }
 
     /// A lock event, seen in the task that caused it.

@@ -17,6 +17,7 @@ use engine::metrics::MetricsSnapshot;
 
 use super::liveness::LocksInUse;
 use super::{At, Budgets, CheckerSettings, Checkers, Invariant, PartitionWaits, TxnView, Violation};
+use crate::protocol::Reply;
 
 const SUPPLY: Chips = 1_000;
 const AT: At = At { trace_index: 7, at_us: 1_000 };
@@ -439,27 +440,45 @@ fn reservations_fire_on_a_request_refused_for_a_conflict_before_its_reserve_retr
     let conflict = StoreError::Conflict { key: Key::Wallet(USER), expected: Some(1), actual: Some(2) };
     let reserve = Txn::new(TxnKind::WalletReserve).put(Key::Wallet(USER), wallet(10));
     let refused = GameError::Store(conflict.clone());
-    let answer = |c: &mut Checkers, task, error: Option<&GameError>| {
+    let answer = |c: &mut Checkers, task, error: &GameError| {
         let mut found = Vec::new();
-        c.after_answer(Some(task), error, AT, &mut found);
+        c.after_answer(Some(task), &Reply::Acted(Err(error.clone())), AT, &mut found);
         found
     };
     let mut c = checkers(LockStrategy::Coarse);
     c.after_answered_commit(&reserve, Err(&conflict), Some(task));
-    assert_eq!(answer(&mut c, other, Some(&refused)), vec![], "another task's reserve met no conflict");
-    fires(&answer(&mut c, task, Some(&refused)), Invariant::Reservations);
-    assert_eq!(answer(&mut c, task, Some(&refused)), vec![], "an answer ends the task's reserves");
+    assert_eq!(answer(&mut c, other, &refused), vec![], "another task's reserve met no conflict");
+    fires(&answer(&mut c, task, &refused), Invariant::Reservations);
+    assert_eq!(answer(&mut c, task, &refused), vec![], "an answer ends the task's reserves");
     for _ in 0..=engine::wallet::CONFLICT_RETRIES_MAX {
         c.after_answered_commit(&reserve, Err(&conflict), Some(task));
     }
-    assert_eq!(answer(&mut c, task, Some(&refused)), vec![], "every retry made");
+    assert_eq!(answer(&mut c, task, &refused), vec![], "every retry made");
     c.after_answered_commit(&reserve, Err(&conflict), Some(task));
     let mut found = Vec::new();
     c.after_txn(&TxnView { txn: &reserve, changes: &[], now_ms: 0 }, Some(task), AT, &mut found);
-    assert_eq!(answer(&mut c, task, Some(&refused)), vec![], "the retry reserved: the conflict came later");
+    assert_eq!(answer(&mut c, task, &refused), vec![], "the retry reserved: the conflict came later");
     c.after_answered_commit(&reserve, Err(&conflict), Some(task));
     let poor = GameError::Wallet(engine::wallet::WalletError::InsufficientFunds { balance: 1, amount: 5 });
-    assert_eq!(answer(&mut c, task, Some(&poor)), vec![], "the retry found too few chips");
+    assert_eq!(answer(&mut c, task, &poor), vec![], "the retry found too few chips");
+}
+
+#[test]
+fn versions_fire_on_a_reset_acknowledged_without_its_save() {
+    let (task, other) = two_task_ids();
+    let reset = Txn::new(TxnKind::GameReset).put(Key::Table(TABLE), table(hand()));
+    let acknowledged = |c: &mut Checkers, task| {
+        let mut found = Vec::new();
+        c.after_answer(Some(task), &Reply::Reset(Ok(())), AT, &mut found);
+        found
+    };
+    let mut c = checkers(LockStrategy::Coarse);
+    c.after_answered_commit(&reset, Ok(()), Some(task));
+    fires(&acknowledged(&mut c, other), Invariant::Versions);
+    assert_eq!(acknowledged(&mut c, task), vec![], "saved in the task that answered");
+    fires(&acknowledged(&mut c, task), Invariant::Versions);
+    c.after_answered_commit(&reset, Err(&StoreError::TimedOut), Some(task));
+    fires(&acknowledged(&mut c, task), Invariant::Versions);
 }
 
 #[test]

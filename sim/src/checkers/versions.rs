@@ -2,18 +2,45 @@
 //! hand number never goes back, a hand's game version never goes back, and no acknowledged
 //! action is lost — a save of the same hand must extend the stored history, never replace
 //! it with one that misses an action saved before (the lost update of an unguarded write) —
-//! and no engine save changes what another writer owns at a table (its spectators).
+//! and no engine save changes what another writer owns at a table (its spectators). A reset
+//! the engine acknowledged saved its table: its `game.reset` was applied, as the engine saw
+//! it, in the task that answered.
 
-use engine::store::{TxnKind, Value};
+use std::collections::BTreeSet;
+
+use engine::store::{Txn, TxnKind, Value};
+use tokio::task::Id as TaskId;
 
 use crate::layout::is_spectator;
+use crate::protocol::Reply;
 
 use super::{At, Invariant, TxnView, Violation};
 
 #[derive(Default)]
-pub struct Versions;
+pub struct Versions {
+    /// The tasks whose `game.reset` the engine saw applied, until they answer.
+    resets_saved: BTreeSet<Option<TaskId>>,
+}
 
 impl Versions {
+    /// A commit the engine saw applied, in `task`.
+    pub fn after_seen_applied(&mut self, txn: &Txn, task: Option<TaskId>) {
+        if txn.kind == TxnKind::GameReset {
+            self.resets_saved.insert(task);
+        }
+    }
+
+    /// The engine answered the request `task` served: an acknowledged reset must have saved.
+    pub fn after_answer(&mut self, task: Option<TaskId>, reply: &Reply, at: At, out: &mut Vec<Violation>) {
+        let saved = self.resets_saved.remove(&task);
+        if matches!(reply, Reply::Reset(Ok(()))) && !saved {
+            out.push(at.violation(
+                Invariant::Versions,
+                "a reset was acknowledged, but the engine saw no game.reset of its applied".to_string(),
+            ));
+        }
+    }
+
     pub fn after_txn(&mut self, view: &TxnView<'_>, at: At, out: &mut Vec<Violation>) {
         for (key, before, after) in view.changes {
             let (Some(before), Some(after)) = (before, after) else { continue };

@@ -138,20 +138,20 @@ impl Reservations {
     }
 }
 
+/// The first key of `txn`'s writes that `pick` accepts: the reservation a refund or dead
+/// letter writes, the wallet a reserve debits.
+fn written<T>(txn: &Txn, pick: impl Fn(Key) -> Option<T>) -> Option<T> {
+    txn.writes.iter().find_map(|write| pick(write.key))
+}
+
 /// The reservation a refund or dead-letter transaction writes.
 fn reservation_of(txn: &Txn) -> Option<ReservationId> {
-    txn.writes.iter().find_map(|write| match write.key {
-        Key::Reservation(id) => Some(id),
-        _ => None,
-    })
+    written(txn, |key| if let Key::Reservation(id) = key { Some(id) } else { None })
 }
 
 /// The wallet a reserve transaction debits.
 fn wallet_of(txn: &Txn) -> Option<UserId> {
-    txn.writes.iter().find_map(|write| match write.key {
-        Key::Wallet(user) => Some(user),
-        _ => None,
-    })
+    written(txn, |key| if let Key::Wallet(user) = key { Some(user) } else { None })
 }
 
 /// The error under an answer that could not be recorded.

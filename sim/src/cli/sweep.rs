@@ -267,6 +267,7 @@ impl ProgressDisplay {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
+        // Wall time for the progress line's rate and ETA only: never in a run, hash or report.
         ProgressDisplay { bar, started: std::time::Instant::now(), last_line_s: Mutex::new(0) }
     }
 

@@ -228,7 +228,10 @@ impl Checkers {
                 self.reservations.after_seen_applied(txn);
                 self.versions.after_seen_applied(txn, task);
             }
-            Err(error) => self.reservations.after_refused(txn, error, task),
+            Err(error) => {
+                self.reservations.after_refused(txn, error, task);
+                self.versions.after_refused(txn, error, task);
+            }
         }
     }
 

@@ -154,8 +154,8 @@ fn wallet_of(txn: &Txn) -> Option<UserId> {
     written(txn, |key| if let Key::Wallet(user) = key { Some(user) } else { None })
 }
 
-/// The error under an answer that could not be recorded.
-fn root_cause(error: &GameError) -> &GameError {
+/// The error under an answer that could not be recorded (its `Unrecorded` wrappers).
+pub(super) fn root_cause(error: &GameError) -> &GameError {
     match error {
         GameError::Unrecorded { error, .. } => root_cause(error),
         other => other,

@@ -482,6 +482,38 @@ fn versions_fire_on_a_reset_acknowledged_without_its_save() {
 }
 
 #[test]
+fn versions_fire_on_a_reset_that_retries_a_conflicting_save_too_little_or_too_much() {
+    let (task, other) = two_task_ids();
+    let conflict = StoreError::Conflict { key: Key::Table(TABLE), expected: Some(1), actual: Some(2) };
+    let reset = Txn::new(TxnKind::GameReset).put(Key::Table(TABLE), table(hand()));
+    let refused = GameError::Store(conflict.clone());
+    let answer = |c: &mut Checkers, task, reply: Reply| {
+        let mut found = Vec::new();
+        c.after_answer(Some(task), &reply, AT, &mut found);
+        found
+    };
+    let tries_max = engine::game::RESET_CONFLICT_RETRIES_MAX + 1;
+    let mut c = checkers(LockStrategy::Coarse);
+    c.after_answered_commit(&reset, Err(&conflict), Some(task));
+    assert_eq!(answer(&mut c, other, Reply::Reset(Err(refused.clone()))), vec![], "another task met no conflict");
+    fires(&answer(&mut c, task, Reply::Reset(Err(refused.clone()))), Invariant::Versions);
+    assert_eq!(answer(&mut c, task, Reply::Reset(Err(refused.clone()))), vec![], "an answer ends the task's reset");
+    for _ in 0..tries_max {
+        c.after_answered_commit(&reset, Err(&conflict), Some(task));
+    }
+    assert_eq!(answer(&mut c, task, Reply::Reset(Err(refused.clone()))), vec![], "every retry made");
+    c.after_answered_commit(&reset, Err(&conflict), Some(task));
+    c.after_answered_commit(&reset, Err(&StoreError::TimedOut), Some(task));
+    let timed_out = GameError::Store(StoreError::TimedOut);
+    assert_eq!(answer(&mut c, task, Reply::Reset(Err(timed_out))), vec![], "a failure other than a conflict ends it");
+    for _ in 0..=tries_max {
+        c.after_answered_commit(&reset, Err(&conflict), Some(task));
+    }
+    c.after_answered_commit(&reset, Ok(()), Some(task));
+    fires(&answer(&mut c, task, Reply::Reset(Ok(()))), Invariant::Versions);
+}
+
+#[test]
 fn reservations_fire_on_an_expiry_metric_that_does_not_count_the_expiries() {
     let mut c = checkers(LockStrategy::Coarse);
     let expire = refund_txn(TxnKind::WalletExpire);

@@ -4,22 +4,28 @@
 //! it with one that misses an action saved before (the lost update of an unguarded write) —
 //! and no engine save changes what another writer owns at a table (its spectators). A reset
 //! the engine acknowledged saved its table: its `game.reset` was applied, as the engine saw
-//! it, in the task that answered.
+//! it, in the task that answered; one refused for a version conflict retried its save
+//! `RESET_CONFLICT_RETRIES_MAX` times first, and no reset retries more.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use engine::store::{Txn, TxnKind, Value};
+use engine::game::{GameError, RESET_CONFLICT_RETRIES_MAX};
+use engine::store::{StoreError, Txn, TxnKind, Value};
 use tokio::task::Id as TaskId;
 
 use crate::layout::is_spectator;
 use crate::protocol::Reply;
 
+use super::reservations::root_cause;
 use super::{At, Invariant, TxnView, Violation};
 
 #[derive(Default)]
 pub struct Versions {
     /// The tasks whose `game.reset` the engine saw applied, until they answer.
     resets_saved: BTreeSet<Option<TaskId>>,
+    /// The version conflicts each task's `game.reset` met, as the engine saw them, until it
+    /// answers.
+    reset_conflicts: BTreeMap<Option<TaskId>, u32>,
 }
 
 impl Versions {
@@ -30,13 +36,43 @@ impl Versions {
         }
     }
 
-    /// The engine answered the request `task` served: an acknowledged reset must have saved.
+    /// A commit refused as the engine saw it, in `task`.
+    pub fn after_refused(&mut self, txn: &Txn, error: &StoreError, task: Option<TaskId>) {
+        if txn.kind == TxnKind::GameReset && matches!(error, StoreError::Conflict { .. }) {
+            *self.reset_conflicts.entry(task).or_default() += 1;
+        }
+    }
+
+    /// The engine answered the request `task` served: an acknowledged reset must have saved,
+    /// and a reset's conflicts must match its retry policy.
     pub fn after_answer(&mut self, task: Option<TaskId>, reply: &Reply, at: At, out: &mut Vec<Violation>) {
         let saved = self.resets_saved.remove(&task);
         if matches!(reply, Reply::Reset(Ok(()))) && !saved {
             out.push(at.violation(
                 Invariant::Versions,
                 "a reset was acknowledged, but the engine saw no game.reset of its applied".to_string(),
+            ));
+        }
+        let conflicts = self.reset_conflicts.remove(&task).unwrap_or(0);
+        let tries_max = RESET_CONFLICT_RETRIES_MAX + 1;
+        if conflicts > tries_max {
+            out.push(at.violation(
+                Invariant::Versions,
+                format!(
+                    "a reset met {conflicts} version conflicts: it retries a conflicting save only {RESET_CONFLICT_RETRIES_MAX} time(s)"
+                ),
+            ));
+        }
+        let refused_for_conflict = matches!(
+            reply,
+            Reply::Reset(Err(error)) if matches!(root_cause(error), GameError::Store(StoreError::Conflict { .. }))
+        );
+        if refused_for_conflict && (1..tries_max).contains(&conflicts) {
+            out.push(at.violation(
+                Invariant::Versions,
+                format!(
+                    "a reset was refused for a conflict after {conflicts} version conflict(s) of its save: it retries a conflicting save {RESET_CONFLICT_RETRIES_MAX} time(s) first"
+                ),
             ));
         }
     }

@@ -230,13 +230,20 @@ impl SimContext {
 
     /// A random stream of one opportunity alone, for `purpose` (its latency, its answer): the
     /// same opportunity draws the same values whatever else happened in the run.
-    pub fn site_rng(&self, opportunity: &Opportunity, purpose: &str) -> ChaCha8Rng {
+    pub fn site_rng(&self, opportunity: &Opportunity, purpose: &'static str) -> ChaCha8Rng {
         ChaCha8Rng::seed_from_u64(self.state().site_seed(opportunity, purpose, self.seed))
     }
 
     /// Counts one occurrence of `site` and returns it, for [`SimContext::decide`].
     pub fn opportunity(&self, site: Site) -> Opportunity {
         self.state().opportunity(site)
+    }
+
+    /// [`SimContext::opportunity`] with the seed of its stream for `purpose` — the stream
+    /// [`SimContext::site_rng`] gives — found in the same look-up of the site.
+    pub fn opportunity_with_stream(&self, site: Site, purpose: &'static str) -> (Opportunity, SiteStream) {
+        let (opportunity, seed) = self.state().opportunity_with_seed(site, purpose, self.seed);
+        (opportunity, SiteStream(seed))
     }
 
     /// Whether a fault of `kind` fires at `opportunity`, and with what parameters: in the
@@ -550,15 +557,45 @@ impl fmt::Display for Versions<'_> {
 }
 
 /// A site seen in this run: how many times, and its label as schedules spell it.
+/// The seed of one opportunity's own random stream for one purpose
+/// ([`SimContext::opportunity_with_stream`]).
+#[derive(Clone, Copy, Debug)]
+pub struct SiteStream(u64);
+
+impl SiteStream {
+    /// The stream, from its first value.
+    pub fn rng(self) -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(self.0)
+    }
+}
+
 struct SiteSeen {
     count: u64,
     label: Box<str>,
+    /// Each purpose's label hash at this site (see [`purpose_label_hash`]), worked out once.
+    purpose_hashes: Vec<(&'static str, u64)>,
 }
 
 impl SiteSeen {
     fn new(site: &Site) -> SiteSeen {
-        SiteSeen { count: 0, label: site.to_string().into_boxed_str() }
+        SiteSeen { count: 0, label: site.to_string().into_boxed_str(), purpose_hashes: Vec::new() }
     }
+
+    fn purpose_hash(&mut self, purpose: &'static str) -> u64 {
+        if let Some(&(_, hash)) = self.purpose_hashes.iter().find(|(seen, _)| *seen == purpose) {
+            return hash;
+        }
+        let hash = purpose_label_hash(purpose, &self.label);
+        self.purpose_hashes.push((purpose, hash));
+        hash
+    }
+}
+
+/// The FNV-1a hash of the label `<purpose>@<site label>`, as [`seeds::derive`] hashes a label.
+fn purpose_label_hash(purpose: &str, site_label: &str) -> u64 {
+    let mut hash = engine::hash::Fnv1a::new();
+    hash.write(purpose.as_bytes()).write(b"@").write(site_label.as_bytes());
+    hash.finish()
 }
 
 impl RunState {
@@ -674,18 +711,23 @@ impl RunState {
         Opportunity { site, nth: seen.count }
     }
 
+    /// [`RunState::opportunity`] and the seed [`RunState::site_seed`] gives it for `purpose`.
+    fn opportunity_with_seed(&mut self, site: Site, purpose: &'static str, seed: u64) -> (Opportunity, u64) {
+        let seen = self.opportunities.entry(site.clone()).or_insert_with(|| SiteSeen::new(&site));
+        seen.count += 1;
+        let stream_seed = seeds::derive_hashed(seed, seen.purpose_hash(purpose), seen.count);
+        (Opportunity { site, nth: seen.count }, stream_seed)
+    }
+
     /// The seed of `purpose`'s stream at `opportunity`: [`seeds::derive`] of the label
-    /// `<purpose>@<site>`, with the site's label spelled once per run, not once per call.
-    fn site_seed(&self, opportunity: &Opportunity, purpose: &str, seed: u64) -> u64 {
-        let label = |site_label: &str| {
-            let mut hash = engine::hash::Fnv1a::new();
-            hash.write(purpose.as_bytes()).write(b"@").write(site_label.as_bytes());
-            seeds::derive_hashed(seed, hash.finish(), opportunity.nth)
+    /// `<purpose>@<site>`, with the label spelled and hashed once per site and purpose in a
+    /// run, not once per call.
+    fn site_seed(&mut self, opportunity: &Opportunity, purpose: &'static str, seed: u64) -> u64 {
+        let label_hash = match self.opportunities.get_mut(&opportunity.site) {
+            Some(seen) => seen.purpose_hash(purpose),
+            None => purpose_label_hash(purpose, &opportunity.site.to_string()),
         };
-        match self.opportunities.get(&opportunity.site) {
-            Some(seen) => label(&seen.label),
-            None => label(&opportunity.site.to_string()),
-        }
+        seeds::derive_hashed(seed, label_hash, opportunity.nth)
     }
 
     /// A commit of the running engine left for the store; returns its call number.

@@ -117,7 +117,7 @@ fn set_up(store: &MemoryStore, scenario: &Scenario, layout: &Layout) {
     }
     for (table, seats) in &layout.tables {
         let record = TableRecord::empty(*table, seats.clone());
-        txn = txn.put(Key::Table(*table), Value::Table(Box::new(record)));
+        txn = txn.put(Key::Table(*table), Value::Table(Arc::new(record)));
     }
     txn = txn.put(Key::House, Value::House(scenario.tables.house_chips));
     if scenario.engine.jackpot {

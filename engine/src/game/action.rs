@@ -8,6 +8,8 @@
 //! The steps where the historical designs differ are [`Design`] hooks; this file never asks
 //! which design runs.
 
+use std::sync::Arc;
+
 use tokio::time::Instant;
 
 use super::design::Escrowed;
@@ -283,7 +285,7 @@ impl GameEngine {
         }
         txn = self.settle_if_complete(txn, &mut next).await?;
         let outcome = ActionOutcome { applied, chips, table_version: read.version + 1, hand_complete };
-        txn = txn.put(Key::Table(request.table), Value::Table(Box::new(next)));
+        txn = txn.put(Key::Table(request.table), Value::Table(Arc::new(next)));
         let recorded = serde_json::to_value(Ok::<_, GameError>(outcome)).expect("outcomes serialize");
         txn = txn.merge(self.dedup.record_txn(ticket, &recorded));
         self.buggify().point(FaultPoint::CommitBeforeSave).await?;

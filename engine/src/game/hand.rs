@@ -3,6 +3,8 @@
 //! hand inside its saving transaction, and the work after a hand that runs outside every lock
 //! (the jackpot's share of the rake, the chat announcements).
 
+use std::sync::Arc;
+
 use super::{GameEngine, GameError, START_CONFLICT_RETRIES_MAX, table_of};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -32,7 +34,7 @@ impl GameEngine {
     pub async fn create_table(&self, table: TableId, seats: Vec<crate::ids::UserId>) -> Result<(), GameError> {
         let key = Key::Table(table);
         let record = TableRecord::empty(table, seats);
-        let txn = Txn::new(TxnKind::GameCreateTable).expect(key, None).put(key, Value::Table(Box::new(record)));
+        let txn = Txn::new(TxnKind::GameCreateTable).expect(key, None).put(key, Value::Table(Arc::new(record)));
         match self.store.commit(txn).await {
             Ok(_) => Ok(()),
             Err(StoreError::Conflict { .. }) => Err(GameError::TableExists { table }),
@@ -77,7 +79,7 @@ impl GameEngine {
             let (hand_number, complete, rake) = (next.hand_number, state.complete, state.rake);
             next.game = Some(state);
             txn = self.settle_if_complete(txn, &mut next).await?;
-            txn = txn.put(Key::Table(table), Value::Table(Box::new(next)));
+            txn = txn.put(Key::Table(table), Value::Table(Arc::new(next)));
             match self.store.commit(txn).await {
                 Ok(_) => {
                     let _held = self.design.release(guards);

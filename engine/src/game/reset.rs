@@ -3,6 +3,8 @@
 //! table's version captured before mutating, one retry on a version conflict (the operators'
 //! Phase 2A-5 fix).
 
+use std::sync::Arc;
+
 use super::{GameEngine, GameError, RESET_CONFLICT_RETRIES_MAX, table_of};
 use crate::buggify::FaultPoint;
 use crate::ids::{TableId, UserId};
@@ -45,7 +47,7 @@ impl GameEngine {
                 next.escrow = 0;
             }
             next.game = None;
-            txn = txn.put(Key::Table(table), Value::Table(Box::new(next)));
+            txn = txn.put(Key::Table(table), Value::Table(Arc::new(next)));
             self.buggify().point(FaultPoint::ResetBeforeSave).await?;
             match self.store.commit(txn).await {
                 Ok(_) => return Ok(()),

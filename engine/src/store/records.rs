@@ -1,6 +1,8 @@
 //! The records the store holds. Each chip-holding record says how many chips it holds, so
 //! that conservation can be checked by summing the store (see [`Value::chips_held`]).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::clock::TimestampMs;
@@ -196,7 +198,7 @@ pub struct ProcessedRequest {
 pub enum Value {
     Wallet(Wallet),
     Reservation(Reservation),
-    Table(Box<TableRecord>),
+    Table(Arc<TableRecord>),
     Jackpot(JackpotPool),
     JackpotConfig(JackpotConfig),
     Dlq(DlqEntry),

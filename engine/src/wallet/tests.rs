@@ -4,6 +4,7 @@ use super::*;
 use crate::clock::TokioClock;
 use crate::store::{MemoryStore, StoreFuture, Versioned};
 use rand::SeedableRng;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A store that fails refund transactions while `fail_refunds` is set.
@@ -66,7 +67,7 @@ fn into_table_escrow(amount: Chips) -> Txn {
     let record =
         crate::store::TableRecord { escrow: amount, ..crate::store::TableRecord::empty(TableId(1), vec![UserId(1)]) };
     let key = Key::Table(TableId(1));
-    Txn::new(TxnKind::Provision).expect(key, None).put(key, Value::Table(Box::new(record)))
+    Txn::new(TxnKind::Provision).expect(key, None).put(key, Value::Table(Arc::new(record)))
 }
 
 #[tokio::test(start_paused = true)]

@@ -160,7 +160,7 @@ impl World {
     fn game(&self) -> (engine::store::TableRecord, u64) {
         let read = self.link.inner.read(Key::Table(TABLE)).unwrap();
         match read.value {
-            Value::Table(record) => (*record, read.version),
+            Value::Table(record) => (Arc::unwrap_or_clone(record), read.version),
             other => panic!("{other:?}"),
         }
     }

@@ -2,6 +2,8 @@
 //! and must report its own invariant — and a correct one of the same shape must pass. A
 //! checker that goes blind fails here before any scenario could miss it.
 
+use std::sync::Arc;
+
 use engine::cards::Deck;
 use engine::game::{ActionOutcome, GameError, LockStrategy};
 use engine::ids::{DlqId, RequestId, ReservationId, TableId, UserId};
@@ -80,7 +82,7 @@ fn table(game: GameState) -> Value {
         escrow,
         ..TableRecord::empty(TABLE, vec![USER, UserId(2)])
     };
-    Value::Table(Box::new(record))
+    Value::Table(Arc::new(record))
 }
 
 /// Runs every transaction checker on one transaction of `kind` with `changes`.
@@ -118,7 +120,7 @@ fn conservation_fires_when_chips_vanish_and_passes_when_they_move() {
 fn conservation_fires_on_an_escrow_that_disagrees_with_its_hand() {
     let mut c = checkers(LockStrategy::Coarse);
     let Value::Table(mut record) = table(hand()) else { unreachable!() };
-    record.escrow += 1;
+    Arc::make_mut(&mut record).escrow += 1;
     let changes = [(Key::Table(TABLE), None, row(1, Value::Table(record)))];
     fires(&after_txn(&mut c, TxnKind::GameStart, &changes, 0), Invariant::Conservation);
 }
@@ -570,7 +572,7 @@ fn wallet_ledger_accepts_a_hand_result_and_recounts_every_wallet_at_the_end() {
         finished.apply(actor, Action::AllIn).unwrap();
     }
     let Value::Table(mut record) = table(finished.clone()) else { unreachable!() };
-    record.escrow = 0;
+    Arc::make_mut(&mut record).escrow = 0;
     // The hand ends: what each had put in leaves the table, and each wallet moves by the
     // player's result plus what it had put in before — explained by the hand alone.
     let started = hand();
@@ -834,7 +836,7 @@ fn jackpot_fires_on_a_hand_contributed_twice_or_not_for_its_rake() {
     }
     let rake = finished.rake;
     let Value::Table(mut record) = table(finished) else { unreachable!() };
-    record.escrow = 0;
+    Arc::make_mut(&mut record).escrow = 0;
     let ended = [(Key::Table(TABLE), row(1, table(hand())), row(2, Value::Table(record)))];
     after_txn(&mut c, TxnKind::GameAct, &ended, 0);
     let key = Key::Jackpot(JackpotGroup::Minor);
@@ -860,7 +862,7 @@ fn jackpot_fires_on_a_hand_contributed_twice_or_not_for_its_rake() {
 fn versions_fire_on_an_engine_save_that_drops_another_writers_spectator() {
     let mut c = checkers(LockStrategy::Coarse);
     let Value::Table(mut watched) = table(hand()) else { unreachable!() };
-    watched.seats.push(crate::layout::spectator_of(TABLE));
+    Arc::make_mut(&mut watched).seats.push(crate::layout::spectator_of(TABLE));
     let joined = [(Key::Table(TABLE), row(1, table(hand())), row(2, Value::Table(watched.clone())))];
     assert!(!invariants(&after_txn(&mut c, TxnKind::StaleWriter, &joined, 0)).contains(&Invariant::Versions));
     let lost = [(Key::Table(TABLE), row(2, Value::Table(watched)), row(3, table(hand())))];

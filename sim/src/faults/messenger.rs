@@ -33,9 +33,9 @@ impl Messenger {
     async fn call(&self, table: TableId, what: String) -> Result<MessageId, ChatError> {
         let settings = &self.context.scenario.chat;
         let plan = &self.context.plan.settings;
-        let opportunity = self.context.opportunity(Site::Chat(table));
+        let (opportunity, chat_stream) = self.context.opportunity_with_stream(Site::Chat(table), "chat");
         let (latency_us, answer, id) = {
-            let rng = &mut self.context.site_rng(&opportunity, "chat");
+            let rng = &mut chat_stream.rng();
             let latency_us = match &settings.latency {
                 Some(latency) => latency.sample_us(rng),
                 None => draw_range(rng, settings.latency_ms) * 1_000,

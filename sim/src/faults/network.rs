@@ -26,7 +26,7 @@ pub(crate) fn transit(
     what: &dyn std::fmt::Display,
 ) -> Option<Duration> {
     let p = context.plan.settings.message_loss_probability;
-    let opportunity = context.opportunity(site);
+    let (opportunity, latency_stream) = context.opportunity_with_stream(site, "latency");
     let lost = context
         .decide(&opportunity, FaultKind::MessageLoss, Stream::Network, |rng, fault| {
             (p > 0.0 && rng.random_bool(p)).then_some(fault)
@@ -36,7 +36,6 @@ pub(crate) fn transit(
         context.fault(host, FaultKind::MessageLoss, what.to_string());
         return None;
     }
-    let latency_ms =
-        draw_range(&mut context.site_rng(&opportunity, "latency"), context.scenario.world.network_latency_ms);
+    let latency_ms = draw_range(&mut latency_stream.rng(), context.scenario.world.network_latency_ms);
     Some(Duration::from_millis(latency_ms))
 }

@@ -109,9 +109,9 @@ impl StoreLink {
     /// refund failure, a failure, a timeout or a lost reply, then a stale writer — each decided
     /// at this opportunity by the schedule or the store-fault dice.
     fn plan_call(&self, op: StoreOp, subject: Option<Subject>) -> CallPlan {
-        let opportunity = self.context.opportunity(Site::Store(op, subject));
+        let (opportunity, latency_stream) = self.context.opportunity_with_stream(Site::Store(op, subject), "latency");
         let store = &self.context.scenario.store;
-        let rng = &mut self.context.site_rng(&opportunity, "latency");
+        let rng = &mut latency_stream.rng();
         let latency_us = match store.latency_of(op) {
             Some(latency) => latency.sample_us(rng),
             None => draw_range(rng, store.latency_us),
@@ -274,7 +274,7 @@ impl StoreLink {
             }
         };
         let foreign =
-            Txn::new(TxnKind::StaleWriter).expect(key, Some(current.version)).put(key, Value::Table(Box::new(record)));
+            Txn::new(TxnKind::StaleWriter).expect(key, Some(current.version)).put(key, Value::Table(Arc::new(record)));
         Some((foreign, what))
     }
 

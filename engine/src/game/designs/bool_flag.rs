@@ -7,6 +7,8 @@
 //! > calls; insufficient locking (simple boolean flag doesn't prevent concurrent state
 //! > modifications); no request deduplication; non-atomic state changes.
 
+use std::sync::Arc;
+
 use crate::dedup::DedupMode;
 use crate::game::design::{Design, Escrowed, HookFuture};
 use crate::game::{ActionRequest, GameEngine, GameError, table_of};
@@ -60,7 +62,7 @@ async fn raise_processing_flag(engine: &GameEngine, table: TableId) -> Result<()
         return Err(GameError::InProgress);
     }
     record.processing = true;
-    engine.store.commit(Txn::new(TxnKind::GameFlag).put(Key::Table(table), Value::Table(Box::new(record)))).await?;
+    engine.store.commit(Txn::new(TxnKind::GameFlag).put(Key::Table(table), Value::Table(Arc::new(record)))).await?;
     Ok(())
 }
 
@@ -68,7 +70,7 @@ async fn lower_processing_flag(engine: &GameEngine, table: TableId) {
     if let Ok(read) = engine.read_table(table).await {
         let mut record = table_of(&read).clone();
         record.processing = false;
-        let txn = Txn::new(TxnKind::GameFlag).put(Key::Table(table), Value::Table(Box::new(record)));
+        let txn = Txn::new(TxnKind::GameFlag).put(Key::Table(table), Value::Table(Arc::new(record)));
         let _ = engine.store.commit(txn).await;
     }
 }

@@ -5,16 +5,23 @@
 //! to its cause: a hand's contribution names its hand, is that hand's rake exactly, comes once
 //! per hand; every contribution splits its rake as the stored shares say (worked out here)
 //! and raises each pool by exactly its share. A win refused for its pool's row lock waited the lock's
-//! whole timeout first, and an operation refused for conflicts made every retry.
+//! whole timeout first, and an operation refused for conflicts made every retry. The service's
+//! operation, conflict and retry counters count what the engine saw its commits do.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use engine::ids::TableId;
-use engine::jackpot::{ContributeOutcome, Contribution, SHARE_BPS_TOTAL_MAX};
+use engine::jackpot::{
+    ContributeOutcome, Contribution, METRIC_CONFLICTS, METRIC_OPERATIONS, METRIC_RETRIES, OPERATION_CONTRIBUTE,
+    OPERATION_UPDATE_CONFIG, OPERATION_WIN, SHARE_BPS_TOTAL_MAX,
+};
+use engine::metrics::{MetricsSnapshot, labeled};
 use engine::rules::Chips;
 use engine::store::JackpotGroup;
-use engine::store::{Key, MemoryStore, Value};
+use engine::store::{Key, MemoryStore, StoreError, Txn, TxnKind, Value};
 use serde::Deserialize;
+
+use tokio::task::Id as TaskId;
 
 use super::{At, Invariant, TxnView, Violation};
 
@@ -26,12 +33,95 @@ pub struct Jackpot {
     contributed: BTreeSet<(TableId, u64)>,
     /// The stored jackpot config's shares, in basis points of the rake, once written.
     share_bps: Option<Vec<(JackpotGroup, u32)>>,
+    /// The jackpot's commits the engine saw applied, by kind.
+    applied_seen: BTreeMap<TxnKind, u64>,
+    /// The jackpot's commits the engine saw refused for a version conflict, by kind.
+    conflicts_seen: BTreeMap<TxnKind, u64>,
+    /// The tasks that saw a jackpot commit answered and have not answered their request yet:
+    /// at the end of a run, their operations may not have counted it yet.
+    open_tasks: BTreeSet<Option<TaskId>>,
 }
+
+/// Each operation, the transaction kind its success commits once (a duplicate commits none),
+/// and whether every success commits it (a contribution whose split gives the pools nothing
+/// succeeds without a write).
+const OPERATION_KINDS: [(&str, TxnKind, bool); 3] = [
+    (OPERATION_CONTRIBUTE, TxnKind::JackpotContribute, false),
+    (OPERATION_UPDATE_CONFIG, TxnKind::JackpotUpdateConfig, true),
+    (OPERATION_WIN, TxnKind::JackpotWinPay, true),
+];
 
 impl Jackpot {
     /// `share_bps`: the stored config's shares at the start, if the store has one.
     pub fn new(supply: Chips, share_bps: Option<Vec<(JackpotGroup, u32)>>) -> Jackpot {
-        Jackpot { supply, hand_rake: BTreeMap::new(), contributed: BTreeSet::new(), share_bps }
+        Jackpot {
+            supply,
+            hand_rake: BTreeMap::new(),
+            contributed: BTreeSet::new(),
+            share_bps,
+            applied_seen: BTreeMap::new(),
+            conflicts_seen: BTreeMap::new(),
+            open_tasks: BTreeSet::new(),
+        }
+    }
+
+    /// A commit's answer as the engine saw it: applied, or refused (a lost reply reads as
+    /// refused, as the service saw it too).
+    pub fn after_answered_commit(&mut self, txn: &Txn, answer: Result<(), &StoreError>, task: Option<TaskId>) {
+        let counted_kind = txn.kind == TxnKind::JackpotWinLock || OPERATION_KINDS.iter().any(|o| o.1 == txn.kind);
+        if !counted_kind {
+            return;
+        }
+        self.open_tasks.insert(task);
+        let counted = match answer {
+            Ok(()) => &mut self.applied_seen,
+            Err(StoreError::Conflict { .. }) => &mut self.conflicts_seen,
+            Err(_) => return,
+        };
+        *counted.entry(txn.kind).or_default() += 1;
+    }
+
+    /// The engine answered the request `task` served: its operations have counted what they saw.
+    pub fn after_answer(&mut self, task: Option<TaskId>) {
+        self.open_tasks.remove(&task);
+    }
+
+    /// At the end: every conflict the service met is counted, each one it retried counts a
+    /// retry (the others ended their operation as a concurrency violation, the row lock's
+    /// excepted: it polls), and each operation's successes are its applied commits — less, for
+    /// the last two, at most one per operation still running (it may not have counted yet).
+    pub fn check_metrics(&self, metrics: &MetricsSnapshot, at: At, out: &mut Vec<Violation>) {
+        let running = self.open_tasks.len() as u64;
+        let seen = |map: &BTreeMap<TxnKind, u64>, kind| map.get(&kind).copied().unwrap_or(0);
+        let counted = |name: &str, labels: &[(&str, &str)]| metrics.counter(&labeled(name, labels));
+        let mut report = |what: String, counted: u64, seen: u64| {
+            out.push(at.violation(
+                Invariant::Jackpot,
+                format!(
+                    "{what} is {counted}, but the engine saw {seen} such commit(s), with {running} operation(s) still running"
+                ),
+            ));
+        };
+        let (mut conflicts, mut retried, mut retries, mut gave_up) = (0, 0, 0, 0);
+        for (operation, kind, commits_always) in OPERATION_KINDS {
+            conflicts += counted(METRIC_CONFLICTS, &[("operation", operation)]);
+            retries += counted(METRIC_RETRIES, &[("operation", operation)]);
+            gave_up += counted(METRIC_OPERATIONS, &[("operation", operation), ("status", "concurrency_violation")]);
+            retried += seen(&self.conflicts_seen, kind);
+            let successes = counted(METRIC_OPERATIONS, &[("operation", operation), ("status", "success")]);
+            let applied = seen(&self.applied_seen, kind);
+            if successes + running < applied || (commits_always && successes > applied) {
+                report(format!("{METRIC_OPERATIONS} of {operation} successes"), successes, applied);
+            }
+        }
+        let lock_conflicts = seen(&self.conflicts_seen, TxnKind::JackpotWinLock);
+        if conflicts != retried + lock_conflicts {
+            report(METRIC_CONFLICTS.to_string(), conflicts, retried + lock_conflicts);
+        }
+        if retries + gave_up > retried || retries + gave_up + running < retried {
+            let what = format!("{METRIC_RETRIES} plus the operations given up as concurrency violations");
+            report(what, retries + gave_up, retried);
+        }
     }
 
     /// A win gave up waiting for its pool's row lock after `waited_ms` (measured by the engine

@@ -233,12 +233,14 @@ impl Checkers {
                 self.versions.after_refused(txn, error, task);
             }
         }
+        self.jackpot.after_answered_commit(txn, answer, task);
     }
 
     /// The engine answered the request `task` served with `reply`.
     pub fn after_answer(&mut self, task: Option<TaskId>, reply: &Reply, at: At, out: &mut Vec<Violation>) {
         self.reservations.after_answer(task, reply.game_error(), at, out);
         self.versions.after_answer(task, reply, at, out);
+        self.jackpot.after_answer(task);
     }
 
     /// A lock event, seen in the task that caused it.
@@ -265,6 +267,7 @@ impl Checkers {
         self.budgets.check(metrics, &self.partition_waits, at, out);
         self.non_negative.at_end(store, at, out);
         self.jackpot.at_end(store, at, out);
+        self.jackpot.check_metrics(metrics, at, out);
         self.reservations.at_end(metrics, at, out);
     }
 }

@@ -516,6 +516,57 @@ fn versions_fire_on_a_reset_that_retries_a_conflicting_save_too_little_or_too_mu
 }
 
 #[test]
+fn jackpot_fires_on_metrics_that_do_not_count_what_the_engine_saw() {
+    use engine::jackpot::{METRIC_CONFLICTS, METRIC_OPERATIONS, METRIC_RETRIES};
+    use engine::metrics::labeled;
+    let conflict = StoreError::Conflict { key: Key::House, expected: Some(1), actual: Some(2) };
+    let contribute = Txn::new(TxnKind::JackpotContribute);
+    let lock = Txn::new(TxnKind::JackpotWinLock);
+    let mut c = checkers(LockStrategy::Coarse);
+    // One contribution retried once and applied; one given up after its conflict; a win's row
+    // lock met one conflict and polled.
+    c.after_answered_commit(&contribute, Err(&conflict), None);
+    c.after_answered_commit(&contribute, Ok(()), None);
+    c.after_answered_commit(&contribute, Err(&conflict), None);
+    c.after_answered_commit(&lock, Err(&conflict), None);
+    c.after_answered_commit(&contribute, Err(&StoreError::TimedOut), None);
+    let honest = || {
+        let mut metrics = MetricsSnapshot::default();
+        let mut set =
+            |name: &str, labels: &[(&str, &str)], value| metrics.counters.insert(labeled(name, labels), value);
+        set(METRIC_OPERATIONS, &[("operation", "contribute"), ("status", "success")], 1);
+        set(METRIC_OPERATIONS, &[("operation", "contribute"), ("status", "concurrency_violation")], 1);
+        set(METRIC_OPERATIONS, &[("operation", "contribute"), ("status", "store_error")], 1);
+        set(METRIC_CONFLICTS, &[("operation", "contribute")], 2);
+        set(METRIC_CONFLICTS, &[("operation", "win")], 1);
+        set(METRIC_RETRIES, &[("operation", "contribute")], 1);
+        metrics
+    };
+    let check = |c: &Checkers, metrics: &MetricsSnapshot| {
+        let mut found = Vec::new();
+        c.jackpot.check_metrics(metrics, AT, &mut found);
+        found
+    };
+    let mut one_retry_short = honest();
+    one_retry_short.counters.remove(&labeled(METRIC_RETRIES, &[("operation", "contribute")]));
+    assert_eq!(check(&c, &one_retry_short), vec![], "the operation still running may not have counted its retry");
+    c.jackpot.after_answer(None);
+    assert_eq!(check(&c, &honest()), vec![], "the counters count what the engine saw");
+    let mut no_retries = honest();
+    no_retries.counters.remove(&labeled(METRIC_RETRIES, &[("operation", "contribute")]));
+    fires(&check(&c, &no_retries), Invariant::Jackpot);
+    let mut all_duplicates = honest();
+    all_duplicates.counters.remove(&labeled(METRIC_OPERATIONS, &[("operation", "contribute"), ("status", "success")]));
+    all_duplicates
+        .counters
+        .insert(labeled(METRIC_OPERATIONS, &[("operation", "contribute"), ("status", "duplicate")]), 1);
+    fires(&check(&c, &all_duplicates), Invariant::Jackpot);
+    let mut lock_uncounted = honest();
+    lock_uncounted.counters.remove(&labeled(METRIC_CONFLICTS, &[("operation", "win")]));
+    fires(&check(&c, &lock_uncounted), Invariant::Jackpot);
+}
+
+#[test]
 fn reservations_fire_on_an_expiry_metric_that_does_not_count_the_expiries() {
     let mut c = checkers(LockStrategy::Coarse);
     let expire = refund_txn(TxnKind::WalletExpire);

@@ -268,6 +268,7 @@ impl Checkers {
         self.non_negative.at_end(store, at, out);
         self.jackpot.at_end(store, at, out);
         self.jackpot.check_metrics(metrics, at, out);
+        self.locks.check_metrics(metrics, at, out);
         self.reservations.at_end(metrics, at, out);
     }
 }

@@ -332,6 +332,37 @@ fn locks_fire_on_an_acquire_that_gives_up_before_its_timeout() {
 }
 
 #[test]
+fn locks_fire_on_an_acquire_counter_that_misses_what_the_manager_announced() {
+    use engine::locks::{METRIC_LOCK_ACQUIRE, STATUS_SUCCESS, STATUS_TIMEOUT};
+    use engine::metrics::labeled;
+    let mut c = checkers(LockStrategy::Coarse);
+    let timeout_us = LockConfig::default().timeout_ms(LockCategory::Table) * 1_000;
+    let mut found = Vec::new();
+    c.on_lock_event(&acquired(1, LockCategory::Table, "table-1"), None, AT, &mut found);
+    c.on_lock_event(&acquired(2, LockCategory::Stage, "stage-1"), None, AT, &mut found);
+    c.on_lock_event(&timed_out(LockCategory::Table, timeout_us), None, AT, &mut found);
+    let counter = |category: LockCategory, status| {
+        labeled(METRIC_LOCK_ACQUIRE, &[("category", category.as_str()), ("status", status)])
+    };
+    let mut metrics = MetricsSnapshot::default();
+    metrics.counters.insert(counter(LockCategory::Table, STATUS_SUCCESS), 1);
+    metrics.counters.insert(counter(LockCategory::Stage, STATUS_SUCCESS), 1);
+    metrics.counters.insert(counter(LockCategory::Table, STATUS_TIMEOUT), 1);
+    let check = |metrics: &MetricsSnapshot| {
+        let mut found = Vec::new();
+        c.locks.check_metrics(metrics, AT, &mut found);
+        found
+    };
+    assert_eq!(check(&metrics), vec![], "every grant and timeout counted once");
+    let mut uncounted = metrics.clone();
+    uncounted.counters.remove(&counter(LockCategory::Stage, STATUS_SUCCESS));
+    fires(&check(&uncounted), Invariant::Locks);
+    let mut doubled = metrics.clone();
+    doubled.counters.insert(counter(LockCategory::Table, STATUS_TIMEOUT), 2);
+    fires(&check(&doubled), Invariant::Locks);
+}
+
+#[test]
 fn locks_fire_on_a_wait_for_cycle() {
     let mut c = checkers(LockStrategy::Coarse);
     let mut found = Vec::new();

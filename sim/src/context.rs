@@ -231,7 +231,7 @@ impl SimContext {
     /// A random stream of one opportunity alone, for `purpose` (its latency, its answer): the
     /// same opportunity draws the same values whatever else happened in the run.
     pub fn site_rng(&self, opportunity: &Opportunity, purpose: &'static str) -> ChaCha8Rng {
-        ChaCha8Rng::seed_from_u64(self.state().site_seed(opportunity, purpose, self.seed))
+        SiteStream(self.state().site_seed(opportunity, purpose, self.seed)).rng()
     }
 
     /// Counts one occurrence of `site` and returns it, for [`SimContext::decide`].
@@ -556,7 +556,6 @@ impl fmt::Display for Versions<'_> {
     }
 }
 
-/// A site seen in this run: how many times, and its label as schedules spell it.
 /// The seed of one opportunity's own random stream for one purpose
 /// ([`SimContext::opportunity_with_stream`]).
 #[derive(Clone, Copy, Debug)]
@@ -569,6 +568,7 @@ impl SiteStream {
     }
 }
 
+/// A site seen in this run: how many times, and its label as schedules spell it.
 struct SiteSeen {
     count: u64,
     label: Box<str>,
@@ -706,17 +706,22 @@ impl RunState {
 
     /// Counts one occurrence of `site` and returns it.
     pub fn opportunity(&mut self, site: Site) -> Opportunity {
-        let seen = self.opportunities.entry(site.clone()).or_insert_with(|| SiteSeen::new(&site));
-        seen.count += 1;
-        Opportunity { site, nth: seen.count }
+        let nth = self.count_site(&site).count;
+        Opportunity { site, nth }
     }
 
     /// [`RunState::opportunity`] and the seed [`RunState::site_seed`] gives it for `purpose`.
     fn opportunity_with_seed(&mut self, site: Site, purpose: &'static str, seed: u64) -> (Opportunity, u64) {
-        let seen = self.opportunities.entry(site.clone()).or_insert_with(|| SiteSeen::new(&site));
-        seen.count += 1;
+        let seen = self.count_site(&site);
         let stream_seed = seeds::derive_hashed(seed, seen.purpose_hash(purpose), seen.count);
         (Opportunity { site, nth: seen.count }, stream_seed)
+    }
+
+    /// Counts one more occurrence of `site`; its record.
+    fn count_site(&mut self, site: &Site) -> &mut SiteSeen {
+        let seen = self.opportunities.entry(site.clone()).or_insert_with(|| SiteSeen::new(site));
+        seen.count += 1;
+        seen
     }
 
     /// The seed of `purpose`'s stream at `opportunity`: [`seeds::derive`] of the label

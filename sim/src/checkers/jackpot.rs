@@ -20,7 +20,6 @@ use engine::rules::Chips;
 use engine::store::JackpotGroup;
 use engine::store::{Key, MemoryStore, StoreError, Txn, TxnKind, Value};
 use serde::Deserialize;
-
 use tokio::task::Id as TaskId;
 
 use super::{At, Invariant, TxnView, Violation};

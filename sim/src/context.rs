@@ -33,7 +33,7 @@ use crate::checkers::{At, Checkers, Invariant, TxnView, VIOLATIONS_KEPT_COUNT, V
 use crate::faults::kind::FaultKind;
 use crate::faults::plan::{FaultPlan, Window, draw_range};
 use crate::faults::schedule::{Opportunity, Schedule, ScheduledFault, Site, Subject};
-use crate::protocol::{JackpotAnswer, JackpotRefusal, Reply};
+use crate::protocol::{Asked, JackpotAnswer, JackpotRefusal, Reply};
 use crate::scenario::Scenario;
 use crate::seeds;
 use crate::trace::{Trace, TraceEvent, TraceKept};
@@ -321,11 +321,12 @@ impl SimContext {
         state.report(found);
     }
 
-    /// The engine host answered the request its current task served with `reply` (the
-    /// checkers judge the retries behind a refusal and the save behind an acknowledgement).
-    pub fn request_answered(&self, reply: &Reply) {
+    /// The engine host answered the request its current task served, which `asked`, with
+    /// `reply` (the checkers judge the retries behind a refusal, the save behind an
+    /// acknowledgement, and a refusal's reason against the request).
+    pub fn request_answered(&self, asked: Asked, reply: &Reply) {
         let task = tokio::task::try_id();
-        self.check_reply(|checkers, at, found| checkers.after_answer(task, reply, at, found));
+        self.check_reply(|checkers, at, found| checkers.after_answer(task, asked, reply, at, found));
     }
 
     /// A jackpot win on `group` was refused for its row lock after `waited` on the engine host,

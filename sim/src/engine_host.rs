@@ -8,7 +8,6 @@
 //! and only the store survives. The host never reads the store directly and never decides a
 //! rule; it only wires the engine to the simulated world.
 
-use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +30,7 @@ use crate::faults::network;
 use crate::faults::points::{EngineClock, SimHooks};
 use crate::faults::schedule::Site;
 use crate::faults::store_link::StoreLink;
-use crate::layout::ADMIN;
+use crate::layout;
 use crate::protocol::{
     self, DATAGRAM_BYTES_MAX, ENGINE_PORT, Frame, JackpotAnswer, JackpotRefusal, JackpotRefusalCause, Reply, Request,
 };
@@ -86,8 +85,9 @@ pub(crate) async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result
         tokio::spawn(async move {
             // Boxed: the handler's future is the engine's largest, and tokio moves a task's
             // whole future into its cell and again when it finishes.
+            let asked = frame.body.asked();
             let reply = Box::pin(handle(&context, &services, frame.body)).await;
-            context.request_answered(&reply);
+            context.request_answered(asked, &reply);
             let (wire_id, site) = (frame.wire_id, Site::Reply(frame.actor));
             let transit =
                 network::transit(&context, &host, site, &format_args!("reply w{wire_id} {}", reply.describe()));
@@ -154,7 +154,7 @@ fn boot(context: &Arc<SimContext>, index: u32, host: &str) -> Services {
     let config = GameConfig {
         table: scenario.tables.table_config(),
         stack_cap: scenario.tables.stack_cap,
-        admins: BTreeSet::from([ADMIN]),
+        admins: layout::admins(),
         lock_strategy,
         variant,
         turn_messages: scenario.engine.turn_messages,

@@ -11,6 +11,16 @@ use crate::scenario::Scenario;
 
 /// The admin who may send emergency resets (holds no wallet).
 pub const ADMIN: UserId = UserId(999_999);
+/// Whether `user` may send emergency resets: the engine's `admins` are exactly [`ADMIN`].
+pub fn is_admin(user: UserId) -> bool {
+    user == ADMIN
+}
+
+/// The engine's `admins`, built from the same constant the checks read.
+pub fn admins() -> BTreeSet<UserId> {
+    BTreeSet::from([ADMIN])
+}
+
 /// Spectators — users seated by another process, never dealt in and holding no wallet — have
 /// IDs from here up: table `t`'s is `SPECTATOR_BASE + t`.
 pub const SPECTATOR_BASE: u64 = 900_000;

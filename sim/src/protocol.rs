@@ -101,7 +101,25 @@ pub enum Request {
     },
 }
 
+/// What a request asked that its answer is judged against, kept beside the reply once the
+/// body has gone to the handler (a `Copy` summary, not the body).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asked {
+    /// `/reset` by `user`, or the emergency reset.
+    Reset { user: UserId, emergency: bool },
+    /// Anything else (no check reads more of it yet).
+    Other,
+}
+
 impl Request {
+    /// The part of this request its answer is judged against.
+    pub fn asked(&self) -> Asked {
+        match self {
+            Request::Reset { user, emergency, .. } => Asked::Reset { user: *user, emergency: *emergency },
+            _ => Asked::Other,
+        }
+    }
+
     /// A short description for the trace, written where it is formatted (no `String` of its own).
     pub fn describe(&self) -> Described<'_, Request> {
         Described(self)

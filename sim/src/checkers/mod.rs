@@ -30,7 +30,7 @@ use engine::rules::Chips;
 use engine::store::{JackpotGroup, Key, MemoryStore, StoreError, Txn, Versioned};
 use tokio::task::Id as TaskId;
 
-use crate::protocol::Reply;
+use crate::protocol::{Asked, Reply};
 
 pub use budgets::{Budgets, PartitionWaits};
 use serde::{Deserialize, Serialize};
@@ -236,10 +236,17 @@ impl Checkers {
         self.jackpot.after_answered_commit(txn, answer, task);
     }
 
-    /// The engine answered the request `task` served with `reply`.
-    pub fn after_answer(&mut self, task: Option<TaskId>, reply: &Reply, at: At, out: &mut Vec<Violation>) {
+    /// The engine answered the request `task` served, which `asked`, with `reply`.
+    pub fn after_answer(
+        &mut self,
+        task: Option<TaskId>,
+        asked: Asked,
+        reply: &Reply,
+        at: At,
+        out: &mut Vec<Violation>,
+    ) {
         self.reservations.after_answer(task, reply.game_error(), at, out);
-        self.versions.after_answer(task, reply, at, out);
+        self.versions.after_answer(task, asked, reply, at, out);
         self.jackpot.after_answer(task);
     }
 

@@ -19,7 +19,8 @@ use engine::metrics::MetricsSnapshot;
 
 use super::liveness::LocksInUse;
 use super::{At, Budgets, CheckerSettings, Checkers, Invariant, PartitionWaits, TxnView, Violation};
-use crate::protocol::Reply;
+use crate::layout::ADMIN;
+use crate::protocol::{Asked, Reply};
 
 const SUPPLY: Chips = 1_000;
 const AT: At = At { trace_index: 7, at_us: 1_000 };
@@ -475,7 +476,7 @@ fn reservations_fire_on_a_request_refused_for_a_conflict_before_its_reserve_retr
     let refused = GameError::Store(conflict.clone());
     let answer = |c: &mut Checkers, task, error: &GameError| {
         let mut found = Vec::new();
-        c.after_answer(Some(task), &Reply::Acted(Err(error.clone())), AT, &mut found);
+        c.after_answer(Some(task), Asked::Other, &Reply::Acted(Err(error.clone())), AT, &mut found);
         found
     };
     let mut c = checkers(LockStrategy::Coarse);
@@ -496,13 +497,35 @@ fn reservations_fire_on_a_request_refused_for_a_conflict_before_its_reserve_retr
     assert_eq!(answer(&mut c, task, &poor), vec![], "the retry found too few chips");
 }
 
+/// A seated player's own `/reset`.
+const PLAYER_RESET: Asked = Asked::Reset { user: USER, emergency: false };
+
+#[test]
+fn versions_fire_on_a_reset_refused_as_not_an_admin_for_a_right_it_did_not_ask_for() {
+    let refused = |c: &mut Checkers, asked: Asked, user| {
+        let mut found = Vec::new();
+        let reply = Reply::Reset(Err(GameError::NotAdmin { user }));
+        c.after_answer(None, asked, &reply, AT, &mut found);
+        found
+    };
+    let mut c = checkers(LockStrategy::Coarse);
+    fires(&refused(&mut c, PLAYER_RESET, USER), Invariant::Versions);
+    fires(&refused(&mut c, Asked::Reset { user: ADMIN, emergency: true }, ADMIN), Invariant::Versions);
+    let by_a_player = Asked::Reset { user: USER, emergency: true };
+    assert_eq!(refused(&mut c, by_a_player, USER), vec![], "a player's emergency reset is rightly refused");
+    let mut found = Vec::new();
+    let not_seated = Reply::Reset(Err(GameError::NotSeated { user: USER, table: TABLE }));
+    c.after_answer(None, PLAYER_RESET, &not_seated, AT, &mut found);
+    assert_eq!(found, vec![], "another reason is not judged here");
+}
+
 #[test]
 fn versions_fire_on_a_reset_acknowledged_without_its_save() {
     let (task, other) = two_task_ids();
     let reset = Txn::new(TxnKind::GameReset).put(Key::Table(TABLE), table(hand()));
     let acknowledged = |c: &mut Checkers, task| {
         let mut found = Vec::new();
-        c.after_answer(Some(task), &Reply::Reset(Ok(())), AT, &mut found);
+        c.after_answer(Some(task), PLAYER_RESET, &Reply::Reset(Ok(())), AT, &mut found);
         found
     };
     let mut c = checkers(LockStrategy::Coarse);
@@ -522,7 +545,7 @@ fn versions_fire_on_a_reset_that_retries_a_conflicting_save_too_little_or_too_mu
     let refused = GameError::Store(conflict.clone());
     let answer = |c: &mut Checkers, task, reply: Reply| {
         let mut found = Vec::new();
-        c.after_answer(Some(task), &reply, AT, &mut found);
+        c.after_answer(Some(task), PLAYER_RESET, &reply, AT, &mut found);
         found
     };
     let tries_max = engine::game::RESET_CONFLICT_RETRIES_MAX + 1;

@@ -5,7 +5,9 @@
 //! and no engine save changes what another writer owns at a table (its spectators). A reset
 //! the engine acknowledged saved its table: its `game.reset` was applied, as the engine saw
 //! it, in the task that answered; one refused for a version conflict retried its save
-//! `RESET_CONFLICT_RETRIES_MAX` times first, and no reset retries more.
+//! `RESET_CONFLICT_RETRIES_MAX` times first, and no reset retries more; one refused as not an
+//! admin's was an emergency reset by someone who is not an admin (a player's own `/reset` asks
+//! for no such right).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,8 +15,8 @@ use engine::game::{GameError, RESET_CONFLICT_RETRIES_MAX};
 use engine::store::{StoreError, Txn, TxnKind, Value};
 use tokio::task::Id as TaskId;
 
-use crate::layout::is_spectator;
-use crate::protocol::Reply;
+use crate::layout::{is_admin, is_spectator};
+use crate::protocol::{Asked, Reply};
 
 use super::reservations::root_cause;
 use super::{At, Invariant, TxnView, Violation};
@@ -43,9 +45,20 @@ impl Versions {
         }
     }
 
-    /// The engine answered the request `task` served: an acknowledged reset must have saved,
-    /// and a reset's conflicts must match its retry policy.
-    pub fn after_answer(&mut self, task: Option<TaskId>, reply: &Reply, at: At, out: &mut Vec<Violation>) {
+    /// The engine answered the request `task` served, which `asked`: an acknowledged reset
+    /// must have saved, a reset's conflicts must match its retry policy, and a refusal as not
+    /// an admin's must be true of the request.
+    pub fn after_answer(
+        &mut self,
+        task: Option<TaskId>,
+        asked: Asked,
+        reply: &Reply,
+        at: At,
+        out: &mut Vec<Violation>,
+    ) {
+        if let Reply::Reset(Err(error)) = reply {
+            check_not_admin(asked, root_cause(error), at, out);
+        }
         let saved = self.resets_saved.remove(&task);
         if matches!(reply, Reply::Reset(Ok(()))) && !saved {
             out.push(at.violation(
@@ -141,4 +154,22 @@ impl Versions {
             }
         }
     }
+}
+
+/// A reset refused with `cause` as not an admin's must have been an emergency reset by a user
+/// who is not an admin: the right is asked for by the emergency reset only.
+fn check_not_admin(asked: Asked, cause: &GameError, at: At, out: &mut Vec<Violation>) {
+    let GameError::NotAdmin { user } = cause else { return };
+    let asked_as = match asked {
+        Asked::Reset { user: by, emergency: true } if !is_admin(by) => return,
+        Asked::Reset { user: by, emergency: true } => format!("an emergency reset by the admin {by}"),
+        Asked::Reset { user: by, emergency: false } => format!("a /reset by {by}"),
+        Asked::Other => "a request that is no reset".to_string(),
+    };
+    out.push(at.violation(
+        Invariant::Versions,
+        format!(
+            "{asked_as} was refused as {user} not being an admin: only an emergency reset asks for that right, and only an admin holds it"
+        ),
+    ));
 }

@@ -100,6 +100,8 @@ named! {
     Probe, "probe" {
         /// A concurrent duplicate waited for its first copy and got that copy's outcome.
         DuplicateAnsweredInFlight = "dedup.duplicate_answered_in_flight",
+        /// A processed request's record was purged, its retention over.
+        DedupRecordPurged = "dedup.record_purged",
         /// The expiry sweeper refunded a reservation past its deadline.
         ReservationExpiredBySweeper = "wallet.reservation_expired_by_sweeper",
         /// A DLQ entry was redriven and its chips paid back.

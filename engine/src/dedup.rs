@@ -305,6 +305,7 @@ impl Deduplicator {
             if versioned.value.as_request().keep_until_ms <= now_ms {
                 let txn = Txn::new(TxnKind::DedupPurge).expect_read(key, Some(&versioned)).delete(key);
                 if self.store.commit(txn).await.is_ok() {
+                    self.buggify.probe(Probe::DedupRecordPurged);
                     purged += 1;
                 }
             }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use engine::buggify::Probe;
 use engine::game::{ActionOutcome, ActionRequest, GameError};
 use engine::ids::{RequestId, UserId};
-
+use engine::jackpot::ConcurrencyViolationError;
 use engine::locks::{DeadlockSnapshot, LockCategory, LockEvent, LockManager, LockObserver};
 use engine::metrics::{Metrics, MetricsSnapshot};
 use engine::rules::Chips;
@@ -338,12 +338,10 @@ impl SimContext {
         });
     }
 
-    /// A jackpot `operation` was refused as a concurrency violation after `attempts` (the
-    /// first included), against `retries_max` retries after the first.
-    pub fn jackpot_retries_exhausted(&self, operation: &str, attempts: u32, retries_max: u32) {
-        self.check_reply(|checkers, at, found| {
-            checkers.jackpot.on_retries_exhausted(operation, attempts, retries_max, at, found)
-        });
+    /// A jackpot operation was refused as the concurrency violation `refusal`, against
+    /// `retries_max` retries after the first attempt.
+    pub fn jackpot_retries_exhausted(&self, refusal: &ConcurrencyViolationError, retries_max: u32) {
+        self.check_reply(|checkers, at, found| checkers.jackpot.on_retries_exhausted(refusal, retries_max, at, found));
     }
 
     /// A reply to `request` reached its client: the client-side at-most-once check, and the

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use engine::buggify::Buggify;
 use engine::clock::SharedClock;
-use engine::dedup::Deduplicator;
+use engine::dedup::{DedupMode, Deduplicator};
 use engine::game::{EngineVariant, GameConfig, GameEngine, GameParts, LockStrategy};
 use engine::jackpot::{Contribution, JackpotError, JackpotParts, JackpotService, JackpotServiceConfig};
 use engine::locks::LockManager;
@@ -53,6 +53,15 @@ fn build_of(scenario: &crate::scenario::Scenario, index: u32) -> (EngineVariant,
             (rollout.from_variant.unwrap_or(engine.variant), rollout.from_lock_strategy.unwrap_or(engine.lock_strategy))
         }
         _ => (engine.variant, engine.lock_strategy),
+    }
+}
+
+/// Where `variant` keeps processed request IDs, a durable store kept for the scenario's
+/// retention (the other modes are the historical designs' own).
+fn dedup_mode(scenario: &crate::scenario::Scenario, variant: EngineVariant) -> DedupMode {
+    match variant.dedup_mode() {
+        DedupMode::Durable { .. } => DedupMode::Durable { retention_ms: scenario.engine.dedup_retention_ms },
+        other => other,
     }
 }
 
@@ -125,7 +134,7 @@ fn boot(context: &Arc<SimContext>, index: u32, host: &str) -> Services {
             .with_buggify(buggify.clone()),
     );
     let dedup = Arc::new(
-        Deduplicator::new(Arc::clone(&store), Arc::clone(&clock), metrics.clone(), variant.dedup_mode())
+        Deduplicator::new(Arc::clone(&store), Arc::clone(&clock), metrics.clone(), dedup_mode(scenario, variant))
             .with_buggify(buggify),
     );
     let jackpot_config = JackpotServiceConfig { instance: host.to_string(), ..JackpotServiceConfig::default() };
@@ -234,11 +243,9 @@ impl JackpotLimits {
             JackpotError::LockTimeout { group, .. } => {
                 context.jackpot_win_lock_timed_out(*group, waited, self.lock_timeout_ms);
             }
-            JackpotError::ConcurrencyViolation(violation) => context.jackpot_retries_exhausted(
-                &violation.operation,
-                violation.conflict_details.attempts,
-                self.retries_max,
-            ),
+            JackpotError::ConcurrencyViolation(violation) => {
+                context.jackpot_retries_exhausted(violation, self.retries_max);
+            }
             _ => {}
         }
     }

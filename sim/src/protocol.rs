@@ -107,6 +107,8 @@ pub enum Request {
 pub enum Asked {
     /// `/reset` by `user`, or the emergency reset.
     Reset { user: UserId, emergency: bool },
+    /// An external jackpot contribution (one call of the service's `contribute`).
+    JackpotContribute,
     /// Anything else (no check reads more of it yet).
     Other,
 }
@@ -116,6 +118,7 @@ impl Request {
     pub fn asked(&self) -> Asked {
         match self {
             Request::Reset { user, emergency, .. } => Asked::Reset { user: *user, emergency: *emergency },
+            Request::JackpotContribute { .. } => Asked::JackpotContribute,
             _ => Asked::Other,
         }
     }

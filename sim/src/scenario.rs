@@ -13,6 +13,7 @@ use std::fmt;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
+use engine::dedup::PROCESSED_RETENTION_MS;
 use engine::game::{EngineVariant, LockStrategy};
 use engine::locks::{LockCategory, LockConfig};
 use engine::rules::config::{SEATS_MAX, SEATS_MIN};
@@ -253,6 +254,11 @@ pub struct EngineSettings {
     pub reservation_ttl_ms: u64,
     /// Period of the expiry sweeper and DLQ processor, in milliseconds.
     pub sweep_interval_ms: u64,
+    /// How long the durable dedup keeps a processed request's record, in milliseconds; its
+    /// purge runs once per retention period (the engine's 10 minutes unless a scenario
+    /// shortens it so its runs reach the purge).
+    #[serde(skip_serializing_if = "is_engine_retention")]
+    pub dedup_retention_ms: u64,
     /// Run the jackpot service (fed by each hand's rake).
     pub jackpot: bool,
     /// Post a chat turn message after each action and delete the hand's turn messages when it
@@ -268,10 +274,16 @@ impl Default for EngineSettings {
             locks: LockConfig::default(),
             reservation_ttl_ms: 30_000,
             sweep_interval_ms: 1_000,
+            dedup_retention_ms: PROCESSED_RETENTION_MS,
             jackpot: true,
             turn_messages: false,
         }
     }
+}
+
+/// Whether `ms` is the engine's own dedup retention (then a report leaves it out).
+fn is_engine_retention(ms: &u64) -> bool {
+    *ms == PROCESSED_RETENTION_MS
 }
 
 /// The store link's latency model (inside the engine host; drawn in µs, simulated to the
@@ -777,6 +789,7 @@ impl Scenario {
                 JACKPOT_OPS_PER_SECOND_MAX,
             ),
             ("engine.sweep_interval_ms", self.engine.sweep_interval_ms, 1, DURATION_MS_MAX),
+            ("engine.dedup_retention_ms", self.engine.dedup_retention_ms, 1, DURATION_MS_MAX),
             ("store.call_timeout_ms", self.store.call_timeout_ms, 1, DURATION_MS_MAX),
             ("clients.request_timeout_ms", self.clients.request_timeout_ms, 1, DURATION_MS_MAX),
         ];

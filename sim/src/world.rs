@@ -205,6 +205,7 @@ fn build_context(spec: &RunSpec, kept: TraceKept) -> Arc<SimContext> {
         lock_config: scenario.engine.locks.clone(),
         budgets: scenario.budgets.clone(),
         jackpot_share_bps: store.read(Key::JackpotConfig).map(|row| row.value.as_jackpot_config().share_bps.clone()),
+        clock_offset_ms_max: plan.clock_offset_ms_max(scenario.world.safety_ms + scenario.world.heal_deadline_ms),
     });
     let context = SimContext::new(seed, scenario.clone(), plan, store, checkers, kept);
     context.state().set_driver_clock(driver_us);

@@ -20,7 +20,10 @@
 //! From the store's side ([`AtMostOnce::after_txn`]): at most one reservation per request ID
 //! is ever committed; a processed-request record is never rewritten with another outcome; and
 //! every action save (`game.act`, `game.save`) adds exactly one action to its hand's history —
-//! a save that adds none re-applied a turn that was already taken.
+//! a save that adds none re-applied a turn that was already taken; and the dedup purge deletes
+//! a processed record only once its retention is over (`keep_until_ms`, written by the engine's
+//! wall clock, so judged against the store's with the most that clock can be off): a record
+//! purged early lets a late copy of its request take effect again.
 
 use std::collections::BTreeMap;
 
@@ -36,6 +39,8 @@ use crate::protocol::{JackpotAnswer, JackpotRefusal, JackpotRefusalCause};
 pub struct AtMostOnce {
     committed: BTreeMap<RequestId, u32>,
     first_final: BTreeMap<RequestId, String>,
+    /// The most the engine's wall clock is ever off the store's in this run, in ms.
+    clock_offset_ms_max: u64,
 }
 
 fn acts(game: &engine::rules::GameState) -> usize {
@@ -43,6 +48,12 @@ fn acts(game: &engine::rules::GameState) -> usize {
 }
 
 impl AtMostOnce {
+    /// A checker for a run whose engine clock is never more than `clock_offset_ms_max` off
+    /// the store's.
+    pub fn new(clock_offset_ms_max: u64) -> AtMostOnce {
+        AtMostOnce { clock_offset_ms_max, ..AtMostOnce::default() }
+    }
+
     pub fn after_txn(&mut self, view: &TxnView<'_>, at: At, out: &mut Vec<Violation>) {
         for (key, before, after) in view.changes {
             match (key, before.as_ref().map(|v| &v.value), after.as_ref().map(|v| &v.value)) {
@@ -71,6 +82,18 @@ impl AtMostOnce {
                     out.push(at.violation(
                         Invariant::AtMostOnce,
                         format!("{id}'s processed record rewritten: first {}, then {}", first.outcome, second.outcome),
+                    ));
+                }
+                (Key::Request(id), Some(Value::Request(record)), None)
+                    if record.keep_until_ms > view.now_ms.saturating_add(self.clock_offset_ms_max) =>
+                {
+                    out.push(at.violation(
+                        Invariant::AtMostOnce,
+                        format!(
+                            "{id}'s processed record deleted at {} ms ({}), before its retention ends at {} ms \
+                             (the engine clock is never more than {} ms off): a late copy would take effect again",
+                            view.now_ms, view.txn.kind, record.keep_until_ms, self.clock_offset_ms_max
+                        ),
                     ));
                 }
                 (Key::Table(table), Some(Value::Table(b)), Some(Value::Table(a)))

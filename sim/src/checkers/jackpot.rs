@@ -5,15 +5,16 @@
 //! to its cause: a hand's contribution names its hand, is that hand's rake exactly, comes once
 //! per hand; every contribution splits its rake as the stored shares say (worked out here)
 //! and raises each pool by exactly its share. A win refused for its pool's row lock waited the lock's
-//! whole timeout first, and an operation refused for conflicts made every retry. The service's
+//! whole timeout first, and an operation refused for conflicts made every retry and names the
+//! pool its last conflict was on (none when that was another row). The service's
 //! operation, conflict and retry counters count what the engine saw its commits do.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use engine::ids::TableId;
 use engine::jackpot::{
-    ContributeOutcome, Contribution, METRIC_CONFLICTS, METRIC_OPERATIONS, METRIC_RETRIES, OPERATION_CONTRIBUTE,
-    OPERATION_UPDATE_CONFIG, OPERATION_WIN, SHARE_BPS_TOTAL_MAX,
+    ConcurrencyViolationError, ContributeOutcome, Contribution, METRIC_CONFLICTS, METRIC_OPERATIONS, METRIC_RETRIES,
+    OPERATION_CONTRIBUTE, OPERATION_UPDATE_CONFIG, OPERATION_WIN, SHARE_BPS_TOTAL_MAX,
 };
 use engine::metrics::{MetricsSnapshot, labeled};
 use engine::rules::Chips;
@@ -23,6 +24,7 @@ use serde::Deserialize;
 use tokio::task::Id as TaskId;
 
 use super::{At, Invariant, TxnView, Violation};
+use crate::protocol::Asked;
 
 pub struct Jackpot {
     supply: Chips,
@@ -39,6 +41,15 @@ pub struct Jackpot {
     /// The tasks that saw a jackpot commit answered and have not answered their request yet:
     /// at the end of a run, their operations may not have counted it yet.
     open_tasks: BTreeSet<Option<TaskId>>,
+    /// Whether the run has a jackpot (the store holds its config from the start).
+    jackpot_on: bool,
+    /// Raked hands each task saw its own commit finish, until it answers.
+    raked_hands_seen: BTreeMap<Option<TaskId>, BTreeSet<(TableId, u64)>>,
+    /// Raked hands finished by requests that answered: the engine contributes each one's
+    /// rake after the hand and before answering, so each owes a contribution attempt.
+    hands_owed: BTreeSet<(TableId, u64)>,
+    /// External contributions answered: each was one attempt.
+    external_owed: u64,
 }
 
 /// Each operation, the transaction kind its success commits once (a duplicate commits none),
@@ -57,16 +68,23 @@ impl Jackpot {
             supply,
             hand_rake: BTreeMap::new(),
             contributed: BTreeSet::new(),
+            jackpot_on: share_bps.is_some(),
             share_bps,
             applied_seen: BTreeMap::new(),
             conflicts_seen: BTreeMap::new(),
             open_tasks: BTreeSet::new(),
+            raked_hands_seen: BTreeMap::new(),
+            hands_owed: BTreeSet::new(),
+            external_owed: 0,
         }
     }
 
     /// A commit's answer as the engine saw it: applied, or refused (a lost reply reads as
     /// refused, as the service saw it too).
     pub fn after_answered_commit(&mut self, txn: &Txn, answer: Result<(), &StoreError>, task: Option<TaskId>) {
+        if answer.is_ok() {
+            self.raked_hands_seen.entry(task).or_default().extend(raked_hands_finished(txn));
+        }
         let counted_kind = txn.kind == TxnKind::JackpotWinLock || OPERATION_KINDS.iter().any(|o| o.1 == txn.kind);
         if !counted_kind {
             return;
@@ -80,9 +98,14 @@ impl Jackpot {
         *counted.entry(txn.kind).or_default() += 1;
     }
 
-    /// The engine answered the request `task` served: its operations have counted what they saw.
-    pub fn after_answer(&mut self, task: Option<TaskId>) {
+    /// The engine answered the request `task` served, which `asked`: its operations have
+    /// counted what they saw, and it attempted the contributions it owed.
+    pub fn after_answer(&mut self, task: Option<TaskId>, asked: Asked) {
         self.open_tasks.remove(&task);
+        self.hands_owed.extend(self.raked_hands_seen.remove(&task).unwrap_or_default());
+        if asked == Asked::JackpotContribute {
+            self.external_owed += 1;
+        }
     }
 
     /// At the end: every conflict the service met is counted, each one it retried counts a
@@ -121,6 +144,31 @@ impl Jackpot {
             let what = format!("{METRIC_RETRIES} plus the operations given up as concurrency violations");
             report(what, retries + gave_up, retried);
         }
+        self.check_contributions_attempted(metrics, at, out);
+    }
+
+    /// Every raked hand a request completed and every external contribution it asked for was
+    /// attempted before it answered: the service counts each attempt once, whatever its status
+    /// (a contribution may fail under faults, never go untried).
+    fn check_contributions_attempted(&self, metrics: &MetricsSnapshot, at: At, out: &mut Vec<Violation>) {
+        if !self.jackpot_on {
+            return;
+        }
+        let operation = labeled(METRIC_OPERATIONS, &[("operation", OPERATION_CONTRIBUTE)]);
+        let prefix = format!("{},", operation.trim_end_matches('}'));
+        let attempted: u64 =
+            metrics.counters.iter().filter(|(name, _)| name.starts_with(&prefix)).map(|(_, count)| count).sum();
+        let (hands, external) = (self.hands_owed.len() as u64, self.external_owed);
+        if attempted < hands + external {
+            out.push(at.violation(
+                Invariant::Jackpot,
+                format!(
+                    "{METRIC_OPERATIONS} counts {attempted} contribution(s) of any status, but answered requests owed \
+                     {}: {hands} raked hand(s) they finished and {external} external contribution(s) they asked for",
+                    hands + external
+                ),
+            ));
+        }
     }
 
     /// A win gave up waiting for its pool's row lock after `waited_ms` (measured by the engine
@@ -148,12 +196,25 @@ impl Jackpot {
     /// if it made every one of its `retries_max` retries.
     pub fn on_retries_exhausted(
         &self,
-        operation: &str,
-        attempts: u32,
+        refusal: &ConcurrencyViolationError,
         retries_max: u32,
         at: At,
         out: &mut Vec<Violation>,
     ) {
+        let (operation, attempts) = (&refusal.operation, refusal.conflict_details.attempts);
+        let conflict_pool = match refusal.conflict_details.key {
+            Key::Jackpot(group) => Some(group),
+            _ => None,
+        };
+        if refusal.group != conflict_pool {
+            out.push(at.violation(
+                Invariant::Jackpot,
+                format!(
+                    "a {operation} gave up on conflicts naming pool {:?}, but its last conflict was on {:?}",
+                    refusal.group, refusal.conflict_details.key
+                ),
+            ));
+        }
         if attempts <= retries_max {
             out.push(at.violation(
                 Invariant::Jackpot,
@@ -336,4 +397,15 @@ impl Jackpot {
             }
         });
     }
+}
+
+/// The hands `txn` saves as over with a rake, by (table, hand number): a finished hand's
+/// contribution is owed once, however many saves write it.
+fn raked_hands_finished(txn: &Txn) -> impl Iterator<Item = (TableId, u64)> + '_ {
+    txn.writes.iter().filter_map(|write| match &write.value {
+        Some(Value::Table(table)) if table.game.as_ref().is_some_and(|g| g.complete && g.rake > 0) => {
+            Some((table.table, table.hand_number))
+        }
+        _ => None,
+    })
 }

@@ -164,6 +164,8 @@ pub struct CheckerSettings {
     pub budgets: Budgets,
     /// The jackpot config's shares as the store starts with them (basis points), if any.
     pub jackpot_share_bps: Option<Vec<(JackpotGroup, u32)>>,
+    /// The most the engine hosts' wall clock is ever off the store's, in ms (the clock faults').
+    pub clock_offset_ms_max: u64,
 }
 
 /// All the checkers.
@@ -191,7 +193,7 @@ impl Checkers {
             conservation: conservation::Conservation::new(settings.supply),
             ledger: ledger::Ledger::new(settings.users.iter().copied(), settings.balance),
             non_negative: non_negative::NonNegative::new(settings.supply),
-            at_most_once: at_most_once::AtMostOnce::default(),
+            at_most_once: at_most_once::AtMostOnce::new(settings.clock_offset_ms_max),
             versions: versions::Versions::default(),
             reservations: reservations::Reservations::default(),
             rules: rules::Rules,
@@ -247,7 +249,7 @@ impl Checkers {
     ) {
         self.reservations.after_answer(task, reply.game_error(), at, out);
         self.versions.after_answer(task, asked, reply, at, out);
-        self.jackpot.after_answer(task);
+        self.jackpot.after_answer(task, asked);
     }
 
     /// A lock event, seen in the task that caused it.

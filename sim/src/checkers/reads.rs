@@ -16,6 +16,9 @@
 //!   recorded once and repeated to every later copy, so its window opens at the first copy
 //!   of the ID anyone sent.
 //!
+//! No answer refuses a user as having no wallet (`UnknownUser`) when that user's wallet opened
+//! with the run.
+//!
 //! It never reads the store itself; it only compares answers with the history it was shown.
 
 use std::collections::BTreeMap;
@@ -115,6 +118,14 @@ impl Reads {
     }
 
     fn on_refusal(&self, user: UserId, sent_len: u64, error: &GameError, at: At, out: &mut Vec<Violation>) {
+        if let GameError::Wallet(WalletError::UnknownUser { user: unknown }) = error
+            && self.held.contains_key(unknown)
+        {
+            out.push(at.violation(
+                Invariant::Reads,
+                format!("{user} was refused as {unknown} having no wallet, but {unknown} opened one with the run"),
+            ));
+        }
         let GameError::Wallet(WalletError::InsufficientFunds { balance, amount }) = error else { return };
         if balance >= amount {
             out.push(at.violation(

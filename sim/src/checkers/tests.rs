@@ -38,6 +38,7 @@ fn checkers(strategy: LockStrategy) -> Checkers {
         lock_config: LockConfig::default(),
         budgets: Budgets::default(),
         jackpot_share_bps: None,
+        clock_offset_ms_max: 0,
     })
 }
 
@@ -182,6 +183,30 @@ fn at_most_once_fires_on_a_processed_record_rewritten_with_another_outcome() {
     assert_eq!(after_txn(&mut c, TxnKind::DedupRecord, &same, 0), vec![]);
     let rewritten = [(Key::Request(RequestId(4)), row(1, record("a")), row(2, record("b")))];
     fires(&after_txn(&mut c, TxnKind::DedupRecord, &rewritten, 0), Invariant::AtMostOnce);
+}
+
+#[test]
+fn at_most_once_fires_on_a_processed_record_purged_before_its_retention_ends() {
+    let record = Value::Request(ProcessedRequest {
+        request: RequestId(4),
+        user: USER,
+        payload_hash: 1,
+        outcome: serde_json::Value::Null,
+        processed_ms: 0,
+        keep_until_ms: 10_000,
+    });
+    let purged = [(Key::Request(RequestId(4)), row(1, record), None)];
+    let mut c = checkers(LockStrategy::Coarse);
+    fires(&after_txn(&mut c, TxnKind::DedupPurge, &purged, 9_999), Invariant::AtMostOnce);
+    assert_eq!(after_txn(&mut c, TxnKind::DedupPurge, &purged, 10_000), vec![], "its retention is over");
+    let purge = Txn::new(TxnKind::DedupPurge);
+    let at = |now_ms| TxnView { txn: &purge, changes: &purged, now_ms };
+    let mut skewed = super::at_most_once::AtMostOnce::new(500);
+    let mut found = Vec::new();
+    skewed.after_txn(&at(9_500), AT, &mut found);
+    assert_eq!(found, vec![], "an engine clock 500 ms fast may see the retention over");
+    skewed.after_txn(&at(9_499), AT, &mut found);
+    fires(&found, Invariant::AtMostOnce);
 }
 
 #[test]
@@ -570,6 +595,46 @@ fn versions_fire_on_a_reset_that_retries_a_conflicting_save_too_little_or_too_mu
 }
 
 #[test]
+fn jackpot_fires_on_a_raked_hand_or_external_contribution_answered_without_a_contribution_attempt() {
+    use engine::jackpot::METRIC_OPERATIONS;
+    use engine::metrics::labeled;
+    let (task, other) = two_task_ids();
+    let mut over = hand();
+    over.complete = true;
+    over.rake = 3;
+    let finished = Txn::new(TxnKind::GameAct).put(Key::Table(TABLE), table(over));
+    let mut j = super::jackpot::Jackpot::new(SUPPLY, Some(vec![(JackpotGroup::Minor, 100)]));
+    let attempts = |statuses: &[&str]| {
+        let mut metrics = MetricsSnapshot::default();
+        for status in statuses {
+            let name = labeled(METRIC_OPERATIONS, &[("operation", "contribute"), ("status", status)]);
+            *metrics.counters.entry(name).or_default() += 1;
+        }
+        metrics
+    };
+    let check = |j: &super::jackpot::Jackpot, metrics: &MetricsSnapshot| {
+        let mut found = Vec::new();
+        j.check_metrics(metrics, AT, &mut found);
+        found
+    };
+    j.after_answered_commit(&finished, Ok(()), Some(task));
+    j.after_answered_commit(&finished, Err(&StoreError::TimedOut), Some(other));
+    j.after_answer(Some(other), Asked::Other);
+    assert_eq!(check(&j, &attempts(&[])), vec![], "the finishing task has not answered yet; the other saw no save");
+    j.after_answer(Some(task), Asked::Other);
+    fires(&check(&j, &attempts(&[])), Invariant::Jackpot);
+    assert_eq!(check(&j, &attempts(&["store_error"])), vec![], "tried and failed is honest");
+    j.after_answered_commit(&finished, Ok(()), Some(other));
+    j.after_answer(Some(other), Asked::JackpotContribute);
+    assert_eq!(check(&j, &attempts(&["success", "duplicate"])), vec![], "the same hand is owed once");
+    fires(&check(&j, &attempts(&["success"])), Invariant::Jackpot);
+    let mut off = super::jackpot::Jackpot::new(SUPPLY, None);
+    off.after_answered_commit(&finished, Ok(()), Some(task));
+    off.after_answer(Some(task), Asked::Other);
+    assert_eq!(check(&off, &attempts(&[])), vec![], "no jackpot, nothing owed");
+}
+
+#[test]
 fn jackpot_fires_on_metrics_that_do_not_count_what_the_engine_saw() {
     use engine::jackpot::{METRIC_CONFLICTS, METRIC_OPERATIONS, METRIC_RETRIES};
     use engine::metrics::labeled;
@@ -604,7 +669,7 @@ fn jackpot_fires_on_metrics_that_do_not_count_what_the_engine_saw() {
     let mut one_retry_short = honest();
     one_retry_short.counters.remove(&labeled(METRIC_RETRIES, &[("operation", "contribute")]));
     assert_eq!(check(&c, &one_retry_short), vec![], "the operation still running may not have counted its retry");
-    c.jackpot.after_answer(None);
+    c.jackpot.after_answer(None, Asked::Other);
     assert_eq!(check(&c, &honest()), vec![], "the counters count what the engine saw");
     let mut no_retries = honest();
     no_retries.counters.remove(&labeled(METRIC_RETRIES, &[("operation", "contribute")]));
@@ -639,10 +704,23 @@ fn reservations_fire_on_an_expiry_metric_that_does_not_count_the_expiries() {
 #[test]
 fn jackpot_fires_on_an_operation_that_gives_up_on_conflicts_before_its_retries() {
     let c = checkers(LockStrategy::Coarse);
+    let refusal = |attempts, group, key| engine::jackpot::ConcurrencyViolationError {
+        operation: "contribute".into(),
+        group,
+        conflict_details: engine::jackpot::ConflictDetails { key, expected: Some(1), actual: Some(2), attempts },
+    };
+    let pool = Key::Jackpot(JackpotGroup::Minor);
     let mut found = Vec::new();
-    c.jackpot.on_retries_exhausted("contribute", 4, 3, AT, &mut found);
-    assert_eq!(found, vec![], "three retries after the first attempt");
-    c.jackpot.on_retries_exhausted("contribute", 3, 3, AT, &mut found);
+    c.jackpot.on_retries_exhausted(&refusal(4, Some(JackpotGroup::Minor), pool), 3, AT, &mut found);
+    c.jackpot.on_retries_exhausted(&refusal(4, None, Key::House), 3, AT, &mut found);
+    assert_eq!(found, vec![], "three retries after the first attempt, the pool named right");
+    c.jackpot.on_retries_exhausted(&refusal(3, Some(JackpotGroup::Minor), pool), 3, AT, &mut found);
+    fires(&found, Invariant::Jackpot);
+    let mut found = Vec::new();
+    c.jackpot.on_retries_exhausted(&refusal(4, None, pool), 3, AT, &mut found);
+    fires(&found, Invariant::Jackpot);
+    let mut found = Vec::new();
+    c.jackpot.on_retries_exhausted(&refusal(4, Some(JackpotGroup::Minor), Key::House), 3, AT, &mut found);
     fires(&found, Invariant::Jackpot);
 }
 
@@ -1004,6 +1082,7 @@ fn locks_fire_on_the_probes_out_of_order_acquire_only_when_the_hierarchy_is_enfo
             lock_config: LockConfig { enforce_hierarchy, ..LockConfig::default() },
             budgets: Budgets::default(),
             jackpot_share_bps: None,
+            clock_offset_ms_max: 0,
         };
         let mut c = Checkers::new(&settings);
         let mut found = Vec::new();
@@ -1063,6 +1142,20 @@ fn reads_fire_on_a_seated_players_balance_refused_as_not_seated() {
     let c = checkers(LockStrategy::Coarse);
     let mut found = Vec::new();
     c.reads.on_balance(USER, 0, &Err(GameError::NotSeated { user: USER, table: TABLE }), AT, &mut found);
+    fires(&found, Invariant::Reads);
+}
+
+#[test]
+fn reads_fire_on_a_user_with_a_wallet_refused_as_unknown() {
+    let c = checkers(LockStrategy::Coarse);
+    let unknown = |user| Err(GameError::Wallet(engine::wallet::WalletError::UnknownUser { user }));
+    let mut found = Vec::new();
+    c.reads.on_balance(UserId(77), 0, &unknown(UserId(77)), AT, &mut found);
+    assert_eq!(found, vec![], "user 77 has no wallet");
+    c.reads.on_balance(USER, 0, &unknown(USER), AT, &mut found);
+    fires(&found, Invariant::Reads);
+    let mut found = Vec::new();
+    c.reads.on_action_refused(USER, RequestId(3), &unknown(USER).unwrap_err(), AT, &mut found);
     fires(&found, Invariant::Reads);
 }
 

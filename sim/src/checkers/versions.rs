@@ -164,7 +164,7 @@ fn check_not_admin(asked: Asked, cause: &GameError, at: At, out: &mut Vec<Violat
         Asked::Reset { user: by, emergency: true } if !is_admin(by) => return,
         Asked::Reset { user: by, emergency: true } => format!("an emergency reset by the admin {by}"),
         Asked::Reset { user: by, emergency: false } => format!("a /reset by {by}"),
-        Asked::Other => "a request that is no reset".to_string(),
+        Asked::JackpotContribute | Asked::Other => "a request that is no reset".to_string(),
     };
     out.push(at.violation(
         Invariant::Versions,

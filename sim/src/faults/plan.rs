@@ -135,6 +135,14 @@ pub fn draw_range(rng: &mut impl Rng, [low, high]: [u64; 2]) -> u64 {
 }
 
 impl FaultPlan {
+    /// The most the engine's wall clock can be off true time in a run of `run_ms`, in ms: the
+    /// drift over the whole run plus every jump, each as if the others went the same way.
+    pub fn clock_offset_ms_max(&self, run_ms: u64) -> u64 {
+        let drift_ms = (u128::from(run_ms) * u128::from(self.clock_drift_ppm.unsigned_abs())).div_ceil(1_000_000);
+        let jumps_ms: u64 = self.clock_jumps.iter().map(|jump| jump.ms).sum();
+        u64::try_from(drift_ms).unwrap_or(u64::MAX).saturating_add(jumps_ms)
+    }
+
     /// The plan of `scenario` under `seed`: its schedule if it spells one out, else drawn.
     pub fn draw(scenario: &Scenario, seed: u64) -> FaultPlan {
         if !scenario.faults.schedule.is_empty() {

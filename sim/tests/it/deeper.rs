@@ -36,6 +36,8 @@ fn each_new_fault_kind_fires_in_its_scenario_and_the_probes_are_reached() {
     for (name, kinds) in [
         ("player_partition", &[FaultKind::NetPartition][..]),
         ("clock_skew", &[FaultKind::ClockJump, FaultKind::ClockDrift][..]),
+        // Its dedup retention is short enough for the purge to run (`dedup.record_purged`).
+        ("retry_after_ttl", &[FaultKind::DelayedDuplicate][..]),
     ] {
         let scenario = shipped(name);
         let seeds = scenario.default_seeds();

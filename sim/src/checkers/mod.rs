@@ -227,7 +227,7 @@ impl Checkers {
     pub fn after_answered_commit(&mut self, txn: &Txn, answer: Result<(), &StoreError>, task: Option<TaskId>) {
         match answer {
             Ok(()) => {
-                self.reservations.after_seen_applied(txn);
+                self.reservations.after_seen_applied(txn, task);
                 self.versions.after_seen_applied(txn, task);
             }
             Err(error) => {

@@ -8,15 +8,19 @@
 //! `CONFLICT_RETRIES_MAX` retries, and a request is refused for a conflicting reserve only
 //! after as many: each conflicting try is judged as the engine saw it (its store link reports
 //! every refusal it answered), per task (one per request) and reservation or user. The
-//! operators' expiry metric counts exactly the expiries the engine saw applied.
+//! operators' expiry metric counts exactly the expiries the engine saw applied, and their commit
+//! counter (`poker_wallet_commit_total{status="success"}`) at least every commit of a reservation
+//! a request saw applied before it answered (the commit phase ends, and counts, before the answer;
+//! a design that measures its separate wallet commit too counts more).
 
 use std::collections::BTreeMap;
 
 use engine::game::GameError;
 use engine::ids::{DlqId, ReservationId, UserId};
 use engine::metrics::MetricsSnapshot;
+use engine::metrics::labeled;
 use engine::store::{DlqEntry, Key, ReservationState, StoreError, Txn, TxnKind, Value};
-use engine::wallet::{CONFLICT_RETRIES_MAX, METRIC_EXPIRED_TOTAL};
+use engine::wallet::{CONFLICT_RETRIES_MAX, METRIC_COMMIT_TOTAL, METRIC_EXPIRED_TOTAL};
 use tokio::task::Id as TaskId;
 
 use super::{At, Invariant, TxnView, Violation};
@@ -31,19 +35,42 @@ pub struct Reservations {
     reserve_conflicts: BTreeMap<(Option<TaskId>, UserId), u32>,
     /// The `wallet.expire` transactions the engine saw applied (what its metric must count).
     expiries_seen: u64,
+    /// Reservations each task saw its own commit move to committed, until it answers.
+    commits_seen: BTreeMap<Option<TaskId>, u64>,
+    /// Reservation commits seen applied by requests that then answered: each was counted by
+    /// the commit phase first.
+    commits_owed: u64,
 }
 
 impl Reservations {
     /// A commit the engine saw applied.
-    pub fn after_seen_applied(&mut self, txn: &Txn) {
+    pub fn after_seen_applied(&mut self, txn: &Txn, task: Option<TaskId>) {
         if txn.kind == TxnKind::WalletExpire {
             self.expiries_seen += 1;
+        }
+        let committed = txn.writes.iter().filter(
+            |write| matches!(&write.value, Some(Value::Reservation(r)) if r.state == ReservationState::Committed),
+        );
+        let committed = committed.count() as u64;
+        if committed > 0 {
+            *self.commits_seen.entry(task).or_default() += committed;
         }
     }
 
     /// At the end: `poker_wallet_expired_total` counted every expiry the engine saw applied,
     /// and nothing else (a rollback is not an expiry).
     pub fn at_end(&self, metrics: &MetricsSnapshot, at: At, out: &mut Vec<Violation>) {
+        let successes = metrics.counter(&labeled(METRIC_COMMIT_TOTAL, &[("status", "success")]));
+        if successes < self.commits_owed {
+            out.push(at.violation(
+                Invariant::Reservations,
+                format!(
+                    "{METRIC_COMMIT_TOTAL} counts {successes} successful commit(s), but requests that answered saw {} \
+                     reservation(s) committed",
+                    self.commits_owed
+                ),
+            ));
+        }
         let counted = metrics.counter(METRIC_EXPIRED_TOTAL);
         if counted != self.expiries_seen {
             out.push(at.violation(
@@ -79,6 +106,7 @@ impl Reservations {
     /// refusal for a version conflict on a wallet whose reserve met fewer conflicts than its
     /// retries gave up early.
     pub fn after_answer(&mut self, task: Option<TaskId>, error: Option<&GameError>, at: At, out: &mut Vec<Violation>) {
+        self.commits_owed += self.commits_seen.remove(&task).unwrap_or(0);
         let conflicted = match error.map(root_cause) {
             Some(GameError::Store(StoreError::Conflict { key: Key::Wallet(user), .. })) => Some(*user),
             _ => None,

@@ -702,6 +702,40 @@ fn reservations_fire_on_an_expiry_metric_that_does_not_count_the_expiries() {
 }
 
 #[test]
+fn reservations_fire_on_a_commit_counter_short_of_the_commits_answered_requests_saw() {
+    use engine::wallet::METRIC_COMMIT_TOTAL;
+    let (task, other) = two_task_ids();
+    let act = Txn::new(TxnKind::GameAct)
+        .put(Key::Reservation(ReservationId(2)), reservation(2, 2, 10, ReservationState::Committed));
+    let mut c = checkers(LockStrategy::Coarse);
+    c.after_answered_commit(&act, Ok(()), Some(task));
+    c.after_answered_commit(&act, Err(&StoreError::TimedOut), Some(other));
+    let successes = |n| {
+        let mut metrics = MetricsSnapshot::default();
+        metrics.counters.insert(engine::metrics::labeled(METRIC_COMMIT_TOTAL, &[("status", "success")]), n);
+        metrics
+    };
+    let at_end = |c: &Checkers, metrics: &MetricsSnapshot| {
+        let mut found = Vec::new();
+        c.reservations.at_end(metrics, AT, &mut found);
+        found
+    };
+    assert_eq!(at_end(&c, &successes(0)), vec![], "the committing task has not answered yet");
+    let mut found = Vec::new();
+    c.after_answer(
+        Some(other),
+        Asked::Other,
+        &Reply::Acted(Err(GameError::Store(StoreError::TimedOut))),
+        AT,
+        &mut found,
+    );
+    c.after_answer(Some(task), Asked::Other, &Reply::Stats(Err(GameError::NotEnoughPlayers)), AT, &mut found);
+    fires(&at_end(&c, &successes(0)), Invariant::Reservations);
+    assert_eq!(at_end(&c, &successes(1)), vec![], "counted once");
+    assert_eq!(at_end(&c, &successes(2)), vec![], "a design may count its separate wallet commit too");
+}
+
+#[test]
 fn jackpot_fires_on_an_operation_that_gives_up_on_conflicts_before_its_retries() {
     let c = checkers(LockStrategy::Coarse);
     let refusal = |attempts, group, key| engine::jackpot::ConcurrencyViolationError {

@@ -83,7 +83,10 @@ impl Jackpot {
     /// refused, as the service saw it too).
     pub fn after_answered_commit(&mut self, txn: &Txn, answer: Result<(), &StoreError>, task: Option<TaskId>) {
         if answer.is_ok() {
-            self.raked_hands_seen.entry(task).or_default().extend(raked_hands_finished(txn));
+            let mut finished = raked_hands_finished(txn).peekable();
+            if finished.peek().is_some() {
+                self.raked_hands_seen.entry(task).or_default().extend(finished);
+            }
         }
         let counted_kind = txn.kind == TxnKind::JackpotWinLock || OPERATION_KINDS.iter().any(|o| o.1 == txn.kind);
         if !counted_kind {

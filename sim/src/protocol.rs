@@ -105,8 +105,8 @@ pub enum Request {
 /// body has gone to the handler (a `Copy` summary, not the body).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Asked {
-    /// `/reset` by `user`, or the emergency reset.
-    Reset { user: UserId, emergency: bool },
+    /// `/reset` of `table` by `user`, or the emergency reset.
+    Reset { user: UserId, table: TableId, emergency: bool },
     /// An external jackpot contribution (one call of the service's `contribute`).
     JackpotContribute,
     /// Anything else (no check reads more of it yet).
@@ -117,7 +117,9 @@ impl Request {
     /// The part of this request its answer is judged against.
     pub fn asked(&self) -> Asked {
         match self {
-            Request::Reset { user, emergency, .. } => Asked::Reset { user: *user, emergency: *emergency },
+            Request::Reset { user, table, emergency } => {
+                Asked::Reset { user: *user, table: *table, emergency: *emergency }
+            }
             Request::JackpotContribute { .. } => Asked::JackpotContribute,
             _ => Asked::Other,
         }

@@ -395,6 +395,24 @@ async fn a_row_lock_held_elsewhere_times_out_after_five_seconds_and_an_expired_o
 }
 
 #[tokio::test(start_paused = true)]
+async fn recovery_at_boot_releases_the_row_locks_this_instance_died_holding_and_no_others() {
+    let f = fixture(JackpotVariant::Optimistic, 0, None).await;
+    let hold = |group, holder: &str| {
+        let mut p = pool(&f.memory, group);
+        p.lock_holder = Some(holder.into());
+        p.lock_expires_ms = Some(60_000);
+        f.memory.apply(&Txn::new(TxnKind::Provision).put(Key::Jackpot(group), Value::Jackpot(p))).unwrap();
+    };
+    hold(JackpotGroup::Minor, "engine/win:w-1:0000000000000001");
+    hold(JackpotGroup::Major, "engine-2/win:w-2:0000000000000002");
+    assert_eq!(f.service.recover().await, vec![JackpotGroup::Minor]);
+    assert_eq!(pool(&f.memory, JackpotGroup::Minor).lock_holder, None, "this instance's dead holder");
+    let major = pool(&f.memory, JackpotGroup::Major).lock_holder;
+    assert_eq!(major.as_deref(), Some("engine-2/win:w-2:0000000000000002"), "another instance's lock is its own");
+    assert_eq!(f.service.recover().await, vec![], "nothing left to release");
+}
+
+#[tokio::test(start_paused = true)]
 async fn config_updates_are_validated_and_version_checked() {
     let f = fixture(JackpotVariant::Optimistic, 0, None).await;
     let invalid = f.service.update_config(vec![(JackpotGroup::Minor, 10_001)]).await;

@@ -5,12 +5,15 @@ use crate::clock::TokioClock;
 use crate::store::{MemoryStore, StoreFuture, Versioned};
 use rand::SeedableRng;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-/// A store that fails refund transactions while `fail_refunds` is set.
+/// A store that fails refund transactions while `fail_refunds` is set, and refuses every
+/// commit of the kind `conflicting` names as a version conflict, counting them.
 struct RefundFailingStore {
     inner: MemoryStore,
     fail_refunds: AtomicBool,
+    conflicting: Mutex<Option<TxnKind>>,
+    conflicts_injected: AtomicU32,
 }
 
 impl Store for RefundFailingStore {
@@ -24,6 +27,11 @@ impl Store for RefundFailingStore {
         let refund = matches!(txn.kind, TxnKind::WalletRollback | TxnKind::WalletExpire | TxnKind::WalletDlqRefund);
         if refund && self.fail_refunds.load(Ordering::SeqCst) {
             return Box::pin(async { Err(StoreError::Unavailable { reason: "injected refund failure".into() }) });
+        }
+        if *self.conflicting.lock().unwrap() == Some(txn.kind) {
+            self.conflicts_injected.fetch_add(1, Ordering::SeqCst);
+            let key = Key::Wallet(UserId(1));
+            return Box::pin(async move { Err(StoreError::Conflict { key, expected: Some(1), actual: Some(2) }) });
         }
         self.inner.commit(txn)
     }
@@ -40,6 +48,8 @@ async fn fixture() -> Fixture {
     let store = Arc::new(RefundFailingStore {
         inner: MemoryStore::with_clock(clock.clone()),
         fail_refunds: AtomicBool::new(false),
+        conflicting: Mutex::new(None),
+        conflicts_injected: AtomicU32::new(0),
     });
     let metrics = Metrics::new();
     let wallet = WalletService::new(
@@ -157,6 +167,28 @@ async fn refund_failure_goes_to_the_dlq_and_the_processor_drains_it() {
     assert_eq!(f.wallet.process_dlq().await.unwrap().refunded, vec![dlq]);
     assert_eq!(f.wallet.process_dlq().await.unwrap(), DlqReport::default(), "drained; never paid twice");
     assert_eq!(f.wallet.balance(UserId(1)).await.unwrap(), 1_000);
+    assert_eq!(f.store.inner.chips_total(), SUPPLY);
+}
+
+/// From now on, every commit of `kind` (none: no commit) conflicts; returns the conflicts
+/// injected so far and starts counting again.
+fn conflict_on(f: &Fixture, kind: Option<TxnKind>) -> u32 {
+    *f.store.conflicting.lock().unwrap() = kind;
+    f.store.conflicts_injected.swap(0, Ordering::SeqCst)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_conflicting_reserve_or_refund_is_retried_exactly_conflict_retries_max_times() {
+    let f = fixture().await;
+    conflict_on(&f, Some(TxnKind::WalletReserve));
+    let error = f.wallet.reserve(UserId(1), TableId(1), RequestId(1), 300).await.unwrap_err();
+    assert!(matches!(error, WalletError::Store(StoreError::Conflict { .. })), "{error:?}");
+    assert_eq!(conflict_on(&f, None), CONFLICT_RETRIES_MAX + 1, "the first try and every retry, no more");
+    let r = f.wallet.reserve(UserId(1), TableId(1), RequestId(2), 300).await.unwrap();
+    conflict_on(&f, Some(TxnKind::WalletRollback));
+    let outcome = f.wallet.rollback(r.id).await.unwrap();
+    assert!(matches!(outcome, RefundOutcome::DeadLettered(_)), "{outcome:?}");
+    assert_eq!(conflict_on(&f, None), CONFLICT_RETRIES_MAX + 1, "the refund's tries before the DLQ");
     assert_eq!(f.store.inner.chips_total(), SUPPLY);
 }
 

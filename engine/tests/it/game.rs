@@ -227,6 +227,25 @@ async fn happy_path_plays_whole_hands_and_conserves_chips() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_hand_deals_in_only_the_players_with_chips_and_writes_only_the_wallets_its_blinds_move() {
+    let w = world(4, LockStrategy::Coarse).await;
+    // User 3 goes broke away from the table: its chips now belong to user 4.
+    let broke = Txn::new(TxnKind::Provision)
+        .put(Key::Wallet(UserId(3)), Value::Wallet(engine::store::Wallet { user: UserId(3), balance: 0 }))
+        .put(Key::Wallet(UserId(4)), Value::Wallet(engine::store::Wallet { user: UserId(4), balance: 2 * BALANCE }));
+    w.link.inner.apply(&broke).unwrap();
+    let version = |user| w.link.inner.read(Key::Wallet(UserId(user))).unwrap().version;
+    let before: Vec<u64> = (1..=4).map(version).collect();
+    w.engine.start_hand(TABLE).await.unwrap();
+    let (record, _) = w.game();
+    assert_eq!(record.hand_seats.len(), 3, "dealt: {:?}", record.hand_seats);
+    assert!(!record.hand_seats.contains(&UserId(3)), "a player without chips is not dealt in");
+    let written = (1..=4).filter(|&user| version(user) != before[user as usize - 1]).count();
+    assert_eq!(written, 2, "the blinds' wallets only: a wallet no chip leaves keeps its version");
+    w.assert_conserved();
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_same_fold_sent_two_to_five_times_at_once_applies_once() {
     for copies in 2..=5u64 {
         let w = world(3, LockStrategy::Coarse).await;

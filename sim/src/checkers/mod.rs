@@ -22,8 +22,10 @@ pub mod reservations;
 pub mod rules;
 pub mod versions;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use engine::game::LockStrategy;
-use engine::ids::UserId;
+use engine::ids::{TableId, UserId};
 use engine::locks::{DeadlockSnapshot, LockConfig, LockEvent};
 use engine::metrics::MetricsSnapshot;
 use engine::rules::Chips;
@@ -166,6 +168,8 @@ pub struct CheckerSettings {
     pub jackpot_share_bps: Option<Vec<(JackpotGroup, u32)>>,
     /// The most the engine hosts' wall clock is ever off the store's, in ms (the clock faults').
     pub clock_offset_ms_max: u64,
+    /// Each table's seated players, as the layout seats them (players never leave).
+    pub seats: BTreeMap<TableId, BTreeSet<UserId>>,
 }
 
 /// All the checkers.
@@ -194,7 +198,7 @@ impl Checkers {
             ledger: ledger::Ledger::new(settings.users.iter().copied(), settings.balance),
             non_negative: non_negative::NonNegative::new(settings.supply),
             at_most_once: at_most_once::AtMostOnce::new(settings.clock_offset_ms_max),
-            versions: versions::Versions::default(),
+            versions: versions::Versions::new(settings.seats.clone()),
             reservations: reservations::Reservations::default(),
             rules: rules::Rules,
             locks: locks::Locks::new(settings.lock_strategy, settings.lock_config.clone()),

@@ -2,6 +2,7 @@
 //! and must report its own invariant — and a correct one of the same shape must pass. A
 //! checker that goes blind fails here before any scenario could miss it.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use engine::cards::Deck;
@@ -39,6 +40,7 @@ fn checkers(strategy: LockStrategy) -> Checkers {
         budgets: Budgets::default(),
         jackpot_share_bps: None,
         clock_offset_ms_max: 0,
+        seats: BTreeMap::from([(TABLE, BTreeSet::from([USER]))]),
     })
 }
 
@@ -523,7 +525,7 @@ fn reservations_fire_on_a_request_refused_for_a_conflict_before_its_reserve_retr
 }
 
 /// A seated player's own `/reset`.
-const PLAYER_RESET: Asked = Asked::Reset { user: USER, emergency: false };
+const PLAYER_RESET: Asked = Asked::Reset { user: USER, table: TABLE, emergency: false };
 
 #[test]
 fn versions_fire_on_a_reset_refused_as_not_an_admin_for_a_right_it_did_not_ask_for() {
@@ -535,13 +537,34 @@ fn versions_fire_on_a_reset_refused_as_not_an_admin_for_a_right_it_did_not_ask_f
     };
     let mut c = checkers(LockStrategy::Coarse);
     fires(&refused(&mut c, PLAYER_RESET, USER), Invariant::Versions);
-    fires(&refused(&mut c, Asked::Reset { user: ADMIN, emergency: true }, ADMIN), Invariant::Versions);
-    let by_a_player = Asked::Reset { user: USER, emergency: true };
+    fires(&refused(&mut c, Asked::Reset { user: ADMIN, table: TABLE, emergency: true }, ADMIN), Invariant::Versions);
+    let by_a_player = Asked::Reset { user: USER, table: TABLE, emergency: true };
     assert_eq!(refused(&mut c, by_a_player, USER), vec![], "a player's emergency reset is rightly refused");
     let mut found = Vec::new();
-    let not_seated = Reply::Reset(Err(GameError::NotSeated { user: USER, table: TABLE }));
-    c.after_answer(None, PLAYER_RESET, &not_seated, AT, &mut found);
+    let stranger = Asked::Reset { user: UserId(2), table: TABLE, emergency: false };
+    let not_seated = Reply::Reset(Err(GameError::NotSeated { user: UserId(2), table: TABLE }));
+    c.after_answer(None, stranger, &not_seated, AT, &mut found);
     assert_eq!(found, vec![], "another reason is not judged here");
+}
+
+#[test]
+fn versions_fire_on_a_reset_refused_as_not_seated_by_one_who_needs_no_other_seat() {
+    let refused = |c: &mut Checkers, asked: Asked| {
+        let Asked::Reset { user, table, .. } = asked else { unreachable!("a reset") };
+        let mut found = Vec::new();
+        let reply = Reply::Reset(Err(GameError::NotSeated { user, table }));
+        c.after_answer(None, asked, &reply, AT, &mut found);
+        found
+    };
+    let mut c = checkers(LockStrategy::Coarse);
+    fires(&refused(&mut c, PLAYER_RESET), Invariant::Versions);
+    fires(&refused(&mut c, Asked::Reset { user: ADMIN, table: TABLE, emergency: true }), Invariant::Versions);
+    fires(&refused(&mut c, Asked::Reset { user: ADMIN, table: TABLE, emergency: false }), Invariant::Versions);
+    fires(&refused(&mut c, Asked::Reset { user: UserId(2), table: TABLE, emergency: true }), Invariant::Versions);
+    let elsewhere = Asked::Reset { user: USER, table: TableId(2), emergency: false };
+    assert_eq!(refused(&mut c, elsewhere), vec![], "USER sits at another table only");
+    let stranger = Asked::Reset { user: UserId(2), table: TABLE, emergency: false };
+    assert_eq!(refused(&mut c, stranger), vec![], "UserId(2) holds a wallet but no seat at TABLE");
 }
 
 #[test]
@@ -1117,6 +1140,7 @@ fn locks_fire_on_the_probes_out_of_order_acquire_only_when_the_hierarchy_is_enfo
             budgets: Budgets::default(),
             jackpot_share_bps: None,
             clock_offset_ms_max: 0,
+            seats: BTreeMap::new(),
         };
         let mut c = Checkers::new(&settings);
         let mut found = Vec::new();

@@ -7,11 +7,13 @@
 //! it, in the task that answered; one refused for a version conflict retried its save
 //! `RESET_CONFLICT_RETRIES_MAX` times first, and no reset retries more; one refused as not an
 //! admin's was an emergency reset by someone who is not an admin (a player's own `/reset` asks
-//! for no such right).
+//! for no such right); one refused as not seated was a player's own `/reset` of a table the
+//! player does not sit at (the emergency reset and the admin need no seat).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use engine::game::{GameError, RESET_CONFLICT_RETRIES_MAX};
+use engine::ids::{TableId, UserId};
 use engine::store::{StoreError, Txn, TxnKind, Value};
 use tokio::task::Id as TaskId;
 
@@ -21,8 +23,9 @@ use crate::protocol::{Asked, Reply};
 use super::reservations::root_cause;
 use super::{At, Invariant, TxnView, Violation};
 
-#[derive(Default)]
 pub struct Versions {
+    /// Each table's seated players (the layout's; players never leave).
+    seats: BTreeMap<TableId, BTreeSet<UserId>>,
     /// The tasks whose `game.reset` the engine saw applied, until they answer.
     resets_saved: BTreeSet<Option<TaskId>>,
     /// The version conflicts each task's `game.reset` met, as the engine saw them, until it
@@ -31,6 +34,10 @@ pub struct Versions {
 }
 
 impl Versions {
+    pub fn new(seats: BTreeMap<TableId, BTreeSet<UserId>>) -> Versions {
+        Versions { seats, resets_saved: BTreeSet::new(), reset_conflicts: BTreeMap::new() }
+    }
+
     /// A commit the engine saw applied, in `task`.
     pub fn after_seen_applied(&mut self, txn: &Txn, task: Option<TaskId>) {
         if txn.kind == TxnKind::GameReset {
@@ -58,6 +65,7 @@ impl Versions {
     ) {
         if let Reply::Reset(Err(error)) = reply {
             check_not_admin(asked, root_cause(error), at, out);
+            self.check_not_seated(asked, root_cause(error), at, out);
         }
         let saved = self.resets_saved.remove(&task);
         if matches!(reply, Reply::Reset(Ok(()))) && !saved {
@@ -156,14 +164,35 @@ impl Versions {
     }
 }
 
+impl Versions {
+    /// A reset refused with `cause` as not seated must have been a player's own `/reset` of a
+    /// table where the player does not sit.
+    fn check_not_seated(&self, asked: Asked, cause: &GameError, at: At, out: &mut Vec<Violation>) {
+        let GameError::NotSeated { user, table } = cause else { return };
+        let Asked::Reset { user: by, table: of, emergency } = asked else { return };
+        let seated = self.seats.get(&of).is_some_and(|seats| seats.contains(&by));
+        if !emergency && !is_admin(by) && !seated {
+            return;
+        }
+        let asked_as = if emergency { "an emergency reset" } else { "a /reset" };
+        out.push(at.violation(
+            Invariant::Versions,
+            format!(
+                "{asked_as} of {of} by {by} was refused as {user} not seated at {table}: only a player's own /reset needs a seat, and {by} {}",
+                if emergency || is_admin(by) { "needs none" } else { "sits there" }
+            ),
+        ));
+    }
+}
+
 /// A reset refused with `cause` as not an admin's must have been an emergency reset by a user
 /// who is not an admin: the right is asked for by the emergency reset only.
 fn check_not_admin(asked: Asked, cause: &GameError, at: At, out: &mut Vec<Violation>) {
     let GameError::NotAdmin { user } = cause else { return };
     let asked_as = match asked {
-        Asked::Reset { user: by, emergency: true } if !is_admin(by) => return,
-        Asked::Reset { user: by, emergency: true } => format!("an emergency reset by the admin {by}"),
-        Asked::Reset { user: by, emergency: false } => format!("a /reset by {by}"),
+        Asked::Reset { user: by, emergency: true, .. } if !is_admin(by) => return,
+        Asked::Reset { user: by, emergency: true, .. } => format!("an emergency reset by the admin {by}"),
+        Asked::Reset { user: by, emergency: false, .. } => format!("a /reset by {by}"),
         Asked::JackpotContribute | Asked::Other => "a request that is no reset".to_string(),
     };
     out.push(at.violation(

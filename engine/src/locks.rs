@@ -384,13 +384,49 @@ pub struct HierarchyViolation {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum LockEvent {
-    Acquired { key: LockKey, mode: LockMode, owner: OwnerId, operation: String, waited_us: u64 },
-    Released { key: LockKey, mode: LockMode, owner: OwnerId, operation: String, held_us: u64 },
-    TimedOut { key: LockKey, mode: LockMode, owner: OwnerId, operation: String, waited_us: u64 },
+    Acquired {
+        key: LockKey,
+        mode: LockMode,
+        owner: OwnerId,
+        operation: String,
+        waited_us: u64,
+    },
+    Released {
+        key: LockKey,
+        mode: LockMode,
+        owner: OwnerId,
+        operation: String,
+        held_us: u64,
+    },
+    TimedOut {
+        key: LockKey,
+        mode: LockMode,
+        owner: OwnerId,
+        operation: String,
+        waited_us: u64,
+    },
+    /// The acquire could not be granted at once and now waits (announced at its first
+    /// pending poll; an acquire granted at once announces only `Acquired`). It ends in
+    /// `Acquired`, `TimedOut` or `WaitAbandoned`.
+    Waiting {
+        key: LockKey,
+        mode: LockMode,
+        owner: OwnerId,
+        operation: String,
+    },
+    /// A waiting acquire's future was dropped before it resolved (its task cancelled).
+    WaitAbandoned {
+        key: LockKey,
+        mode: LockMode,
+        owner: OwnerId,
+        operation: String,
+        waited_us: u64,
+    },
 }
 
-/// Receives every acquire, release and timeout, synchronously and outside the manager's
-/// bookkeeping mutex. It must not acquire locks of the same manager.
+/// Receives every acquire, release and timeout, and every wait's start and abandonment,
+/// synchronously and outside the manager's bookkeeping mutex. It must not acquire locks of
+/// the same manager.
 pub trait LockObserver: Send + Sync {
     fn on_lock_event(&self, event: LockEvent);
 }
@@ -785,13 +821,34 @@ impl LockOwner {
         }
         let started = Instant::now();
         let lock = self.register(&key, mode, started)?;
-        let mut registration =
-            WaitRegistration { inner: Arc::clone(inner), key: key.clone(), owner: self.id, armed: true };
-        let budget = inner.config.timeout(category);
-        let outcome = match mode {
-            LockMode::Read => timeout(budget, lock.read_owned()).await.map(Permit::Read),
-            LockMode::Write => timeout(budget, lock.write_owned()).await.map(Permit::Write),
+        let mut registration = WaitRegistration {
+            inner: Arc::clone(inner),
+            key: key.clone(),
+            owner: self.id,
+            armed: true,
+            announced: None,
         };
+        let budget = inner.config.timeout(category);
+        let mut wait = std::pin::pin!(async move {
+            match mode {
+                LockMode::Read => timeout(budget, lock.read_owned()).await.map(Permit::Read),
+                LockMode::Write => timeout(budget, lock.write_owned()).await.map(Permit::Write),
+            }
+        });
+        let outcome = std::future::poll_fn(|cx| {
+            let poll = wait.as_mut().poll(cx);
+            if poll.is_pending() && registration.announced.is_none() {
+                registration.announced = Some((mode, self.operation.clone(), started));
+                inner.notify(|| LockEvent::Waiting {
+                    key: key.clone(),
+                    mode,
+                    owner: self.id,
+                    operation: self.operation.clone(),
+                });
+            }
+            poll
+        })
+        .await;
         let now = Instant::now();
         let waited = now.saturating_duration_since(started);
         inner.metrics.record(METRIC_LOCK_WAIT, &[("category", category.as_str())], waited);
@@ -914,20 +971,31 @@ impl LockOwner {
     }
 }
 
-/// Removes a waiter entry if its acquire future is dropped before it resolves.
+/// Removes a waiter entry if its acquire future is dropped before it resolves, and announces
+/// the abandoned wait if the wait was announced.
 struct WaitRegistration {
     inner: Arc<Inner>,
     key: LockKey,
     owner: OwnerId,
     armed: bool,
+    /// Set once `LockEvent::Waiting` went out: the mode, operation and start of the wait.
+    announced: Option<(LockMode, String, Instant)>,
 }
 
 impl Drop for WaitRegistration {
     fn drop(&mut self) {
-        if self.armed {
+        if !self.armed {
+            return;
+        }
+        {
             let mut state = self.inner.state();
             state.remove_waiter(&self.key, self.owner);
             state.prune(&self.key);
+        }
+        if let Some((mode, operation, started)) = self.announced.take() {
+            let waited = Instant::now().saturating_duration_since(started);
+            let (key, owner) = (self.key.clone(), self.owner);
+            self.inner.notify(|| LockEvent::WaitAbandoned { key, mode, owner, operation, waited_us: micros(waited) });
         }
     }
 }

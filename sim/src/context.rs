@@ -20,7 +20,7 @@ use engine::buggify::Probe;
 use engine::game::{ActionOutcome, ActionRequest, GameError};
 use engine::ids::{RequestId, UserId};
 use engine::jackpot::ConcurrencyViolationError;
-use engine::locks::{DeadlockSnapshot, LockCategory, LockEvent, LockManager, LockObserver};
+use engine::locks::{DeadlockSnapshot, LockCategory, LockEvent, LockKey, LockManager, LockObserver, OwnerId};
 use engine::metrics::{Metrics, MetricsSnapshot};
 use engine::rules::Chips;
 use engine::store::{JackpotGroup, Key, MemoryStore, StoreError, Txn, Versioned};
@@ -118,7 +118,9 @@ pub(crate) struct RunState {
     /// Crashes so far, of either kind.
     crashes_done: u32,
     /// The lock manager of each engine process now running, by engine host.
-    locks: BTreeMap<u32, LockManager>,
+    /// The lock manager of each engine process now running, by host index, with the
+    /// process's name when it is not the first host (its keys are reported inside it).
+    locks: BTreeMap<u32, (Option<String>, LockManager)>,
     /// Simulated time as the driver last saw it, in µs (used outside any host), and the same
     /// shared with the store's clock.
     driver_now_us: u64,
@@ -508,10 +510,17 @@ pub(crate) const SECOND_PROCESS_OWNER_BASE: u64 = 1_000_000_000;
 fn in_process(mut event: LockEvent, process: &str) -> LockEvent {
     let (LockEvent::Acquired { key, owner, .. }
     | LockEvent::Released { key, owner, .. }
-    | LockEvent::TimedOut { key, owner, .. }) = &mut event;
+    | LockEvent::TimedOut { key, owner, .. }
+    | LockEvent::Waiting { key, owner, .. }
+    | LockEvent::WaitAbandoned { key, owner, .. }) = &mut event;
+    in_process_key(key, owner, process);
+    event
+}
+
+/// A lock key and owner of the second engine process, as [`in_process`] names them.
+fn in_process_key(key: &mut LockKey, owner: &mut OwnerId, process: &str) {
     key.name = format!("{process}/{}", key.name);
     owner.0 += SECOND_PROCESS_OWNER_BASE;
-    event
 }
 
 /// The plan's faults that are part of it from the start, as schedule entries: the engine↔store
@@ -802,20 +811,26 @@ impl RunState {
         self.count_fault(FaultKind::Crash);
     }
 
-    /// Engine host `index`'s process booted with `locks`; returns its boot number (1 for the
-    /// first boot of the run).
-    pub fn engine_booted(&mut self, index: u32, locks: LockManager) -> u64 {
+    /// Engine host `index`'s process booted with `locks` (`process`: its name when it is not
+    /// the first host, as its lock tap has it); returns its boot number (1 for the first boot
+    /// of the run).
+    pub fn engine_booted(&mut self, index: u32, process: Option<String>, locks: LockManager) -> u64 {
         self.engine_starts += 1;
         if index == 0 {
             self.crash_requested = None;
             self.in_flight.clear();
         }
-        self.locks.insert(index, locks);
+        self.locks.insert(index, (process, locks));
         self.engine_starts
     }
 
     /// The lock managers of the engine processes now running.
     pub fn locks(&self) -> Vec<LockManager> {
+        self.locks.values().map(|(_, locks)| locks.clone()).collect()
+    }
+
+    /// Every running engine process's lock manager, with its process name as `locks` says.
+    pub fn lock_managers(&self) -> Vec<(Option<String>, LockManager)> {
         self.locks.values().cloned().collect()
     }
 
@@ -854,11 +869,24 @@ impl RunState {
         }
     }
 
-    /// The lock checker's look at a sampled wait-for graph.
-    pub fn check_deadlock_snapshot(&mut self, snapshot: &DeadlockSnapshot) {
+    /// The lock checker's look at a wait-for graph sampled from `process`'s lock manager
+    /// (none: the first engine host's), its keys and owners named as that process's tap names
+    /// them.
+    pub fn check_deadlock_snapshot(&mut self, process: Option<&str>, mut snapshot: DeadlockSnapshot) {
+        if let Some(process) = process {
+            for holder in &mut snapshot.holders {
+                in_process_key(&mut holder.key, &mut holder.owner, process);
+            }
+            for waiter in &mut snapshot.waiters {
+                in_process_key(&mut waiter.key, &mut waiter.owner, process);
+            }
+            for member in snapshot.cycle.iter_mut().flatten() {
+                member.owner.0 += SECOND_PROCESS_OWNER_BASE;
+            }
+        }
         let at = self.driver_at();
         let mut found = Vec::new();
-        self.checkers.on_deadlock_snapshot(snapshot, at, &mut found);
+        self.checkers.on_deadlock_snapshot(process.is_some(), &snapshot, at, &mut found);
         self.report(found);
     }
 
@@ -907,19 +935,27 @@ impl LockObserver for LockTap {
         if state.engine_dying {
             return;
         }
-        let (kind, key, mode, owner, operation, measure, us) = match &event {
+        let traced = match &event {
             LockEvent::Acquired { key, mode, owner, operation, waited_us } => {
-                ("lock.acquire", key, mode, owner, operation, "waited_us", waited_us)
+                Some(("lock.acquire", key, mode, owner, operation, "waited_us", waited_us))
             }
             LockEvent::Released { key, mode, owner, operation, held_us } => {
-                ("lock.release", key, mode, owner, operation, "held_us", held_us)
+                Some(("lock.release", key, mode, owner, operation, "held_us", held_us))
             }
             LockEvent::TimedOut { key, mode, owner, operation, waited_us } => {
-                ("lock.timeout", key, mode, owner, operation, "waited_us", waited_us)
+                Some(("lock.timeout", key, mode, owner, operation, "waited_us", waited_us))
             }
+            // Waits go to the checkers only: the trace shows each wait in the `lock.acquire`
+            // or `lock.timeout` that ends it (`waited_us`), so a run's trace stays as it was.
+            LockEvent::Waiting { .. } | LockEvent::WaitAbandoned { .. } => None,
         };
-        let detail = format_args!("{key} {mode:?} {owner} {operation} {measure}={us}");
-        let index = state.record_fields(at_us, "engine", kind, &(key, mode, owner, operation, us), detail);
+        let index = match traced {
+            Some((kind, key, mode, owner, operation, measure, us)) => {
+                let detail = format_args!("{key} {mode:?} {owner} {operation} {measure}={us}");
+                state.record_fields(at_us, "engine", kind, &(key, mode, owner, operation, us), detail)
+            }
+            None => state.trace.len().saturating_sub(1),
+        };
         if let LockEvent::TimedOut { key, waited_us, .. } = &event {
             let limits = WaitLimits {
                 safety_ms: context.scenario.world.safety_ms,

@@ -119,9 +119,9 @@ fn boot(context: &Arc<SimContext>, index: u32, host: &str) -> Services {
     let buggify = Buggify::new(Arc::new(SimHooks { context: Arc::clone(context) }));
     let metrics = context.metrics.clone();
     let process = (index > 0).then(|| host.to_string());
-    let observer = Arc::new(LockTap { context: Arc::downgrade(context), process });
+    let observer = Arc::new(LockTap { context: Arc::downgrade(context), process: process.clone() });
     let locks = LockManager::with_observer(scenario.engine.locks.clone(), metrics.clone(), observer);
-    let boot = context.state().engine_booted(index, locks.clone());
+    let boot = context.state().engine_booted(index, process, locks.clone());
     context.trace(host, "engine.boot", format!("boot {boot}"));
     let (variant, lock_strategy) = build_of(scenario, index);
     let rng = |label: &str| seeds::rng(context.seed, label, boot);

@@ -465,10 +465,10 @@ impl Driver {
             return;
         }
         self.next_deadlock_sample_ms = now_ms + DEADLOCK_SAMPLE_MS;
-        let managers = self.context.state().locks();
-        for locks in managers {
+        let managers = self.context.state().lock_managers();
+        for (process, locks) in managers {
             let snapshot = locks.deadlock_snapshot();
-            self.context.state().check_deadlock_snapshot(&snapshot);
+            self.context.state().check_deadlock_snapshot(process.as_deref(), snapshot);
         }
     }
 

@@ -66,10 +66,33 @@ async fn the_observer_sees_acquire_release_and_timeout_with_exact_durations() {
     tokio::time::sleep(Duration::from_millis(30)).await;
     drop(guard);
     let events = recorder.0.lock().unwrap().clone();
-    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(events.len(), 4, "{events:?}");
     assert!(matches!(&events[0], LockEvent::Acquired { operation, waited_us: 0, .. } if operation == "first"));
-    assert!(matches!(&events[1], LockEvent::TimedOut { operation, waited_us: 50_000, .. } if operation == "second"));
-    assert!(matches!(&events[2], LockEvent::Released { held_us: 80_000, .. }));
+    assert!(matches!(&events[1], LockEvent::Waiting { operation, .. } if operation == "second"));
+    assert!(matches!(&events[2], LockEvent::TimedOut { operation, waited_us: 50_000, .. } if operation == "second"));
+    assert!(matches!(&events[3], LockEvent::Released { held_us: 80_000, .. }));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_dropped_before_it_resolves_is_announced_as_abandoned_and_an_immediate_grant_never_waits() {
+    let recorder = Arc::new(Recorder::default());
+    let manager = LockManager::with_observer(LockConfig::default(), Metrics::new(), recorder.clone());
+    let first = manager.owner("first");
+    let guard = first.acquire(key(LockCategory::Table, "t"), LockMode::Write).await.unwrap();
+    let second = manager.owner("second");
+    let gave_up =
+        tokio::time::timeout(Duration::from_millis(10), second.acquire(key(LockCategory::Table, "t"), LockMode::Write));
+    assert!(gave_up.await.is_err(), "the caller stopped waiting");
+    assert!(manager.waiting().is_empty(), "the dropped wait left no waiter");
+    drop(guard);
+    let events = recorder.0.lock().unwrap().clone();
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert!(matches!(&events[0], LockEvent::Acquired { operation, .. } if operation == "first"));
+    assert!(matches!(&events[1], LockEvent::Waiting { operation, .. } if operation == "second"));
+    assert!(
+        matches!(&events[2], LockEvent::WaitAbandoned { operation, waited_us: 10_000, .. } if operation == "second")
+    );
+    assert!(matches!(&events[3], LockEvent::Released { .. }));
 }
 
 #[tokio::test(start_paused = true)]

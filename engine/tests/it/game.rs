@@ -36,6 +36,8 @@ struct Link {
     fail_labels: Mutex<BTreeMap<TxnKind, u32>>,
     /// Transactions with these labels take this much longer.
     delay_labels: Mutex<BTreeMap<TxnKind, Duration>>,
+    /// Transactions with these labels are refused as version conflicts this many more times.
+    conflict_labels: Mutex<BTreeMap<TxnKind, u32>>,
     /// Labels of the transactions that applied, in order.
     applied: Mutex<Vec<TxnKind>>,
 }
@@ -43,6 +45,14 @@ struct Link {
 impl Link {
     fn fail(&self, label: TxnKind, times: u32) {
         self.fail_labels.lock().unwrap().insert(label, times);
+    }
+
+    fn conflict(&self, label: TxnKind, times: u32) {
+        self.conflict_labels.lock().unwrap().insert(label, times);
+    }
+
+    fn conflicts_left(&self, label: TxnKind) -> u32 {
+        self.conflict_labels.lock().unwrap().get(&label).copied().unwrap_or(0)
     }
 
     fn delay(&self, label: TxnKind, by: Duration) {
@@ -78,6 +88,10 @@ impl Store for Link {
                 *left -= 1;
                 return Err(StoreError::Unavailable { reason: format!("injected failure of {}", txn.kind) });
             }
+            if let Some(left) = self.conflict_labels.lock().unwrap().get_mut(&txn.kind).filter(|n| **n > 0) {
+                *left -= 1;
+                return Err(StoreError::Conflict { key: Key::Table(TABLE), expected: Some(1), actual: Some(2) });
+            }
             if txn.kind.is_action_save() && self.conflict_next_action.swap(false, Ordering::SeqCst) {
                 // A stale writer saves the table first (same value, new version).
                 let current = self.inner.read(Key::Table(TABLE)).unwrap();
@@ -112,6 +126,7 @@ async fn world_with(players: u64, strategy: LockStrategy, variant: EngineVariant
         conflict_next_action: AtomicBool::new(false),
         fail_labels: Mutex::default(),
         delay_labels: Mutex::default(),
+        conflict_labels: Mutex::default(),
         applied: Mutex::default(),
     });
     let store: Arc<dyn Store> = link.clone();
@@ -242,6 +257,39 @@ async fn a_hand_deals_in_only_the_players_with_chips_and_writes_only_the_wallets
     assert!(!record.hand_seats.contains(&UserId(3)), "a player without chips is not dealt in");
     let written = (1..=4).filter(|&user| version(user) != before[user as usize - 1]).count();
     assert_eq!(written, 2, "the blinds' wallets only: a wallet no chip leaves keeps its version");
+    w.assert_conserved();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reset_whose_save_keeps_conflicting_gives_up_after_its_retries() {
+    let w = world(3, LockStrategy::Coarse).await;
+    w.engine.start_hand(TABLE).await.unwrap();
+    let injected = 5;
+    w.link.conflict(TxnKind::GameReset, injected);
+    let error = w.engine.reset(UserId(1), TABLE, false).await.unwrap_err();
+    assert!(matches!(error, GameError::Store(StoreError::Conflict { .. })), "{error:?}");
+    let tries = injected - w.link.conflicts_left(TxnKind::GameReset);
+    assert_eq!(tries, engine::game::RESET_CONFLICT_RETRIES_MAX + 1, "the first save and its retries, no more");
+    w.assert_conserved();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hand_that_ends_at_its_deal_pays_its_winner_at_once() {
+    let w = world(2, LockStrategy::Coarse).await;
+    // Both players have no more than the blinds: both are all in before anyone acts.
+    let (small, big) = (5, 10);
+    let short = Txn::new(TxnKind::Provision)
+        .put(Key::Wallet(UserId(1)), Value::Wallet(engine::store::Wallet { user: UserId(1), balance: small }))
+        .put(Key::Wallet(UserId(2)), Value::Wallet(engine::store::Wallet { user: UserId(2), balance: big }))
+        .put(Key::House, Value::House(w.supply - small - big));
+    w.link.inner.apply(&short).unwrap();
+    w.engine.start_hand(TABLE).await.unwrap();
+    let (record, _) = w.game();
+    assert!(record.game.as_ref().is_some_and(|g| g.complete), "the deal ended the hand");
+    assert_eq!(record.escrow, 0, "a finished hand holds no chips");
+    let wallets: Chips =
+        [UserId(1), UserId(2)].iter().map(|u| w.link.inner.read(Key::Wallet(*u)).unwrap().value.chips_held()).sum();
+    assert_eq!(wallets, small + big, "every chip back in a wallet");
     w.assert_conserved();
 }
 

@@ -65,7 +65,7 @@ impl Exclusivity {
                     self.holds.remove(key);
                 }
             }
-            LockEvent::TimedOut { .. } => {}
+            LockEvent::TimedOut { .. } | LockEvent::Waiting { .. } | LockEvent::WaitAbandoned { .. } => {}
         }
     }
 

@@ -10,6 +10,10 @@
 //! paid to them (by what the win's record says it paid). After every transaction each user's
 //! change must equal what those causes explain; at the end every user's chips are counted
 //! again against the opening balance plus every cause seen.
+//!
+//! A hand's save (start, action, reset) writes only the wallets it moves chips in or out of: a
+//! wallet rewritten with its balance unchanged moves nothing, yet raises the wallet's version,
+//! so every reservation of that user in flight meets a conflict it had no reason to.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +24,23 @@ use engine::store::{MemoryStore, ReservationState, TableRecord, Value, Versioned
 use serde::Deserialize;
 
 use super::{At, Invariant, TxnView, Violation};
+
+/// A hand's save must not rewrite a wallet whose balance it leaves as it was.
+fn check_no_idle_wallet_write(view: &TxnView<'_>, at: At, out: &mut Vec<Violation>) {
+    for (_, before, after) in view.changes {
+        let (Some(before), Some(after)) = (before, after) else { continue };
+        let (Value::Wallet(was), Value::Wallet(now)) = (&before.value, &after.value) else { continue };
+        if was.balance == now.balance {
+            out.push(at.violation(
+                Invariant::WalletLedger,
+                format!(
+                    "txn {} rewrote {}'s wallet without moving a chip (balance {} before and after, version {} -> {}): a hand's save writes only the wallets it moves chips of",
+                    view.txn.kind, now.user, now.balance, before.version, after.version
+                ),
+            ));
+        }
+    }
+}
 
 /// The chips each user holds in one record, as this checker counts them.
 fn holdings(value: &Value) -> Vec<(UserId, i128)> {
@@ -113,6 +134,9 @@ impl Ledger {
             if let Some(after) = after {
                 add(&mut actual, holdings(&after.value), 1);
             }
+        }
+        if view.txn.kind.is_hand_save() {
+            check_no_idle_wallet_write(view, at, out);
         }
         let expected = explained(view);
         let mut wrong = Vec::new();

@@ -9,24 +9,34 @@
 //! that grants them while enforcing the hierarchy is seen here too.
 //!
 //! The hierarchy is checked from the acquire/release events, independently of the lock
-//! manager's own detection; cycles from the manager's `deadlock_snapshot`, sampled by the world.
+//! manager's own detection. Cycles are checked twice at every `deadlock_snapshot` the world
+//! samples: the manager's own, and one found here in the wait-for graph the events describe
+//! (who holds what from the grants and releases, who waits on what from the waits announced
+//! and ended); and the snapshot must list exactly the waiters the events say are waiting (a
+//! manager that loses track of its waiters detects no deadlock and misreports convergence).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use engine::game::LockStrategy;
 use engine::locks::{
-    DeadlockSnapshot, LockCategory, LockConfig, LockEvent, LockKey, METRIC_LOCK_ACQUIRE, OwnerId, STATUS_SUCCESS,
-    STATUS_TIMEOUT,
+    DeadlockSnapshot, LockCategory, LockConfig, LockEvent, LockKey, LockMode, METRIC_LOCK_ACQUIRE, OwnerId,
+    STATUS_SUCCESS, STATUS_TIMEOUT,
 };
 use engine::metrics::{MetricsSnapshot, labeled};
 
 use super::{At, Invariant, Violation};
+use crate::context::SECOND_PROCESS_OWNER_BASE;
 use crate::faults::lock_probe::PROBE_OPERATION;
+
+/// A waiting acquire as the lock events announced it: its mode and operation.
+type Wait = (LockMode, String);
 
 pub struct Locks {
     strategy: LockStrategy,
     config: LockConfig,
     held: BTreeMap<OwnerId, BTreeSet<LockKey>>,
+    /// The acquires waiting now, by key and owner, as the lock events announced them.
+    waiting: BTreeMap<(LockKey, OwnerId), Wait>,
     /// Holds longer than their category's timeout: (key, operation, held_us).
     pub holds_over_timeout: Vec<(String, String, u64)>,
     pub holds_over_timeout_count: u64,
@@ -45,6 +55,7 @@ impl Locks {
             strategy,
             config,
             held: BTreeMap::new(),
+            waiting: BTreeMap::new(),
             holds_over_timeout: Vec::new(),
             holds_over_timeout_count: 0,
             granted: BTreeMap::new(),
@@ -70,6 +81,7 @@ impl Locks {
     }
 
     pub fn on_event(&mut self, event: &LockEvent, at: At, out: &mut Vec<Violation>) {
+        self.track_wait(event, at, out);
         match event {
             LockEvent::Acquired { key, owner, operation, .. } => {
                 *self.granted.entry(key.category).or_default() += 1;
@@ -108,6 +120,7 @@ impl Locks {
                     }
                 }
             }
+            LockEvent::Waiting { .. } | LockEvent::WaitAbandoned { .. } => {}
             LockEvent::TimedOut { key, operation, waited_us, .. } => {
                 *self.timed_out.entry(key.category).or_default() += 1;
                 let timeout_ms = self.config.timeout_ms(key.category);
@@ -124,15 +137,154 @@ impl Locks {
         }
     }
 
-    /// The engine crashed: its locks died with its memory.
-    pub fn forget_all(&mut self) {
-        self.held.clear();
+    /// A wait starts with `Waiting` and ends in a grant, a timeout or `WaitAbandoned` (a grant
+    /// or timeout without a wait was immediate); only an announced wait can be abandoned.
+    fn track_wait(&mut self, event: &LockEvent, at: At, out: &mut Vec<Violation>) {
+        match event {
+            LockEvent::Waiting { key, mode, owner, operation } => {
+                if self.waiting.insert((key.clone(), *owner), (*mode, operation.clone())).is_some() {
+                    out.push(at.violation(
+                        Invariant::Locks,
+                        format!("{owner} ({operation}) announced a second wait for {key} while already waiting"),
+                    ));
+                }
+            }
+            LockEvent::WaitAbandoned { key, owner, operation, .. } => {
+                if self.waiting.remove(&(key.clone(), *owner)).is_none() {
+                    out.push(at.violation(
+                        Invariant::Locks,
+                        format!("{owner} ({operation}) abandoned a wait for {key} it never announced"),
+                    ));
+                }
+            }
+            LockEvent::Acquired { key, owner, .. } | LockEvent::TimedOut { key, owner, .. } => {
+                self.waiting.remove(&(key.clone(), *owner));
+            }
+            LockEvent::Released { .. } => {}
+        }
     }
 
-    pub fn on_snapshot(&mut self, snapshot: &DeadlockSnapshot, at: At, out: &mut Vec<Violation>) {
+    /// The engine crashed: its locks and waits died with its memory.
+    pub fn forget_all(&mut self) {
+        self.held.clear();
+        self.waiting.clear();
+    }
+
+    /// A wait-for graph sampled from one process's lock manager (`second_process`: the second
+    /// engine host's, whose owners are numbered from `SECOND_PROCESS_OWNER_BASE`).
+    pub fn on_snapshot(&mut self, second_process: bool, snapshot: &DeadlockSnapshot, at: At, out: &mut Vec<Violation>) {
+        let of_process = |owner: &OwnerId| (owner.0 >= SECOND_PROCESS_OWNER_BASE) == second_process;
         if let Some(cycle) = &snapshot.cycle {
             let members: Vec<String> = cycle.iter().map(|m| format!("{} ({})", m.owner, m.operation)).collect();
             out.push(at.violation(Invariant::Locks, format!("wait-for cycle: {}", members.join(" -> "))));
         }
+        let announced: BTreeMap<(LockKey, OwnerId), Wait> = self
+            .waiting
+            .iter()
+            .filter(|((_, owner), _)| of_process(owner))
+            .map(|(k, w)| (k.clone(), w.clone()))
+            .collect();
+        let listed: BTreeMap<(LockKey, OwnerId), Wait> =
+            snapshot.waiters.iter().map(|w| ((w.key.clone(), w.owner), (w.mode, w.operation.clone()))).collect();
+        if listed != announced {
+            out.push(at.violation(
+                Invariant::Locks,
+                format!(
+                    "the lock manager lists {} waiter(s) ({}) where the lock events announce {} ({})",
+                    listed.len(),
+                    describe_waits(&listed),
+                    announced.len(),
+                    describe_waits(&announced)
+                ),
+            ));
+        }
+        let held: BTreeSet<(&LockKey, OwnerId)> = self
+            .held
+            .iter()
+            .filter(|(owner, _)| of_process(owner))
+            .flat_map(|(owner, keys)| keys.iter().map(|key| (key, *owner)))
+            .collect();
+        let holders: BTreeSet<(&LockKey, OwnerId)> = snapshot.holders.iter().map(|h| (&h.key, h.owner)).collect();
+        if holders != held {
+            let describe = |holds: &BTreeSet<(&LockKey, OwnerId)>| {
+                let shown: Vec<String> = holds.iter().take(3).map(|(key, owner)| format!("{key} {owner}")).collect();
+                if shown.is_empty() { "none".to_string() } else { shown.join(", ") }
+            };
+            out.push(at.violation(
+                Invariant::Locks,
+                format!(
+                    "the lock manager lists {} hold(s) ({}) where the lock events grant {} ({})",
+                    holders.len(),
+                    describe(&holders),
+                    held.len(),
+                    describe(&held)
+                ),
+            ));
+        }
+        if snapshot.cycle.is_none()
+            && let Some(cycle) = self.find_cycle(&announced)
+        {
+            let members: Vec<String> = cycle.iter().map(ToString::to_string).collect();
+            out.push(at.violation(
+                Invariant::Locks,
+                format!(
+                    "wait-for cycle in the lock events, which the lock manager's snapshot does not show: {}",
+                    members.join(" -> ")
+                ),
+            ));
+        }
     }
+
+    /// A cycle in the wait-for graph of `waits` (each waits on every other holder of its key,
+    /// as the events say), owners visited in ascending order.
+    fn find_cycle(&self, waits: &BTreeMap<(LockKey, OwnerId), Wait>) -> Option<Vec<OwnerId>> {
+        let mut holders: BTreeMap<&LockKey, Vec<OwnerId>> = BTreeMap::new();
+        for (owner, keys) in &self.held {
+            for key in keys {
+                holders.entry(key).or_default().push(*owner);
+            }
+        }
+        let mut edges: BTreeMap<OwnerId, BTreeSet<OwnerId>> = BTreeMap::new();
+        for (key, waiter) in waits.keys() {
+            for holder in holders.get(key).into_iter().flatten().filter(|h| *h != waiter) {
+                edges.entry(*waiter).or_default().insert(*holder);
+            }
+        }
+        edges.keys().find_map(|start| cycle_from(*start, &edges))
+    }
+}
+
+/// The first cycle back to `start` along `edges` (depth first, ascending), as its owners.
+fn cycle_from(start: OwnerId, edges: &BTreeMap<OwnerId, BTreeSet<OwnerId>>) -> Option<Vec<OwnerId>> {
+    let mut path = vec![start];
+    let mut next: Vec<std::collections::btree_set::Iter<'_, OwnerId>> = vec![edges.get(&start)?.iter()];
+    let mut seen = BTreeSet::from([start]);
+    while let Some(frontier) = next.last_mut() {
+        match frontier.next() {
+            Some(&owner) if owner == start => return Some(path),
+            Some(&owner) if seen.insert(owner) => {
+                path.push(owner);
+                next.push(edges.get(&owner).map(|e| e.iter()).unwrap_or_default());
+            }
+            Some(_) => {}
+            None => {
+                next.pop();
+                path.pop();
+            }
+        }
+    }
+    None
+}
+
+/// Up to three waits, as `key owner mode (operation)`.
+fn describe_waits(waits: &BTreeMap<(LockKey, OwnerId), Wait>) -> String {
+    let mut shown: Vec<String> = waits
+        .iter()
+        .take(3)
+        .map(|((key, owner), (mode, operation))| format!("{key} {owner} {mode:?} ({operation})"))
+        .collect();
+    if waits.len() > 3 {
+        shown.push(format!("and {} more", waits.len() - 3));
+    }
+    if shown.is_empty() { "none".to_string() } else { shown.join(", ") }
 }

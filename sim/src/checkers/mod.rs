@@ -268,8 +268,16 @@ impl Checkers {
         self.exclusivity.forget_all();
     }
 
-    pub fn on_deadlock_snapshot(&mut self, snapshot: &DeadlockSnapshot, at: At, out: &mut Vec<Violation>) {
-        self.locks.on_snapshot(snapshot, at, out);
+    /// A wait-for graph sampled from one engine process's lock manager (`second_process`: not
+    /// the first engine host's), its keys and owners named as the lock events name them.
+    pub fn on_deadlock_snapshot(
+        &mut self,
+        second_process: bool,
+        snapshot: &DeadlockSnapshot,
+        at: At,
+        out: &mut Vec<Violation>,
+    ) {
+        self.locks.on_snapshot(second_process, snapshot, at, out);
     }
 
     /// The end-of-run checks of the safety properties and the budgets (liveness is checked

@@ -396,10 +396,81 @@ fn locks_fire_on_a_wait_for_cycle() {
     let mut found = Vec::new();
     let member = |owner| CycleMember { owner: OwnerId(owner), operation: "test".into() };
     let quiet = DeadlockSnapshot { holders: vec![], waiters: vec![], cycle: None };
-    c.on_deadlock_snapshot(&quiet, AT, &mut found);
+    c.on_deadlock_snapshot(false, &quiet, AT, &mut found);
     assert_eq!(found, vec![]);
     let stuck = DeadlockSnapshot { holders: vec![], waiters: vec![], cycle: Some(vec![member(1), member(2)]) };
-    c.on_deadlock_snapshot(&stuck, AT, &mut found);
+    c.on_deadlock_snapshot(false, &stuck, AT, &mut found);
+    fires(&found, Invariant::Locks);
+}
+
+fn waiting(owner: u64, category: LockCategory, name: &str) -> LockEvent {
+    LockEvent::Waiting {
+        key: LockKey::new(category, name),
+        mode: LockMode::Write,
+        owner: OwnerId(owner),
+        operation: "test".into(),
+    }
+}
+
+fn waiter(owner: u64, category: LockCategory, name: &str) -> engine::locks::LockWaiter {
+    engine::locks::LockWaiter {
+        key: LockKey::new(category, name),
+        owner: OwnerId(owner),
+        operation: "test".into(),
+        mode: LockMode::Write,
+        waited_ms: 3,
+    }
+}
+
+#[test]
+fn locks_fire_on_a_snapshot_that_misses_a_wait_and_on_a_cycle_only_the_events_show() {
+    let mut c = checkers(LockStrategy::Coarse);
+    let mut found = Vec::new();
+    let holder = |owner, name: &str| engine::locks::LockHolder {
+        key: LockKey::new(LockCategory::Table, name),
+        owner: OwnerId(owner),
+        operation: "test".into(),
+        mode: LockMode::Write,
+        held_ms: 3,
+    };
+    let snapshot = |waiters| DeadlockSnapshot { holders: vec![holder(1, "t1")], waiters, cycle: None };
+    c.on_lock_event(&acquired(1, LockCategory::Table, "t1"), None, AT, &mut found);
+    let unheld = DeadlockSnapshot { holders: vec![], waiters: vec![], cycle: None };
+    c.on_deadlock_snapshot(false, &unheld, AT, &mut found);
+    fires(&std::mem::take(&mut found), Invariant::Locks);
+    c.on_lock_event(&waiting(2, LockCategory::Table, "t1"), None, AT, &mut found);
+    c.on_deadlock_snapshot(false, &snapshot(vec![waiter(2, LockCategory::Table, "t1")]), AT, &mut found);
+    assert_eq!(found, vec![], "the manager lists the announced wait");
+    c.on_deadlock_snapshot(false, &snapshot(vec![]), AT, &mut found);
+    fires(&std::mem::take(&mut found), Invariant::Locks);
+    let extra = vec![waiter(2, LockCategory::Table, "t1"), waiter(3, LockCategory::Table, "t1")];
+    c.on_deadlock_snapshot(false, &snapshot(extra), AT, &mut found);
+    fires(&std::mem::take(&mut found), Invariant::Locks);
+    c.on_deadlock_snapshot(true, &unheld, AT, &mut found);
+    assert_eq!(found, vec![], "the second process holds and waits for nothing");
+    // Owner 2 holds t2 and owner 1 now waits on it: a cycle the snapshot below does not show.
+    c.on_lock_event(&acquired(2, LockCategory::Table, "t2"), None, AT, &mut found);
+    c.on_lock_event(&waiting(1, LockCategory::Table, "t2"), None, AT, &mut found);
+    let both = vec![waiter(1, LockCategory::Table, "t2"), waiter(2, LockCategory::Table, "t1")];
+    let stuck = DeadlockSnapshot { holders: vec![holder(1, "t1"), holder(2, "t2")], waiters: both, cycle: None };
+    c.on_deadlock_snapshot(false, &stuck, AT, &mut found);
+    fires(&std::mem::take(&mut found), Invariant::Locks);
+    let listed = DeadlockSnapshot { cycle: Some(vec![]), ..stuck.clone() };
+    c.on_deadlock_snapshot(false, &listed, AT, &mut found);
+    assert_eq!(found.len(), 1, "one cycle, the manager's: {found:?}");
+    found.clear();
+    let abandoned = LockEvent::WaitAbandoned {
+        key: LockKey::new(LockCategory::Table, "t2"),
+        mode: LockMode::Write,
+        owner: OwnerId(1),
+        operation: "test".into(),
+        waited_us: 5,
+    };
+    c.on_lock_event(&abandoned, None, AT, &mut found);
+    let broken = DeadlockSnapshot { waiters: vec![waiter(2, LockCategory::Table, "t1")], ..stuck };
+    c.on_deadlock_snapshot(false, &broken, AT, &mut found);
+    assert_eq!(found, vec![], "the abandoned wait broke the cycle");
+    c.on_lock_event(&abandoned, None, AT, &mut found);
     fires(&found, Invariant::Locks);
 }
 
@@ -792,7 +863,7 @@ fn wallet_ledger_fires_on_chips_in_the_wrong_wallet_even_when_the_sum_holds() {
         (Key::Wallet(USER), row(1, wallet_of(USER, 0)), row(2, wallet_of(USER, 0))),
         (Key::Wallet(UserId(2)), row(1, wallet_of(UserId(2), 0)), row(2, wallet_of(UserId(2), 0))),
     ];
-    assert!(!invariants(&after_txn(&mut c, TxnKind::GameAct, &moved, 0)).contains(&Invariant::WalletLedger));
+    assert!(!invariants(&after_txn(&mut c, TxnKind::JackpotWinLock, &moved, 0)).contains(&Invariant::WalletLedger));
     // Ten chips leave user 1's reservation and land in user 2's wallet: the sum is intact.
     let misrouted = [
         (Key::Reservation(ReservationId(1)), row(1, reservation(1, 1, 10, ReservationState::Live)), None),
@@ -803,6 +874,18 @@ fn wallet_ledger_fires_on_chips_in_the_wrong_wallet_even_when_the_sum_holds() {
     assert!(!invariants(&found).contains(&Invariant::Conservation), "the sum holds: {found:?}");
     let message = &found.iter().find(|v| v.invariant == Invariant::WalletLedger).unwrap().message;
     assert!(message.contains("user-1") && message.contains("user-2"), "both wallets named: {message}");
+}
+
+#[test]
+fn wallet_ledger_fires_on_a_hand_save_that_rewrites_a_wallet_it_moves_no_chip_of() {
+    let idle = [(Key::Wallet(USER), row(1, wallet_of(USER, 40)), row(2, wallet_of(USER, 40)))];
+    for kind in [TxnKind::GameStart, TxnKind::GameAct, TxnKind::GameSave, TxnKind::GameReset] {
+        let mut c = checkers(LockStrategy::Coarse);
+        fires(&after_txn(&mut c, kind, &idle, 0), Invariant::WalletLedger);
+    }
+    let mut c = checkers(LockStrategy::Coarse);
+    let found = after_txn(&mut c, TxnKind::JackpotWinPay, &idle, 0);
+    assert!(!invariants(&found).contains(&Invariant::WalletLedger), "a win of nothing may write it: {found:?}");
 }
 
 #[test]

@@ -114,6 +114,11 @@ named! {
         CommitRefusedAfterDeadline = "wallet.commit_refused_after_deadline",
         /// An action lost its table's version check and its reservation was given back.
         VersionConflictCompensated = "game.version_conflict_compensated",
+        /// A seated player whose wallet is empty was left out of a deal.
+        BustedPlayerSatOut = "game.busted_player_sat_out",
+        /// A hand was over the moment it was dealt (every player all in on the forced bets)
+        /// and paid out in its start.
+        HandEndedAtDeal = "game.hand_ended_at_deal",
         /// The engine died right after an action's commit applied, before it answered (the
         /// simulator marks it: the engine cannot see its own death).
         CrashAfterCommit = "crash.after_commit_before_reply",

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use engine::buggify::Probe;
 use engine::game::{ActionOutcome, ActionRequest, GameError};
-use engine::ids::{RequestId, UserId};
+use engine::ids::{RequestId, TableId, UserId};
 use engine::jackpot::ConcurrencyViolationError;
 use engine::locks::{DeadlockSnapshot, LockCategory, LockEvent, LockKey, LockManager, LockObserver, OwnerId};
 use engine::metrics::{Metrics, MetricsSnapshot};
@@ -321,6 +321,12 @@ impl SimContext {
         let mut found = Vec::new();
         check(&mut state.checkers, at, &mut found);
         state.report(found);
+    }
+
+    /// The engine host refused a `/start` of `table`, received when the trace held
+    /// `received_len` events, as lacking two seated players with chips (the `reads` check).
+    pub fn start_refused_for_players(&self, table: TableId, received_len: u64) {
+        self.check_reply(|checkers, at, out| checkers.reads.on_start_refused_for_players(table, received_len, at, out));
     }
 
     /// The engine host answered the request its current task served, which `asked`, with

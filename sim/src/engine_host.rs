@@ -15,7 +15,7 @@ use std::time::Duration;
 use engine::buggify::Buggify;
 use engine::clock::SharedClock;
 use engine::dedup::{DedupMode, Deduplicator};
-use engine::game::{EngineVariant, GameConfig, GameEngine, GameParts, LockStrategy};
+use engine::game::{EngineVariant, GameConfig, GameEngine, GameError, GameParts, LockStrategy};
 use engine::jackpot::{Contribution, JackpotError, JackpotParts, JackpotService, JackpotServiceConfig};
 use engine::locks::LockManager;
 use engine::store::Store;
@@ -185,7 +185,14 @@ async fn handle(context: &SimContext, services: &Services, request: Request) -> 
     let engine = &services.engine;
     match request {
         Request::Act(action) => Reply::Acted(engine.act(action).await),
-        Request::Start { table } => Reply::Started(engine.start_hand(table).await),
+        Request::Start { table } => {
+            let received_len = context.trace_len();
+            let reply = engine.start_hand(table).await;
+            if matches!(reply, Err(GameError::NotEnoughPlayers)) {
+                context.start_refused_for_players(table, received_len);
+            }
+            Reply::Started(reply)
+        }
         Request::Reset { user, table, emergency } => Reply::Reset(engine.reset(user, table, emergency).await),
         Request::Stats { table } => Reply::Stats(engine.stats(table).await),
         Request::Balance { user, table } => Reply::Balance(engine.balance(user, table).await),

@@ -9,6 +9,7 @@ use super::{GameEngine, GameError, START_CONFLICT_RETRIES_MAX, table_of};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::buggify::Probe;
 use crate::cards::Deck;
 use crate::chat::{ChatPlan, MessageId};
 use crate::hash::Fnv1a;
@@ -63,6 +64,9 @@ impl GameEngine {
             }
             let players = self.players_with_chips(record).await?;
             let state = self.deal(record, &players)?;
+            if state.complete {
+                self.buggify().probe(Probe::HandEndedAtDeal);
+            }
             let mut txn = Txn::new(TxnKind::GameStart).expect_read(Key::Table(table), Some(&read));
             for (wallet, player) in players.iter().zip(&state.players) {
                 // Forced bets out (or, if the hand already ended, winnings in).
@@ -100,6 +104,8 @@ impl GameEngine {
             let wallet = self.wallet.read(user).await?;
             if wallet.exists() && wallet.balance > 0 {
                 players.push(wallet);
+            } else if wallet.exists() {
+                self.buggify().probe(Probe::BustedPlayerSatOut);
             }
         }
         if players.len() < SEATS_MIN {

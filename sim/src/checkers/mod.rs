@@ -204,7 +204,7 @@ impl Checkers {
             locks: locks::Locks::new(settings.lock_strategy, settings.lock_config.clone()),
             exclusivity: exclusivity::Exclusivity::default(),
             jackpot: jackpot::Jackpot::new(settings.supply, settings.jackpot_share_bps.clone()),
-            reads: reads::Reads::new(settings.users.iter().copied(), settings.balance),
+            reads: reads::Reads::new(settings.users.iter().copied(), settings.balance, settings.seats.clone()),
             liveness: liveness::Liveness,
             budgets: settings.budgets.clone(),
             partition_waits: PartitionWaits::default(),

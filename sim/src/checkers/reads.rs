@@ -17,14 +17,16 @@
 //!   of the ID anyone sent.
 //!
 //! No answer refuses a user as having no wallet (`UnknownUser`) when that user's wallet opened
-//! with the run.
+//! with the run, and no `/start` is refused as lacking two seated players with chips
+//! (`NotEnoughPlayers`) while two of the table's seated players held chips the whole time it
+//! was being served (the engine read their wallets at some moment in between).
 //!
 //! It never reads the store itself; it only compares answers with the history it was shown.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use engine::game::GameError;
-use engine::ids::{RequestId, UserId};
+use engine::ids::{RequestId, TableId, UserId};
 use engine::rules::Chips;
 use engine::store::{Key, Value};
 use engine::wallet::WalletError;
@@ -47,13 +49,43 @@ struct Held {
 pub struct Reads {
     held: BTreeMap<UserId, Vec<Held>>,
     first_sent: BTreeMap<RequestId, u64>,
+    /// Each table's seated players (the layout's; players never leave).
+    seats: BTreeMap<TableId, BTreeSet<UserId>>,
 }
 
 impl Reads {
     /// Every user opens with `balance` chips, before the run's first event.
-    pub fn new(users: impl IntoIterator<Item = UserId>, balance: Chips) -> Reads {
+    pub fn new(
+        users: impl IntoIterator<Item = UserId>,
+        balance: Chips,
+        seats: BTreeMap<TableId, BTreeSet<UserId>>,
+    ) -> Reads {
         let opening = Held { trace_index: 0, at_us: 0, balance };
-        Reads { held: users.into_iter().map(|user| (user, vec![opening])).collect(), first_sent: BTreeMap::new() }
+        let held = users.into_iter().map(|user| (user, vec![opening])).collect();
+        Reads { held, first_sent: BTreeMap::new(), seats }
+    }
+
+    /// A `/start` of `table`, received when the trace held `received_len` events, refused as
+    /// lacking two seated players with chips: wrong if two seated players held chips all along.
+    pub fn on_start_refused_for_players(&self, table: TableId, received_len: u64, at: At, out: &mut Vec<Violation>) {
+        let seated = self.seats.get(&table).into_iter().flatten();
+        let funded: Vec<UserId> = seated
+            .filter(|user| {
+                let held = self.held_between(**user, received_len, at.trace_index);
+                !held.is_empty() && held.iter().all(|h| h.balance > 0)
+            })
+            .copied()
+            .collect();
+        if funded.len() >= 2 {
+            let names: Vec<String> = funded.iter().map(ToString::to_string).collect();
+            out.push(at.violation(
+                Invariant::Reads,
+                format!(
+                    "a /start of {table} was refused as lacking two seated players with chips, while {} held chips throughout",
+                    names.join(", ")
+                ),
+            ));
+        }
     }
 
     /// A client starts sending action `request` when the trace holds `sent_len` events.

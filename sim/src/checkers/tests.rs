@@ -1287,6 +1287,27 @@ fn reads_fire_on_a_seated_players_balance_refused_as_not_seated() {
 }
 
 #[test]
+fn reads_fire_on_a_start_refused_for_players_while_two_seated_players_held_chips() {
+    let seats = BTreeMap::from([(TABLE, BTreeSet::from([USER, UserId(2), UserId(3)]))]);
+    let mut reads = super::reads::Reads::new([USER, UserId(2), UserId(3)], 50, seats);
+    let mut found = Vec::new();
+    reads.on_start_refused_for_players(TABLE, 0, AT, &mut found);
+    fires(&std::mem::take(&mut found), Invariant::Reads);
+    // User 2 goes broke during the start: only user 1 and 3 held chips all along.
+    let broke = [(Key::Wallet(UserId(2)), row(1, wallet_of(UserId(2), 50)), row(2, wallet_of(UserId(2), 0)))];
+    let txn = Txn::new(TxnKind::GameAct);
+    reads.after_txn(&TxnView { txn: &txn, changes: &broke, now_ms: 0 }, At { trace_index: 3, at_us: 10 });
+    reads.on_start_refused_for_players(TABLE, 0, AT, &mut found);
+    fires(&std::mem::take(&mut found), Invariant::Reads);
+    let broke = [(Key::Wallet(UserId(3)), row(1, wallet_of(UserId(3), 50)), row(2, wallet_of(UserId(3), 0)))];
+    reads.after_txn(&TxnView { txn: &txn, changes: &broke, now_ms: 0 }, At { trace_index: 4, at_us: 10 });
+    reads.on_start_refused_for_players(TABLE, 0, AT, &mut found);
+    assert_eq!(found, vec![], "only user 1 held chips throughout: the refusal may be right");
+    reads.on_start_refused_for_players(TableId(9), 0, AT, &mut found);
+    assert_eq!(found, vec![], "nobody sits at table 9");
+}
+
+#[test]
 fn reads_fire_on_a_user_with_a_wallet_refused_as_unknown() {
     let c = checkers(LockStrategy::Coarse);
     let unknown = |user| Err(GameError::Wallet(engine::wallet::WalletError::UnknownUser { user }));

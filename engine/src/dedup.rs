@@ -389,6 +389,18 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn another_payload_under_an_id_in_flight_is_refused_at_once_not_made_to_wait() {
+        let (d, _) = dedup(DedupMode::default());
+        let Admission::New(_ticket) = d.admit(RequestId(6), UserId(1), 7, true).await.unwrap() else { panic!() };
+        for wait_in_flight in [true, false] {
+            let second =
+                tokio::time::timeout(Duration::from_secs(1), d.admit(RequestId(6), UserId(1), 8, wait_in_flight));
+            let refused = second.await.expect("refused at once, not made to wait for the first copy");
+            assert_eq!(refused.unwrap_err(), DedupError::PayloadMismatch { request: RequestId(6) });
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_dropped_ticket_lets_a_retry_in() {
         let (d, _) = dedup(DedupMode::default());
         let Admission::New(ticket) = d.admit(RequestId(9), UserId(1), 7, true).await.unwrap() else { panic!() };

@@ -2,7 +2,10 @@
 //! (Stage → Table → Deck → BettingRound → Pot → Player; within a level, by name); there is
 //! never a wait-for cycle; holds longer than their category's acquire timeout are counted and
 //! reported as warnings (they make other owners time out; they are not by themselves a bug);
-//! and no acquire gives up before its category's timeout has run. `poker_lock_acquire_total`
+//! and no acquire gives up before its category's timeout has run. A request the engine refused
+//! for a lock was refused for a timeout that waited its category's whole timeout: the engine
+//! never asks its manager for a lock it may not take (one it holds or awaits, a read of a
+//! write-only category, one against the enforced hierarchy). `poker_lock_acquire_total`
 //! counts, per category, exactly the grants and timeouts the manager announced.
 //!
 //! The lock probe (`faults::lock_probe`) takes locks out of order on purpose, so a lock manager
@@ -17,9 +20,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use engine::game::LockStrategy;
+use engine::game::{GameError, LockStrategy};
 use engine::locks::{
-    DeadlockSnapshot, LockCategory, LockConfig, LockEvent, LockKey, LockMode, METRIC_LOCK_ACQUIRE, OwnerId,
+    DeadlockSnapshot, LockCategory, LockConfig, LockError, LockEvent, LockKey, LockMode, METRIC_LOCK_ACQUIRE, OwnerId,
     STATUS_SUCCESS, STATUS_TIMEOUT,
 };
 use engine::metrics::{MetricsSnapshot, labeled};
@@ -135,6 +138,27 @@ impl Locks {
                 }
             }
         }
+    }
+
+    /// A request the engine answered with `error` (its root cause): a lock refusal must be a
+    /// timeout that waited its category's whole timeout.
+    pub fn after_refused(&self, error: &GameError, at: At, out: &mut Vec<Violation>) {
+        let GameError::Lock(refusal) = error else { return };
+        let message = match refusal {
+            LockError::Timeout { key, waited_ms, .. } => {
+                let timeout_ms = self.config.timeout_ms(key.category);
+                if *waited_ms >= timeout_ms {
+                    return;
+                }
+                format!(
+                    "a request was refused for a lock timeout on {key} after {waited_ms} ms, before its {timeout_ms} ms timeout"
+                )
+            }
+            other => format!(
+                "a request was refused with `{other}`: the engine asked its lock manager for a lock it may not take"
+            ),
+        };
+        out.push(at.violation(Invariant::Locks, message));
     }
 
     /// A wait starts with `Waiting` and ends in a grant, a timeout or `WaitAbandoned` (a grant

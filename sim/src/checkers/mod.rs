@@ -252,6 +252,9 @@ impl Checkers {
         out: &mut Vec<Violation>,
     ) {
         self.reservations.after_answer(task, reply.game_error(), at, out);
+        if let Some(error) = reply.game_error() {
+            self.locks.after_refused(reservations::root_cause(error), at, out);
+        }
         self.versions.after_answer(task, asked, reply, at, out);
         self.jackpot.after_answer(task, asked);
     }

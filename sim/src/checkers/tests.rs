@@ -8,7 +8,9 @@ use std::sync::Arc;
 use engine::cards::Deck;
 use engine::game::{ActionOutcome, GameError, LockStrategy};
 use engine::ids::{DlqId, RequestId, ReservationId, TableId, UserId};
-use engine::locks::{CycleMember, DeadlockSnapshot, LockCategory, LockConfig, LockEvent, LockKey, LockMode, OwnerId};
+use engine::locks::{
+    CycleMember, DeadlockSnapshot, LockCategory, LockConfig, LockError, LockEvent, LockKey, LockMode, OwnerId,
+};
 use engine::rules::{Action, Applied, Chips, GameState, TableConfig};
 use engine::store::{
     DlqEntry, JackpotGroup, JackpotPool, Key, MemoryStore, ProcessedRequest, Reservation, ReservationState, StoreError,
@@ -401,6 +403,27 @@ fn locks_fire_on_a_wait_for_cycle() {
     let stuck = DeadlockSnapshot { holders: vec![], waiters: vec![], cycle: Some(vec![member(1), member(2)]) };
     c.on_deadlock_snapshot(false, &stuck, AT, &mut found);
     fires(&found, Invariant::Locks);
+}
+
+#[test]
+fn locks_fire_on_a_request_refused_for_a_lock_the_engine_may_not_take_or_before_its_timeout() {
+    let c = checkers(LockStrategy::Coarse);
+    let key = LockKey::new(LockCategory::Table, "t1");
+    let refused = |error: LockError| {
+        let mut found = Vec::new();
+        c.locks.after_refused(&GameError::Lock(error), AT, &mut found);
+        found
+    };
+    let timeout_ms = LockConfig::default().timeout_ms(LockCategory::Table);
+    let waited = |waited_ms| LockError::Timeout { key: key.clone(), waited_ms, holders: vec![] };
+    assert_eq!(refused(waited(timeout_ms)), vec![], "the whole timeout waited");
+    fires(&refused(waited(timeout_ms - 1)), Invariant::Locks);
+    fires(&refused(LockError::Reentrant { key: key.clone() }), Invariant::Locks);
+    fires(&refused(LockError::ReadNotSupported { key: key.clone() }), Invariant::Locks);
+    fires(&refused(LockError::HierarchyViolation { requested: key.clone(), held: key.clone() }), Invariant::Locks);
+    let mut found = Vec::new();
+    c.locks.after_refused(&GameError::NotEnoughPlayers, AT, &mut found);
+    assert_eq!(found, vec![], "not a lock refusal");
 }
 
 fn waiting(owner: u64, category: LockCategory, name: &str) -> LockEvent {

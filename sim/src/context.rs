@@ -830,12 +830,8 @@ impl RunState {
         self.engine_starts
     }
 
-    /// The lock managers of the engine processes now running.
-    pub fn locks(&self) -> Vec<LockManager> {
-        self.locks.values().map(|(_, locks)| locks.clone()).collect()
-    }
-
-    /// Every running engine process's lock manager, with its process name as `locks` says.
+    /// The lock manager of each engine process now running, with the process's name when it
+    /// is not the first host (as its lock tap names its keys).
     pub fn lock_managers(&self) -> Vec<(Option<String>, LockManager)> {
         self.locks.values().cloned().collect()
     }

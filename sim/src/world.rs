@@ -481,7 +481,8 @@ impl Driver {
         }
         self.next_convergence_sample_ms = now_ms + CONVERGENCE_SAMPLE_MS;
         let world = &self.context.scenario.world;
-        let locks = self.context.state().locks().iter().fold(LocksInUse::default(), |sum, l| LocksInUse {
+        let managers = self.context.state().lock_managers();
+        let locks = managers.iter().fold(LocksInUse::default(), |sum, (_, l)| LocksInUse {
             held: sum.held + l.held_locks().len(),
             waiting: sum.waiting + l.waiting().len(),
         });

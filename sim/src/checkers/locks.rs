@@ -231,8 +231,7 @@ impl Locks {
         let holders: BTreeSet<(&LockKey, OwnerId)> = snapshot.holders.iter().map(|h| (&h.key, h.owner)).collect();
         if holders != held {
             let describe = |holds: &BTreeSet<(&LockKey, OwnerId)>| {
-                let shown: Vec<String> = holds.iter().take(3).map(|(key, owner)| format!("{key} {owner}")).collect();
-                if shown.is_empty() { "none".to_string() } else { shown.join(", ") }
+                first_three(holds.iter().map(|(key, owner)| format!("{key} {owner}")), holds.len())
             };
             out.push(at.violation(
                 Invariant::Locks,
@@ -302,13 +301,15 @@ fn cycle_from(start: OwnerId, edges: &BTreeMap<OwnerId, BTreeSet<OwnerId>>) -> O
 
 /// Up to three waits, as `key owner mode (operation)`.
 fn describe_waits(waits: &BTreeMap<(LockKey, OwnerId), Wait>) -> String {
-    let mut shown: Vec<String> = waits
-        .iter()
-        .take(3)
-        .map(|((key, owner), (mode, operation))| format!("{key} {owner} {mode:?} ({operation})"))
-        .collect();
-    if waits.len() > 3 {
-        shown.push(format!("and {} more", waits.len() - 3));
+    let shown = waits.iter().map(|((key, owner), (mode, operation))| format!("{key} {owner} {mode:?} ({operation})"));
+    first_three(shown, waits.len())
+}
+
+/// The first three of `count` items, then how many more; `none` for no item.
+fn first_three(items: impl Iterator<Item = String>, count: usize) -> String {
+    let mut shown: Vec<String> = items.take(3).collect();
+    if count > 3 {
+        shown.push(format!("and {} more", count - 3));
     }
     if shown.is_empty() { "none".to_string() } else { shown.join(", ") }
 }

@@ -100,6 +100,9 @@ named! {
     Probe, "probe" {
         /// A concurrent duplicate waited for its first copy and got that copy's outcome.
         DuplicateAnsweredInFlight = "dedup.duplicate_answered_in_flight",
+        /// A request ID came with another payload while its first copy was in flight, and was
+        /// refused as reused at once.
+        ReusedWhileInFlight = "dedup.reused_while_in_flight",
         /// A processed request's record was purged, its retention over.
         DedupRecordPurged = "dedup.record_purged",
         /// The expiry sweeper refunded a reservation past its deadline.

@@ -151,6 +151,7 @@ impl Deduplicator {
                 let mut memory = self.memory.lock().expect("dedup memory");
                 match memory.in_flight.get(&request) {
                     Some(in_flight) if in_flight.payload_hash != payload_hash => {
+                        self.buggify.probe(Probe::ReusedWhileInFlight);
                         return Err(DedupError::PayloadMismatch { request });
                     }
                     Some(_) if !wait_in_flight => {

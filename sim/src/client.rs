@@ -78,11 +78,13 @@ impl Agent {
     }
 }
 
-/// Whose answer a reply is: the request ID's own, or a reuse of the ID for another payload.
+/// Whose answer a reply is: the request ID's own, a reuse of the ID for another payload after
+/// the first was answered, or another payload sent under the ID while its first was in flight.
 #[derive(Clone, Copy)]
 enum Payload {
     Own,
     Reused,
+    Racing,
 }
 
 /// What one answer to a retried request means to its sender.
@@ -223,6 +225,7 @@ impl Rpc {
             match payload {
                 Payload::Own => self.context.client_reply(&request, &result),
                 Payload::Reused => self.context.reused_reply(request.request, &result),
+                Payload::Racing => self.context.racing_reply(request.request, &result),
             }
             if result.as_ref().err().is_none_or(GameError::is_final) {
                 Answer::Final(result)
@@ -451,8 +454,13 @@ async fn take_turn(rpc: &Arc<Rpc>, agent: &Arc<Agent>, stats: &TableStats, user:
             ScheduledFault { copies: Some(copies), fresh_copies, ..fault }
         })
     });
+    let racing = || {
+        let p = plan.reused_id_probability;
+        rpc.fault_at(&opportunity, FaultKind::RacingReusedId, |rng, fault| chance(rng, p).then_some(fault)).is_some()
+    };
     match duplicate {
         Some(duplicate) => send_copies(rpc, agent, request, &duplicate).await,
+        None if racing() => send_racing(rpc, agent, request).await,
         None => {
             if rpc.send_action(agent, request).await.is_some() {
                 reuse_id(rpc, agent, &opportunity, request).await;
@@ -480,15 +488,40 @@ async fn reuse_id(rpc: &Arc<Rpc>, agent: &Arc<Agent>, opportunity: &Opportunity,
     if rpc.fault_at(opportunity, FaultKind::ReusedId, |rng, fault| chance(rng, p).then_some(fault)).is_none() {
         return;
     }
-    let action = match request.action {
+    let reused = ActionRequest { action: another_action(request.action), ..request };
+    let detail = format!("{} {:?} then {:?}", request.request, request.action, reused.action);
+    rpc.context.fault(&rpc.host, FaultKind::ReusedId, detail);
+    rpc.send_reused(agent, reused).await;
+}
+
+/// Another action or amount than `action`, for a request ID sent again with a new payload.
+fn another_action(action: Action) -> Action {
+    match action {
         Action::Fold => Action::Check,
         Action::RaiseTo(chips) => Action::RaiseTo(chips + 1),
         _ => Action::Fold,
+    }
+}
+
+/// `request` and, at the same instant, its ID with another action (a client that reuses IDs
+/// while its first request is in flight): either copy may be taken as the ID's payload, and
+/// then the other must be refused as reused. Each copy is retried until final on its own.
+async fn send_racing(rpc: &Arc<Rpc>, agent: &Arc<Agent>, request: ActionRequest) {
+    let other = ActionRequest { action: another_action(request.action), ..request };
+    let detail = format!("{} {:?} and {:?} at once", request.request, request.action, other.action);
+    rpc.context.fault(&rpc.host, FaultKind::RacingReusedId, detail);
+    let own = {
+        let (rpc, agent) = (Arc::clone(rpc), Arc::clone(agent));
+        tokio::spawn(async move { rpc.send_action(&agent, request).await })
     };
-    let reused = ActionRequest { action, ..request };
-    let detail = format!("{} {:?} then {:?}", request.request, request.action, action);
-    rpc.context.fault(&rpc.host, FaultKind::ReusedId, detail);
-    rpc.send_reused(agent, reused).await;
+    let racing = {
+        let (rpc, agent) = (Arc::clone(rpc), Arc::clone(agent));
+        tokio::spawn(async move { rpc.send_until_final(&agent, other, Payload::Racing).await })
+    };
+    let (own, racing) = (own.await.ok().flatten(), racing.await.ok().flatten());
+    if let (Some(own), Some(racing)) = (own, racing) {
+        rpc.context.racing_answered(request.request, &own, &racing);
+    }
 }
 
 /// The double click: the duplicate's copies of one action at once, the listed ones with a

@@ -346,6 +346,13 @@ impl SimContext {
         });
     }
 
+    /// A jackpot win served by the current task was refused as having lost its pool's row
+    /// lock to `holder`.
+    pub fn jackpot_win_lock_lost(&self, group: JackpotGroup, holder: Option<&str>) {
+        let task = tokio::task::try_id();
+        self.check_reply(|checkers, at, found| checkers.jackpot.on_win_lock_lost(task, group, holder, at, found));
+    }
+
     /// A jackpot operation was refused as the concurrency violation `refusal`, against
     /// `retries_max` retries after the first attempt.
     pub fn jackpot_retries_exhausted(&self, refusal: &ConcurrencyViolationError, retries_max: u32) {
@@ -401,6 +408,25 @@ impl SimContext {
     /// own answer): it must be refused as reused.
     pub fn reused_reply(&self, request: RequestId, reply: &Result<ActionOutcome, GameError>) {
         self.check_reply(|checkers, at, found| checkers.at_most_once.on_reused_reply(request, reply, at, found));
+    }
+
+    /// A reply to the other payload sent under `request` while its first copy was in flight
+    /// reached its client (the at-most-once check: its final answers agree with each other).
+    pub fn racing_reply(&self, request: RequestId, reply: &Result<ActionOutcome, GameError>) {
+        self.check_reply(|checkers, at, found| checkers.at_most_once.on_racing_reply(request, reply, at, found));
+    }
+
+    /// Both payloads sent at once under `request` got their final answers, `own` and `racing`
+    /// (the at-most-once check: at most one of them was taken as the ID's payload).
+    pub fn racing_answered(
+        &self,
+        request: RequestId,
+        own: &Result<ActionOutcome, GameError>,
+        racing: &Result<ActionOutcome, GameError>,
+    ) {
+        self.check_reply(|checkers, at, found| {
+            checkers.at_most_once.on_racing_answered(request, own, racing, at, found)
+        });
     }
 
     /// Applies `txn` to the store and runs the checkers on it, with nothing in between: the

@@ -243,7 +243,7 @@ struct JackpotLimits {
 }
 
 impl JackpotLimits {
-    /// Hands a refusal that claims a spent limit to the jackpot checker, with what the engine
+    /// Hands a refusal that claims a spent limit or a lost row lock to the jackpot checker, with what the engine
     /// host measured: the request's time in the handler (`waited`).
     fn check(&self, context: &SimContext, error: &JackpotError, waited: Duration) {
         match error {
@@ -253,6 +253,7 @@ impl JackpotLimits {
             JackpotError::ConcurrencyViolation(violation) => {
                 context.jackpot_retries_exhausted(violation, self.retries_max);
             }
+            JackpotError::LockLost { group, holder } => context.jackpot_win_lock_lost(*group, holder.as_deref()),
             _ => {}
         }
     }

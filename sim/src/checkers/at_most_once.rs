@@ -17,6 +17,12 @@
 //! must be refused as such (`GameError::RequestReused`): an outcome, or any other final
 //! answer, means the second payload was executed or answered as if it were the first.
 //!
+//! A request ID sent with two payloads at once — the second while the first is in flight —
+//! may be taken for either, but for one only: each copy's final answers agree with each other
+//! ([`AtMostOnce::on_racing_reply`]), and once both are final at least one of them is
+//! `RequestReused` ([`AtMostOnce::on_racing_answered`]); two outcomes, or an outcome and
+//! another refusal, mean the ID was processed for both payloads or one got the other's answer.
+//!
 //! From the store's side ([`AtMostOnce::after_txn`]): at most one reservation per request ID
 //! is ever committed; a processed-request record is never rewritten with another outcome; and
 //! every action save (`game.act`, `game.save`) adds exactly one action to its hand's history —
@@ -39,6 +45,9 @@ use crate::protocol::{JackpotAnswer, JackpotRefusal, JackpotRefusalCause};
 pub struct AtMostOnce {
     committed: BTreeMap<RequestId, u32>,
     first_final: BTreeMap<RequestId, String>,
+    /// The first final answer to the other payload sent under an ID while its first was in
+    /// flight.
+    racing_first_final: BTreeMap<RequestId, String>,
     /// The most the engine's wall clock is ever off the store's in this run, in ms.
     clock_offset_ms_max: u64,
 }
@@ -127,20 +136,44 @@ impl AtMostOnce {
         at: At,
         out: &mut Vec<Violation>,
     ) {
-        if reply.as_ref().is_err_and(|error| !error.is_final()) {
+        same_final_answer(&mut self.first_final, request, reply, "", at, out);
+    }
+
+    /// A reply to the other payload sent under `request` while its first copy was in flight:
+    /// like [`AtMostOnce::on_reply`], every final answer must equal that copy's first.
+    pub fn on_racing_reply(
+        &mut self,
+        request: RequestId,
+        reply: &Result<ActionOutcome, GameError>,
+        at: At,
+        out: &mut Vec<Violation>,
+    ) {
+        same_final_answer(&mut self.racing_first_final, request, reply, "'s other payload", at, out);
+    }
+
+    /// The final answers to the two payloads sent at once under `request`: the ID belongs to
+    /// one of them, so at least one must be `RequestReused`.
+    pub fn on_racing_answered(
+        &mut self,
+        request: RequestId,
+        own: &Result<ActionOutcome, GameError>,
+        racing: &Result<ActionOutcome, GameError>,
+        at: At,
+        out: &mut Vec<Violation>,
+    ) {
+        let reused = |answer: &Result<ActionOutcome, GameError>| matches!(answer, Err(GameError::RequestReused));
+        if reused(own) || reused(racing) {
             return;
         }
-        let result = serde_json::to_string(reply).expect("replies serialize");
-        match self.first_final.get(&request) {
-            None => {
-                self.first_final.insert(request, result);
-            }
-            Some(first) if *first != result => out.push(at.violation(
-                Invariant::AtMostOnce,
-                format!("{request} answered twice differently (processed again): first {first}, then {result}"),
-            )),
-            Some(_) => {}
-        }
+        let own = serde_json::to_string(own).expect("replies serialize");
+        let racing = serde_json::to_string(racing).expect("replies serialize");
+        out.push(at.violation(
+            Invariant::AtMostOnce,
+            format!(
+                "{request}, sent with two payloads at once, was taken for both: answered {own} and {racing}, \
+                 neither refused as reused"
+            ),
+        ));
     }
 
     /// The second copy of jackpot `operation` was answered `again`, after its first copy was
@@ -206,6 +239,32 @@ impl AtMostOnce {
             Invariant::AtMostOnce,
             format!("{request} reused for a different payload was answered {result}, not refused as reused"),
         ));
+    }
+}
+
+/// Skips a transient `reply` to `request`; keeps the first final one in `first_final` and
+/// fails any later final one that differs (`whose` names the copy in the message).
+fn same_final_answer(
+    first_final: &mut BTreeMap<RequestId, String>,
+    request: RequestId,
+    reply: &Result<ActionOutcome, GameError>,
+    whose: &str,
+    at: At,
+    out: &mut Vec<Violation>,
+) {
+    if reply.as_ref().is_err_and(|error| !error.is_final()) {
+        return;
+    }
+    let result = serde_json::to_string(reply).expect("replies serialize");
+    match first_final.get(&request) {
+        None => {
+            first_final.insert(request, result);
+        }
+        Some(first) if *first != result => out.push(at.violation(
+            Invariant::AtMostOnce,
+            format!("{request}{whose} answered twice differently (processed again): first {first}, then {result}"),
+        )),
+        Some(_) => {}
     }
 }
 

@@ -4,8 +4,10 @@
 //! that changes a pool's amount must move the same chips through the totals. Every pool is tied
 //! to its cause: a hand's contribution names its hand, is that hand's rake exactly, comes once
 //! per hand; every contribution splits its rake as the stored shares say (worked out here)
-//! and raises each pool by exactly its share. A win refused for its pool's row lock waited the lock's
-//! whole timeout first, and an operation refused for conflicts made every retry and names the
+//! and raises each pool by exactly its share; every win pays the request capped by its pool as
+//! the pool stood, and states the pool it left. A win refused for its pool's row lock waited
+//! the lock's whole timeout first, one refused as having lost that lock lost it to another
+//! holder, and an operation refused for conflicts made every retry and names the
 //! pool its last conflict was on (none when that was another row). The service's
 //! operation, conflict and retry counters count what the engine saw its commits do.
 
@@ -14,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use engine::ids::TableId;
 use engine::jackpot::{
     ConcurrencyViolationError, ContributeOutcome, Contribution, METRIC_CONFLICTS, METRIC_OPERATIONS, METRIC_RETRIES,
-    OPERATION_CONTRIBUTE, OPERATION_UPDATE_CONFIG, OPERATION_WIN, SHARE_BPS_TOTAL_MAX,
+    OPERATION_CONTRIBUTE, OPERATION_UPDATE_CONFIG, OPERATION_WIN, SHARE_BPS_TOTAL_MAX, WinOutcome,
 };
 use engine::metrics::{MetricsSnapshot, labeled};
 use engine::rules::Chips;
@@ -50,6 +52,8 @@ pub struct Jackpot {
     hands_owed: BTreeSet<(TableId, u64)>,
     /// External contributions answered: each was one attempt.
     external_owed: u64,
+    /// The pool row lock each task took (its group and token), until it answers.
+    row_locks_taken: BTreeMap<Option<TaskId>, (JackpotGroup, String)>,
 }
 
 /// Each operation, the transaction kind its success commits once (a duplicate commits none),
@@ -76,6 +80,7 @@ impl Jackpot {
             raked_hands_seen: BTreeMap::new(),
             hands_owed: BTreeSet::new(),
             external_owed: 0,
+            row_locks_taken: BTreeMap::new(),
         }
     }
 
@@ -86,6 +91,15 @@ impl Jackpot {
             let mut finished = raked_hands_finished(txn).peekable();
             if finished.peek().is_some() {
                 self.raked_hands_seen.entry(task).or_default().extend(finished);
+            }
+            if txn.kind == TxnKind::JackpotWinLock {
+                let taken = txn.writes.iter().find_map(|write| match &write.value {
+                    Some(Value::Jackpot(pool)) => pool.lock_holder.clone().map(|token| (pool.group, token)),
+                    _ => None,
+                });
+                if let Some(taken) = taken {
+                    self.row_locks_taken.insert(task, taken);
+                }
             }
         }
         let counted_kind = txn.kind == TxnKind::JackpotWinLock || OPERATION_KINDS.iter().any(|o| o.1 == txn.kind);
@@ -105,6 +119,7 @@ impl Jackpot {
     /// counted what they saw, and it attempted the contributions it owed.
     pub fn after_answer(&mut self, task: Option<TaskId>, asked: Asked) {
         self.open_tasks.remove(&task);
+        self.row_locks_taken.remove(&task);
         self.hands_owed.extend(self.raked_hands_seen.remove(&task).unwrap_or_default());
         if asked == Asked::JackpotContribute {
             self.external_owed += 1;
@@ -195,6 +210,29 @@ impl Jackpot {
         }
     }
 
+    /// A win served by `task` was refused as having lost its pool's row lock to `holder`:
+    /// honest only if `holder` is not the lock the task itself took (a lock still its own was
+    /// not lost).
+    pub fn on_win_lock_lost(
+        &self,
+        task: Option<TaskId>,
+        group: JackpotGroup,
+        holder: Option<&str>,
+        at: At,
+        out: &mut Vec<Violation>,
+    ) {
+        let Some((taken_group, token)) = self.row_locks_taken.get(&task) else { return };
+        if *taken_group == group && holder == Some(token.as_str()) {
+            out.push(at.violation(
+                Invariant::Jackpot,
+                format!(
+                    "a win on the {} pool was refused as having lost its row lock to `{token}`, the lock it took itself",
+                    group.name()
+                ),
+            ));
+        }
+    }
+
     /// An `operation` gave up on conflicts after `attempts` (the first included): honest only
     /// if it made every one of its `retries_max` retries.
     pub fn on_retries_exhausted(
@@ -246,6 +284,8 @@ impl Jackpot {
                 Some(Value::Request(record)) if before.is_none() => {
                     if let Ok(outcome) = ContributeOutcome::deserialize(&record.outcome) {
                         self.check_contribution(view, &outcome, at, out);
+                    } else if let Ok(outcome) = WinOutcome::deserialize(&record.outcome) {
+                        check_win(view, &outcome, at, out);
                     }
                 }
                 _ => {}
@@ -399,6 +439,33 @@ impl Jackpot {
                 }
             }
         });
+    }
+}
+
+/// A win recorded in `view`'s transaction against the pool row it changed: it paid what the
+/// payout rule says of the pool as it stood — the request, capped by the pool — and left the
+/// pool it states. (A win whose pool row is not in the transaction is not judged here.)
+fn check_win(view: &TxnView<'_>, outcome: &WinOutcome, at: At, out: &mut Vec<Violation>) {
+    let pool = view.changes.iter().find_map(|(key, before, after)| match (key, before, after) {
+        (Key::Jackpot(group), Some(b), Some(a)) if *group == outcome.group => Some((b, a)),
+        _ => None,
+    });
+    let Some((before, after)) = pool else { return };
+    let (held, left) = (before.value.chips_held(), after.value.chips_held());
+    let owed = outcome.requested.min(held);
+    if outcome.paid != owed || left != held - owed || outcome.pool_after != left {
+        out.push(at.violation(
+            Invariant::Jackpot,
+            format!(
+                "win {} asked {} of pool {} holding {held}: paid {} (owed {owed}), the pool left at {left}, \
+                 stated {}",
+                outcome.win_id,
+                outcome.requested,
+                outcome.group.name(),
+                outcome.paid,
+                outcome.pool_after
+            ),
+        ));
     }
 }
 

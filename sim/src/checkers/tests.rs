@@ -523,6 +523,27 @@ fn jackpot_fires_on_a_win_that_gives_up_its_row_lock_wait_early() {
 }
 
 #[test]
+fn jackpot_fires_on_a_win_refused_for_losing_the_row_lock_it_still_holds() {
+    let mut c = checkers(LockStrategy::Coarse);
+    let mut found = Vec::new();
+    let Value::Jackpot(mut locked) = pool(10, 10, 0) else { unreachable!() };
+    locked.lock_holder = Some("engine/win:w-1:0".into());
+    locked.lock_expires_ms = Some(5_000);
+    let take = Txn::new(TxnKind::JackpotWinLock).put(Key::Jackpot(JackpotGroup::Minor), Value::Jackpot(locked));
+    c.jackpot.after_answered_commit(&take, Ok(()), None);
+    c.jackpot.on_win_lock_lost(None, JackpotGroup::Minor, Some("engine/win:w-2:0"), AT, &mut found);
+    c.jackpot.on_win_lock_lost(None, JackpotGroup::Minor, None, AT, &mut found);
+    c.jackpot.on_win_lock_lost(None, JackpotGroup::Mega, Some("engine/win:w-1:0"), AT, &mut found);
+    assert_eq!(found, vec![], "taken over, released, or another pool's");
+    c.jackpot.on_win_lock_lost(None, JackpotGroup::Minor, Some("engine/win:w-1:0"), AT, &mut found);
+    fires(&found, Invariant::Jackpot);
+    found.clear();
+    c.jackpot.after_answer(None, Asked::Other);
+    c.jackpot.on_win_lock_lost(None, JackpotGroup::Minor, Some("engine/win:w-1:0"), AT, &mut found);
+    assert_eq!(found, vec![], "forgotten once its request is answered");
+}
+
+#[test]
 fn liveness_reports_what_has_not_converged() {
     let store = MemoryStore::new();
     let c = checkers(LockStrategy::Coarse);
@@ -1098,6 +1119,31 @@ fn at_most_once_fires_when_a_reused_request_id_is_not_refused() {
 }
 
 #[test]
+fn at_most_once_fires_when_two_payloads_sent_at_once_are_both_taken() {
+    let mut c = checkers(LockStrategy::Coarse);
+    let mut found = Vec::new();
+    let folded = ActionOutcome { applied: Applied::Fold, chips: 0, table_version: 3, hand_complete: false };
+    let checked =
+        ActionOutcome { applied: Applied::CheckOrCall { amount: 0 }, chips: 0, table_version: 4, hand_complete: false };
+    // Either copy may win the ID; the other is refused as reused.
+    c.at_most_once.on_racing_answered(RequestId(7), &Ok(folded), &Err(GameError::RequestReused), AT, &mut found);
+    c.at_most_once.on_racing_answered(RequestId(8), &Err(GameError::RequestReused), &Ok(checked), AT, &mut found);
+    let stale = Err(GameError::StaleHand { requested: 1, current: 2 });
+    c.at_most_once.on_racing_answered(RequestId(9), &stale, &Err(GameError::RequestReused), AT, &mut found);
+    assert_eq!(found, vec![], "one payload each");
+    c.at_most_once.on_racing_answered(RequestId(10), &Ok(folded), &Ok(checked), AT, &mut found);
+    fires(&found, Invariant::AtMostOnce);
+    found.clear();
+    // The other payload's own answers agree with each other, as the first copy's do.
+    c.at_most_once.on_racing_reply(RequestId(8), &Ok(checked), AT, &mut found);
+    c.at_most_once.on_racing_reply(RequestId(8), &Err(GameError::InProgress), AT, &mut found);
+    c.at_most_once.on_racing_reply(RequestId(8), &Ok(checked), AT, &mut found);
+    assert_eq!(found, vec![], "the same outcome again");
+    c.at_most_once.on_racing_reply(RequestId(8), &Err(GameError::RequestReused), AT, &mut found);
+    fires(&found, Invariant::AtMostOnce);
+}
+
+#[test]
 fn rules_fire_on_an_odd_chip_paid_to_any_winner_but_the_first() {
     let mut game = GameState::start(TableConfig::new(5, 10), &[100, 100, 100], Deck::ordered()).unwrap();
     while let Some(actor) = game.actor() {
@@ -1171,6 +1217,45 @@ fn jackpot_fires_on_a_split_that_is_not_the_stored_shares() {
         (key, row(2, pool(10, 10, 0)), row(3, pool(22, 22, 0))),
     ];
     fires(&after_txn(&mut c, TxnKind::JackpotContribute, &wrong, 0), Invariant::Jackpot);
+}
+
+fn win(request: u64, requested: Chips, paid: Chips, pool_after: Chips) -> Value {
+    let outcome = engine::jackpot::WinOutcome {
+        win_id: format!("w-{request}"),
+        group: JackpotGroup::Minor,
+        user: UserId(1),
+        requested,
+        paid,
+        pool_after,
+        duplicate: false,
+    };
+    Value::Request(ProcessedRequest {
+        request: RequestId(request),
+        user: UserId(1),
+        payload_hash: 0,
+        outcome: serde_json::to_value(outcome).unwrap(),
+        processed_ms: 0,
+        keep_until_ms: 0,
+    })
+}
+
+#[test]
+fn jackpot_fires_on_a_win_that_pays_other_than_its_request_capped_by_the_pool() {
+    let mut c = checkers(LockStrategy::Coarse);
+    let key = Key::Jackpot(JackpotGroup::Minor);
+    let paid = |c: &mut Checkers, request, requested, paid, pool_after, before: (Chips, u64), after: Chips| {
+        let (held, version) = before;
+        let changes = [
+            (Key::Request(RequestId(request)), None, row(1, win(request, requested, paid, pool_after))),
+            (key, row(version, pool(held, 100, 100 - held)), row(version + 1, pool(after, 100, 100 - after))),
+        ];
+        invariants(&after_txn(c, TxnKind::JackpotWinPay, &changes, 0)).contains(&Invariant::Jackpot)
+    };
+    assert!(!paid(&mut c, 1, 30, 30, 70, (100, 1), 70), "the request, within the pool");
+    assert!(!paid(&mut c, 2, 500, 70, 0, (70, 2), 0), "capped by the pool");
+    assert!(paid(&mut c, 3, 30, 0, 70, (70, 3), 70), "paid nothing");
+    assert!(paid(&mut c, 4, 30, 20, 50, (70, 4), 50), "paid less than asked of a pool that had it");
+    assert!(paid(&mut c, 5, 30, 30, 45, (70, 5), 40), "stated another pool than it left");
 }
 
 #[test]

@@ -93,6 +93,9 @@ fault_kinds! {
     /// A request ID used again for a different action or amount, or a jackpot operation ID
     /// for another rake or win amount (client).
     ReusedId = "reused_id",
+    /// A request ID sent for another action or amount at the same instant as its first copy,
+    /// both in flight at once (client; rolled on the `reused_id` dial's probability).
+    RacingReusedId = "racing_reused_id",
     /// Two locks taken against the hierarchy inside the engine process (lock probe).
     OutOfOrderLock = "out_of_order_lock",
     /// The plan's dial for the fault points inside the engine (`point:<name>` when one fires).

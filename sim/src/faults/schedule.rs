@@ -420,12 +420,16 @@ fn site_allows(site: &Site, kind: FaultKind) -> bool {
         Site::Request(_) | Site::Reply(_) => kind == FaultKind::MessageLoss,
         Site::Turn(_) => matches!(
             kind,
-            FaultKind::StaleAction | FaultKind::Duplicate | FaultKind::DelayedDuplicate | FaultKind::ReusedId
+            FaultKind::StaleAction
+                | FaultKind::Duplicate
+                | FaultKind::DelayedDuplicate
+                | FaultKind::ReusedId
+                | FaultKind::RacingReusedId
         ),
         Site::InFlight(..) => kind == FaultKind::ZombieWrite,
         Site::Poll(_) => kind == FaultKind::OutOfTurn,
         Site::Dealer(_) => matches!(kind, FaultKind::Reset | FaultKind::EmergencyReset),
-        Site::JackpotOp => kind == FaultKind::Duplicate,
+        Site::JackpotOp => matches!(kind, FaultKind::Duplicate | FaultKind::ReusedId),
         Site::LockProbe => kind == FaultKind::OutOfOrderLock,
         Site::Point(point) => kind == FaultKind::Point(*point),
     }

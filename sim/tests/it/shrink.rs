@@ -54,3 +54,20 @@ fn every_regression_scenario_spells_out_its_faults_and_passes_on_the_hardened_en
         }
     }
 }
+
+#[test]
+fn every_fault_a_run_records_is_a_schedule_entry_a_scenario_file_accepts() {
+    // The shrinker starts from the recorded schedule and writes it out as `[[faults.schedule]]`:
+    // an entry the scenario loader refuses would make the regression file unreadable.
+    let standard = scenario::resolve(&scenario_dir(), "standard").unwrap().1;
+    let mut kinds = std::collections::BTreeSet::new();
+    for seed in 1..=6 {
+        let run = world::run(&RunSpec::new(standard.clone(), seed));
+        for fault in &run.schedule {
+            assert_eq!(fault.validate(), Ok(()), "seed {seed}: {fault:?}");
+            kinds.insert((fault.kind.to_string(), fault.at.as_ref().map(|site| site.to_string())));
+        }
+    }
+    let jackpot_reuse = (String::from("reused_id"), Some(String::from("jackpot")));
+    assert!(kinds.contains(&jackpot_reuse), "the seeds reuse a jackpot operation's ID: {kinds:?}");
+}

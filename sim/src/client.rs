@@ -40,6 +40,9 @@ use crate::seeds;
 const JACKPOT_BURST_MS: u64 = 10;
 /// Pause before a retry, per attempt already made, in milliseconds (uniform range).
 const RETRY_BACKOFF_MS: [u64; 2] = [100, 500];
+/// The share of `/reset` faults sent by a player who sits at another table (the engine must
+/// refuse them as not seated).
+const OUTSIDER_RESET_SHARE: f64 = 0.25;
 
 /// The name of client host `index`.
 pub(crate) fn host_name(index: u32) -> String {
@@ -297,7 +300,8 @@ pub(crate) async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result
             continue;
         }
         let dealer_agent = Agent::new(seed, Actor::Dealer(*table), "dealer", table.0);
-        tokio::spawn(dealer(Arc::clone(&rpc), dealer_agent, *table, seats.clone()));
+        let outsiders: Vec<UserId> = layout.users.iter().copied().filter(|user| !seats.contains(user)).collect();
+        tokio::spawn(dealer(Arc::clone(&rpc), dealer_agent, *table, seats.clone(), outsiders));
         for &user in seats {
             let seat = Agent::new(seed, Actor::Player(user), &format!("player@{table}"), user.0);
             tokio::spawn(player(Arc::clone(&rpc), seat, *table, user));
@@ -544,7 +548,9 @@ async fn send_copies(rpc: &Arc<Rpc>, agent: &Arc<Agent>, request: ActionRequest,
     }
 }
 
-async fn dealer(rpc: Arc<Rpc>, agent: Arc<Agent>, table: TableId, seats: Vec<UserId>) {
+/// A table's dealer: starts hands, and sends the resets of the fault plan — by a seated player,
+/// now and then by one of `outsiders` (players of other tables, who must be refused).
+async fn dealer(rpc: Arc<Rpc>, agent: Arc<Agent>, table: TableId, seats: Vec<UserId>, outsiders: Vec<UserId>) {
     let settings = rpc.context.scenario.clients.clone();
     let hands_max = rpc.context.scenario.tables.hands_max;
     let mut started = 0u32;
@@ -553,7 +559,7 @@ async fn dealer(rpc: Arc<Rpc>, agent: Arc<Agent>, table: TableId, seats: Vec<Use
         if !rpc.safety() {
             continue;
         }
-        resets(&rpc, &agent, table, &seats).await;
+        resets(&rpc, &agent, table, &seats, &outsiders).await;
         let Some(stats) = rpc.stats(&agent, table).await else { continue };
         if stats.in_progress || (hands_max > 0 && started >= hands_max) {
             continue;
@@ -575,14 +581,18 @@ async fn dealer(rpc: Arc<Rpc>, agent: Arc<Agent>, table: TableId, seats: Vec<Use
     }
 }
 
-/// A dealer's poll (a `dealer:TABLE` opportunity): maybe a `/reset` by a seated player, maybe
-/// an admin's emergency reset.
-async fn resets(rpc: &Rpc, agent: &Agent, table: TableId, seats: &[UserId]) {
+/// A dealer's poll (a `dealer:TABLE` opportunity): maybe a `/reset` — by a seated player, or
+/// (a share `OUTSIDER_RESET_SHARE` of them) by a player of another table — maybe an admin's
+/// emergency reset.
+async fn resets(rpc: &Rpc, agent: &Agent, table: TableId, seats: &[UserId], outsiders: &[UserId]) {
     let settings = &rpc.context.scenario.clients;
     let opportunity = rpc.context.opportunity(Site::Dealer(table));
     let reset = rpc.fault_at(&opportunity, FaultKind::Reset, |rng, fault| {
-        chance(rng, settings.reset_probability)
-            .then(|| ScheduledFault { by: Some(seats[rng.random_range(0..seats.len())]), ..fault })
+        chance(rng, settings.reset_probability).then(|| {
+            let by_outsider = !outsiders.is_empty() && chance(rng, OUTSIDER_RESET_SHARE);
+            let from = if by_outsider { outsiders } else { seats };
+            ScheduledFault { by: Some(from[rng.random_range(0..from.len())]), ..fault }
+        })
     });
     if let Some(user) = reset.and_then(|reset| reset.by) {
         rpc.context.fault(&rpc.host, FaultKind::Reset, format!("{table} by {user}"));

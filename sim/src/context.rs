@@ -466,7 +466,7 @@ impl SimContext {
     /// link): the checkers judge its retry policy and its counts as the engine saw them.
     pub fn commit_answered(&self, txn: &Txn, answer: Result<(), &StoreError>) {
         let task = tokio::task::try_id();
-        self.state().checkers.after_answered_commit(txn, answer, task);
+        self.check_reply(|checkers, at, found| checkers.after_answered_commit(txn, answer, task, at, found));
     }
 
     /// Whether a commit lost on its way to the store (or caught in flight by a crash) lands
@@ -961,6 +961,10 @@ impl LockObserver for LockTap {
         let at_us = context.now_us();
         let mut state = context.state();
         if state.engine_dying {
+            // A dying process's guards still count their holds in the metrics it leaves.
+            if let LockEvent::Released { key, held_us, .. } = &event {
+                state.checkers.locks.count_release(key.category, *held_us);
+            }
             return;
         }
         let traced = match &event {

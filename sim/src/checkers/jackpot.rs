@@ -7,8 +7,9 @@
 //! and raises each pool by exactly its share; every win pays the request capped by its pool as
 //! the pool stood, and states the pool it left. A win refused for its pool's row lock waited
 //! the lock's whole timeout first, one refused as having lost that lock lost it to another
-//! holder, and an operation refused for conflicts made every retry and names the
-//! pool its last conflict was on (none when that was another row). The service's
+//! holder, an operation retried after a conflict waited its backoff step first (`base << n`),
+//! and an operation refused for conflicts made every retry and names the pool its last
+//! conflict was on (none when that was another row). The service's
 //! operation, conflict and retry counters count what the engine saw its commits do.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -54,6 +55,11 @@ pub struct Jackpot {
     external_owed: u64,
     /// The pool row lock each task took (its group and token), until it answers.
     row_locks_taken: BTreeMap<Option<TaskId>, (JackpotGroup, String)>,
+    /// The service's first retry backoff step, in ms.
+    backoff_base_ms: u64,
+    /// Each task's operation backing off: the kind of its commit, the conflicts it met in a
+    /// row, and when the engine saw the last one (µs).
+    backing_off: BTreeMap<Option<TaskId>, (TxnKind, u32, u64)>,
 }
 
 /// Each operation, the transaction kind its success commits once (a duplicate commits none),
@@ -66,8 +72,9 @@ const OPERATION_KINDS: [(&str, TxnKind, bool); 3] = [
 ];
 
 impl Jackpot {
-    /// `share_bps`: the stored config's shares at the start, if the store has one.
-    pub fn new(supply: Chips, share_bps: Option<Vec<(JackpotGroup, u32)>>) -> Jackpot {
+    /// `share_bps`: the stored config's shares at the start, if the store has one;
+    /// `backoff_base_ms`: the service's first retry backoff step.
+    pub fn new(supply: Chips, share_bps: Option<Vec<(JackpotGroup, u32)>>, backoff_base_ms: u64) -> Jackpot {
         Jackpot {
             supply,
             hand_rake: BTreeMap::new(),
@@ -81,12 +88,22 @@ impl Jackpot {
             hands_owed: BTreeSet::new(),
             external_owed: 0,
             row_locks_taken: BTreeMap::new(),
+            backoff_base_ms,
+            backing_off: BTreeMap::new(),
         }
     }
 
     /// A commit's answer as the engine saw it: applied, or refused (a lost reply reads as
     /// refused, as the service saw it too).
-    pub fn after_answered_commit(&mut self, txn: &Txn, answer: Result<(), &StoreError>, task: Option<TaskId>) {
+    pub fn after_answered_commit(
+        &mut self,
+        txn: &Txn,
+        answer: Result<(), &StoreError>,
+        task: Option<TaskId>,
+        at: At,
+        out: &mut Vec<Violation>,
+    ) {
+        self.check_backoff(txn.kind, answer, task, at, out);
         if answer.is_ok() {
             let mut finished = raked_hands_finished(txn).peekable();
             if finished.peek().is_some() {
@@ -115,11 +132,51 @@ impl Jackpot {
         *counted.entry(txn.kind).or_default() += 1;
     }
 
+    /// A commit of an optimistic operation (one that backs off after a conflict: a
+    /// contribution, a win's payout, a config update) answered in `task` at `at`: if it
+    /// retries a conflict the task's operation met, the engine must have waited that retry's
+    /// backoff step, `base << n` for the n-th retry (0-based; the jitter only adds), between
+    /// seeing the conflict and seeing this answer. The row lock's polling is not a retry.
+    fn check_backoff(
+        &mut self,
+        kind: TxnKind,
+        answer: Result<(), &StoreError>,
+        task: Option<TaskId>,
+        at: At,
+        out: &mut Vec<Violation>,
+    ) {
+        let backs_off = OPERATION_KINDS.iter().any(|(_, operation_kind, _)| *operation_kind == kind);
+        if !backs_off {
+            return;
+        }
+        let previous = self.backing_off.remove(&task).filter(|(previous_kind, _, _)| *previous_kind == kind);
+        if let Some((_, conflicts, conflict_us)) = previous {
+            // Worked out here, not with the engine's `backoff_step_ms`: the check must not share
+            // the code it judges.
+            let step_ms = self.backoff_base_ms.saturating_mul(1u64.checked_shl(conflicts - 1).unwrap_or(u64::MAX));
+            let waited_us = at.at_us.saturating_sub(conflict_us);
+            if waited_us < step_ms.saturating_mul(1_000) {
+                out.push(at.violation(
+                    Invariant::Jackpot,
+                    format!(
+                        "a {kind} retried {} ms after its conflict number {conflicts}, before its {step_ms} ms backoff",
+                        waited_us / 1_000
+                    ),
+                ));
+            }
+        }
+        if let Err(StoreError::Conflict { .. }) = answer {
+            let conflicts = previous.map_or(0, |(_, conflicts, _)| conflicts) + 1;
+            self.backing_off.insert(task, (kind, conflicts, at.at_us));
+        }
+    }
+
     /// The engine answered the request `task` served, which `asked`: its operations have
     /// counted what they saw, and it attempted the contributions it owed.
     pub fn after_answer(&mut self, task: Option<TaskId>, asked: Asked) {
         self.open_tasks.remove(&task);
         self.row_locks_taken.remove(&task);
+        self.backing_off.remove(&task);
         self.hands_owed.extend(self.raked_hands_seen.remove(&task).unwrap_or_default());
         if asked == Asked::JackpotContribute {
             self.external_owed += 1;

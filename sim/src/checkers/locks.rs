@@ -6,7 +6,8 @@
 //! for a lock was refused for a timeout that waited its category's whole timeout: the engine
 //! never asks its manager for a lock it may not take (one it holds or awaits, a read of a
 //! write-only category, one against the enforced hierarchy). `poker_lock_acquire_total`
-//! counts, per category, exactly the grants and timeouts the manager announced.
+//! counts, per category, exactly the grants and timeouts the manager announced, and
+//! `poker_lock_long_holds_total` exactly the releases after a hold over `long_hold_warn_ms`.
 //!
 //! The lock probe (`faults::lock_probe`) takes locks out of order on purpose, so a lock manager
 //! that grants them while enforcing the hierarchy is seen here too.
@@ -22,8 +23,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use engine::game::{GameError, LockStrategy};
 use engine::locks::{
-    DeadlockSnapshot, LockCategory, LockConfig, LockError, LockEvent, LockKey, LockMode, METRIC_LOCK_ACQUIRE, OwnerId,
-    STATUS_SUCCESS, STATUS_TIMEOUT,
+    DeadlockSnapshot, LockCategory, LockConfig, LockError, LockEvent, LockKey, LockMode, METRIC_LOCK_ACQUIRE,
+    METRIC_LOCK_LONG_HOLDS, OwnerId, STATUS_SUCCESS, STATUS_TIMEOUT,
 };
 use engine::metrics::{MetricsSnapshot, labeled};
 
@@ -47,6 +48,8 @@ pub struct Locks {
     granted: BTreeMap<LockCategory, u64>,
     /// The acquires that timed out, by category, as the lock tap saw them.
     timed_out: BTreeMap<LockCategory, u64>,
+    /// The releases after a hold longer than `long_hold_warn_ms`, by category.
+    long_holds: BTreeMap<LockCategory, u64>,
 }
 
 /// Long holds kept for the report.
@@ -63,12 +66,28 @@ impl Locks {
             holds_over_timeout_count: 0,
             granted: BTreeMap::new(),
             timed_out: BTreeMap::new(),
+            long_holds: BTreeMap::new(),
         }
     }
 
     /// At the end: the acquire counter's successes and timeouts are the grants and timeouts
-    /// the manager announced (it counts and announces in one step, so nothing is in between).
+    /// the manager announced (it counts and announces in one step, so nothing is in between),
+    /// and the long-hold counter counts the releases it announced after a hold longer than
+    /// `long_hold_warn_ms`.
     pub fn check_metrics(&self, metrics: &MetricsSnapshot, at: At, out: &mut Vec<Violation>) {
+        for category in LockCategory::ALL {
+            let name = labeled(METRIC_LOCK_LONG_HOLDS, &[("category", category.as_str())]);
+            let (counted, seen) = (metrics.counter(&name), self.long_holds.get(&category).copied().unwrap_or(0));
+            if counted != seen {
+                out.push(at.violation(
+                    Invariant::Locks,
+                    format!(
+                        "{name} is {counted}, but the lock manager announced {seen} release(s) after a hold over {} ms",
+                        self.config.long_hold_warn_ms
+                    ),
+                ));
+            }
+        }
         for category in LockCategory::ALL {
             for (status, seen) in [(STATUS_SUCCESS, &self.granted), (STATUS_TIMEOUT, &self.timed_out)] {
                 let name = labeled(METRIC_LOCK_ACQUIRE, &[("category", category.as_str()), ("status", status)]);
@@ -80,6 +99,14 @@ impl Locks {
                     ));
                 }
             }
+        }
+    }
+
+    /// Counts a release after a hold of `held_us` for the long-hold counter — every release,
+    /// a dying process's included (its guards count theirs as they drop).
+    pub fn count_release(&mut self, category: LockCategory, held_us: u64) {
+        if held_us > self.config.long_hold_warn_ms * 1_000 {
+            *self.long_holds.entry(category).or_default() += 1;
         }
     }
 
@@ -116,6 +143,7 @@ impl Locks {
                         self.held.remove(owner);
                     }
                 }
+                self.count_release(key.category, *held_us);
                 if *held_us > self.config.timeout_ms(key.category) * 1_000 {
                     self.holds_over_timeout_count += 1;
                     if self.holds_over_timeout.len() < LONG_HOLDS_KEPT_COUNT {

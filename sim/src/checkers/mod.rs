@@ -170,6 +170,9 @@ pub struct CheckerSettings {
     pub clock_offset_ms_max: u64,
     /// Each table's seated players, as the layout seats them (players never leave).
     pub seats: BTreeMap<TableId, BTreeSet<UserId>>,
+    /// The jackpot service's first retry backoff step, in ms (`backoff_base_ms` of the engine
+    /// hosts' `JackpotServiceConfig`): retry `n` (0-based) waits at least `base << n`.
+    pub jackpot_backoff_base_ms: u64,
 }
 
 /// All the checkers.
@@ -203,7 +206,11 @@ impl Checkers {
             rules: rules::Rules,
             locks: locks::Locks::new(settings.lock_strategy, settings.lock_config.clone()),
             exclusivity: exclusivity::Exclusivity::default(),
-            jackpot: jackpot::Jackpot::new(settings.supply, settings.jackpot_share_bps.clone()),
+            jackpot: jackpot::Jackpot::new(
+                settings.supply,
+                settings.jackpot_share_bps.clone(),
+                settings.jackpot_backoff_base_ms,
+            ),
             reads: reads::Reads::new(settings.users.iter().copied(), settings.balance, settings.seats.clone()),
             liveness: liveness::Liveness,
             budgets: settings.budgets.clone(),
@@ -228,7 +235,14 @@ impl Checkers {
 
     /// A commit's answer as the engine saw it in `task`: applied, or refused by the store or
     /// on its link (a lost reply reads as refused although the store applied it).
-    pub fn after_answered_commit(&mut self, txn: &Txn, answer: Result<(), &StoreError>, task: Option<TaskId>) {
+    pub fn after_answered_commit(
+        &mut self,
+        txn: &Txn,
+        answer: Result<(), &StoreError>,
+        task: Option<TaskId>,
+        at: At,
+        out: &mut Vec<Violation>,
+    ) {
         match answer {
             Ok(()) => {
                 self.reservations.after_seen_applied(txn, task);
@@ -239,7 +253,7 @@ impl Checkers {
                 self.versions.after_refused(txn, error, task);
             }
         }
-        self.jackpot.after_answered_commit(txn, answer, task);
+        self.jackpot.after_answered_commit(txn, answer, task, at, out);
     }
 
     /// The engine answered the request `task` served, which `asked`, with `reply`.

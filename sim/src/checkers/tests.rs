@@ -43,6 +43,7 @@ fn checkers(strategy: LockStrategy) -> Checkers {
         jackpot_share_bps: None,
         clock_offset_ms_max: 0,
         seats: BTreeMap::from([(TABLE, BTreeSet::from([USER]))]),
+        jackpot_backoff_base_ms: 100,
     })
 }
 
@@ -393,6 +394,43 @@ fn locks_fire_on_an_acquire_counter_that_misses_what_the_manager_announced() {
 }
 
 #[test]
+fn locks_fire_on_a_long_hold_counter_that_misses_what_the_manager_announced() {
+    use engine::locks::METRIC_LOCK_LONG_HOLDS;
+    use engine::metrics::labeled;
+    let mut c = checkers(LockStrategy::Coarse);
+    let warn_us = LockConfig::default().long_hold_warn_ms * 1_000;
+    let held = |owner, held_us| match released(owner, LockCategory::Table, "table-1") {
+        LockEvent::Released { key, mode, owner, operation, .. } => {
+            LockEvent::Released { key, mode, owner, operation, held_us }
+        }
+        _ => unreachable!(),
+    };
+    let mut found = Vec::new();
+    for (owner, held_us) in [(1, warn_us), (2, warn_us + 1_000), (3, 10)] {
+        c.on_lock_event(&acquired(owner, LockCategory::Table, "table-1"), None, AT, &mut found);
+        c.on_lock_event(&held(owner, held_us), None, AT, &mut found);
+    }
+    let name = labeled(METRIC_LOCK_LONG_HOLDS, &[("category", LockCategory::Table.as_str())]);
+    let check = |long_holds: u64| {
+        let mut metrics = MetricsSnapshot::default();
+        let acquires = labeled(
+            engine::locks::METRIC_LOCK_ACQUIRE,
+            &[("category", LockCategory::Table.as_str()), ("status", engine::locks::STATUS_SUCCESS)],
+        );
+        metrics.counters.insert(acquires, 3);
+        if long_holds > 0 {
+            metrics.counters.insert(name.clone(), long_holds);
+        }
+        let mut found = Vec::new();
+        c.locks.check_metrics(&metrics, AT, &mut found);
+        found
+    };
+    assert_eq!(check(1), vec![], "one hold over the threshold (one at it is not)");
+    fires(&check(0), Invariant::Locks);
+    fires(&check(2), Invariant::Locks);
+}
+
+#[test]
 fn locks_fire_on_a_wait_for_cycle() {
     let mut c = checkers(LockStrategy::Coarse);
     let mut found = Vec::new();
@@ -530,7 +568,7 @@ fn jackpot_fires_on_a_win_refused_for_losing_the_row_lock_it_still_holds() {
     locked.lock_holder = Some("engine/win:w-1:0".into());
     locked.lock_expires_ms = Some(5_000);
     let take = Txn::new(TxnKind::JackpotWinLock).put(Key::Jackpot(JackpotGroup::Minor), Value::Jackpot(locked));
-    c.jackpot.after_answered_commit(&take, Ok(()), None);
+    c.jackpot.after_answered_commit(&take, Ok(()), None, AT, &mut Vec::new());
     c.jackpot.on_win_lock_lost(None, JackpotGroup::Minor, Some("engine/win:w-2:0"), AT, &mut found);
     c.jackpot.on_win_lock_lost(None, JackpotGroup::Minor, None, AT, &mut found);
     c.jackpot.on_win_lock_lost(None, JackpotGroup::Mega, Some("engine/win:w-1:0"), AT, &mut found);
@@ -541,6 +579,30 @@ fn jackpot_fires_on_a_win_refused_for_losing_the_row_lock_it_still_holds() {
     c.jackpot.after_answer(None, Asked::Other);
     c.jackpot.on_win_lock_lost(None, JackpotGroup::Minor, Some("engine/win:w-1:0"), AT, &mut found);
     assert_eq!(found, vec![], "forgotten once its request is answered");
+}
+
+#[test]
+fn jackpot_fires_on_an_operation_that_retries_a_conflict_before_its_backoff() {
+    let mut c = checkers(LockStrategy::Coarse);
+    let conflict = StoreError::Conflict { key: Key::House, expected: Some(1), actual: Some(2) };
+    let contribute = Txn::new(TxnKind::JackpotContribute);
+    let lock = Txn::new(TxnKind::JackpotWinLock);
+    let at = |ms: u64| At { trace_index: 0, at_us: ms * 1_000 };
+    let mut found = Vec::new();
+    // Conflicts at 0 and 100 ms (the first backoff is 100 ms), success at 300 (the second, 200).
+    c.jackpot.after_answered_commit(&contribute, Err(&conflict), None, at(0), &mut found);
+    c.jackpot.after_answered_commit(&contribute, Err(&conflict), None, at(100), &mut found);
+    c.jackpot.after_answered_commit(&contribute, Ok(()), None, at(300), &mut found);
+    // The row lock polls without backing off; a fresh operation after a success waits nothing.
+    c.jackpot.after_answered_commit(&lock, Err(&conflict), None, at(300), &mut found);
+    c.jackpot.after_answered_commit(&lock, Err(&conflict), None, at(301), &mut found);
+    c.jackpot.after_answered_commit(&contribute, Ok(()), None, at(302), &mut found);
+    assert_eq!(found, vec![], "every retry waited its step");
+    c.jackpot.after_answered_commit(&contribute, Err(&conflict), None, at(400), &mut found);
+    c.jackpot.after_answered_commit(&contribute, Err(&conflict), None, at(500), &mut found);
+    assert_eq!(found, vec![], "the first retry waited 100 ms");
+    c.jackpot.after_answered_commit(&contribute, Ok(()), None, at(650), &mut found);
+    assert_eq!(invariants(&found), vec![Invariant::Jackpot], "150 ms after the second conflict, owed 200");
 }
 
 #[test]
@@ -598,15 +660,15 @@ fn reservations_fire_on_a_refund_dead_lettered_before_its_conflict_retries() {
         found
     };
     let mut c = checkers(LockStrategy::Coarse);
-    c.after_answered_commit(&rollback, Err(&conflict), Some(task));
+    c.after_answered_commit(&rollback, Err(&conflict), Some(task), AT, &mut Vec::new());
     assert_eq!(dead_lettered(&mut c, other), vec![], "another task's refund met no conflict");
     fires(&dead_lettered(&mut c, task), Invariant::Reservations);
     for _ in 0..=engine::wallet::CONFLICT_RETRIES_MAX {
-        c.after_answered_commit(&rollback, Err(&conflict), Some(task));
+        c.after_answered_commit(&rollback, Err(&conflict), Some(task), AT, &mut Vec::new());
     }
     assert_eq!(dead_lettered(&mut c, task), vec![], "every retry made");
-    c.after_answered_commit(&rollback, Err(&conflict), Some(task));
-    c.after_answered_commit(&rollback, Err(&StoreError::TimedOut), Some(task));
+    c.after_answered_commit(&rollback, Err(&conflict), Some(task), AT, &mut Vec::new());
+    c.after_answered_commit(&rollback, Err(&StoreError::TimedOut), Some(task), AT, &mut Vec::new());
     assert_eq!(dead_lettered(&mut c, task), vec![], "a failure other than a conflict dead-letters at once");
 }
 
@@ -622,19 +684,19 @@ fn reservations_fire_on_a_request_refused_for_a_conflict_before_its_reserve_retr
         found
     };
     let mut c = checkers(LockStrategy::Coarse);
-    c.after_answered_commit(&reserve, Err(&conflict), Some(task));
+    c.after_answered_commit(&reserve, Err(&conflict), Some(task), AT, &mut Vec::new());
     assert_eq!(answer(&mut c, other, &refused), vec![], "another task's reserve met no conflict");
     fires(&answer(&mut c, task, &refused), Invariant::Reservations);
     assert_eq!(answer(&mut c, task, &refused), vec![], "an answer ends the task's reserves");
     for _ in 0..=engine::wallet::CONFLICT_RETRIES_MAX {
-        c.after_answered_commit(&reserve, Err(&conflict), Some(task));
+        c.after_answered_commit(&reserve, Err(&conflict), Some(task), AT, &mut Vec::new());
     }
     assert_eq!(answer(&mut c, task, &refused), vec![], "every retry made");
-    c.after_answered_commit(&reserve, Err(&conflict), Some(task));
+    c.after_answered_commit(&reserve, Err(&conflict), Some(task), AT, &mut Vec::new());
     let mut found = Vec::new();
     c.after_txn(&TxnView { txn: &reserve, changes: &[], now_ms: 0 }, Some(task), AT, &mut found);
     assert_eq!(answer(&mut c, task, &refused), vec![], "the retry reserved: the conflict came later");
-    c.after_answered_commit(&reserve, Err(&conflict), Some(task));
+    c.after_answered_commit(&reserve, Err(&conflict), Some(task), AT, &mut Vec::new());
     let poor = GameError::Wallet(engine::wallet::WalletError::InsufficientFunds { balance: 1, amount: 5 });
     assert_eq!(answer(&mut c, task, &poor), vec![], "the retry found too few chips");
 }
@@ -683,6 +745,53 @@ fn versions_fire_on_a_reset_refused_as_not_seated_by_one_who_needs_no_other_seat
 }
 
 #[test]
+fn versions_fire_on_a_reset_carried_out_for_a_player_who_does_not_sit_there() {
+    let (task, _) = two_task_ids();
+    let reset = Txn::new(TxnKind::GameReset).put(Key::Table(TABLE), table(hand()));
+    let carried_out = |c: &mut Checkers, asked: Asked| {
+        c.after_answered_commit(&reset, Ok(()), Some(task), AT, &mut Vec::new());
+        let mut found = Vec::new();
+        c.after_answer(Some(task), asked, &Reply::Reset(Ok(())), AT, &mut found);
+        found
+    };
+    let mut c = checkers(LockStrategy::Coarse);
+    assert_eq!(carried_out(&mut c, PLAYER_RESET), vec![], "a seated player's own /reset");
+    let by_admin = Asked::Reset { user: ADMIN, table: TABLE, emergency: false };
+    assert_eq!(carried_out(&mut c, by_admin), vec![], "the admin needs no seat");
+    let by_admin = Asked::Reset { user: ADMIN, table: TABLE, emergency: true };
+    assert_eq!(carried_out(&mut c, by_admin), vec![], "the admin's emergency reset");
+    let emergency = Asked::Reset { user: USER, table: TABLE, emergency: true };
+    fires(&carried_out(&mut c, emergency), Invariant::Versions);
+    let outsider = Asked::Reset { user: UserId(2), table: TABLE, emergency: false };
+    fires(&carried_out(&mut c, outsider), Invariant::Versions);
+}
+
+#[test]
+fn versions_fire_on_an_action_outcome_that_states_another_table_version_than_its_save() {
+    let recorded = |request, table_version| {
+        let outcome = ActionOutcome { applied: Applied::Fold, chips: 0, table_version, hand_complete: false };
+        Value::Request(ProcessedRequest {
+            request: RequestId(request),
+            user: USER,
+            payload_hash: 0,
+            outcome: serde_json::to_value(Ok::<_, GameError>(outcome)).unwrap(),
+            processed_ms: 0,
+            keep_until_ms: 0,
+        })
+    };
+    let saved = |c: &mut Checkers, request, table_version| {
+        let changes = [
+            (Key::Table(TABLE), row(4, table(hand())), row(5, table(hand()))),
+            (Key::Request(RequestId(request)), None, row(1, recorded(request, table_version))),
+        ];
+        invariants(&after_txn(c, TxnKind::GameAct, &changes, 0)).contains(&Invariant::Versions)
+    };
+    let mut c = checkers(LockStrategy::Coarse);
+    assert!(!saved(&mut c, 1, 5), "the version the save wrote");
+    assert!(saved(&mut c, 2, 3), "one the save did not write");
+}
+
+#[test]
 fn versions_fire_on_a_reset_acknowledged_without_its_save() {
     let (task, other) = two_task_ids();
     let reset = Txn::new(TxnKind::GameReset).put(Key::Table(TABLE), table(hand()));
@@ -692,11 +801,11 @@ fn versions_fire_on_a_reset_acknowledged_without_its_save() {
         found
     };
     let mut c = checkers(LockStrategy::Coarse);
-    c.after_answered_commit(&reset, Ok(()), Some(task));
+    c.after_answered_commit(&reset, Ok(()), Some(task), AT, &mut Vec::new());
     fires(&acknowledged(&mut c, other), Invariant::Versions);
     assert_eq!(acknowledged(&mut c, task), vec![], "saved in the task that answered");
     fires(&acknowledged(&mut c, task), Invariant::Versions);
-    c.after_answered_commit(&reset, Err(&StoreError::TimedOut), Some(task));
+    c.after_answered_commit(&reset, Err(&StoreError::TimedOut), Some(task), AT, &mut Vec::new());
     fires(&acknowledged(&mut c, task), Invariant::Versions);
 }
 
@@ -713,22 +822,22 @@ fn versions_fire_on_a_reset_that_retries_a_conflicting_save_too_little_or_too_mu
     };
     let tries_max = engine::game::RESET_CONFLICT_RETRIES_MAX + 1;
     let mut c = checkers(LockStrategy::Coarse);
-    c.after_answered_commit(&reset, Err(&conflict), Some(task));
+    c.after_answered_commit(&reset, Err(&conflict), Some(task), AT, &mut Vec::new());
     assert_eq!(answer(&mut c, other, Reply::Reset(Err(refused.clone()))), vec![], "another task met no conflict");
     fires(&answer(&mut c, task, Reply::Reset(Err(refused.clone()))), Invariant::Versions);
     assert_eq!(answer(&mut c, task, Reply::Reset(Err(refused.clone()))), vec![], "an answer ends the task's reset");
     for _ in 0..tries_max {
-        c.after_answered_commit(&reset, Err(&conflict), Some(task));
+        c.after_answered_commit(&reset, Err(&conflict), Some(task), AT, &mut Vec::new());
     }
     assert_eq!(answer(&mut c, task, Reply::Reset(Err(refused.clone()))), vec![], "every retry made");
-    c.after_answered_commit(&reset, Err(&conflict), Some(task));
-    c.after_answered_commit(&reset, Err(&StoreError::TimedOut), Some(task));
+    c.after_answered_commit(&reset, Err(&conflict), Some(task), AT, &mut Vec::new());
+    c.after_answered_commit(&reset, Err(&StoreError::TimedOut), Some(task), AT, &mut Vec::new());
     let timed_out = GameError::Store(StoreError::TimedOut);
     assert_eq!(answer(&mut c, task, Reply::Reset(Err(timed_out))), vec![], "a failure other than a conflict ends it");
     for _ in 0..=tries_max {
-        c.after_answered_commit(&reset, Err(&conflict), Some(task));
+        c.after_answered_commit(&reset, Err(&conflict), Some(task), AT, &mut Vec::new());
     }
-    c.after_answered_commit(&reset, Ok(()), Some(task));
+    c.after_answered_commit(&reset, Ok(()), Some(task), AT, &mut Vec::new());
     fires(&answer(&mut c, task, Reply::Reset(Ok(()))), Invariant::Versions);
 }
 
@@ -741,7 +850,7 @@ fn jackpot_fires_on_a_raked_hand_or_external_contribution_answered_without_a_con
     over.complete = true;
     over.rake = 3;
     let finished = Txn::new(TxnKind::GameAct).put(Key::Table(TABLE), table(over));
-    let mut j = super::jackpot::Jackpot::new(SUPPLY, Some(vec![(JackpotGroup::Minor, 100)]));
+    let mut j = super::jackpot::Jackpot::new(SUPPLY, Some(vec![(JackpotGroup::Minor, 100)]), 100);
     let attempts = |statuses: &[&str]| {
         let mut metrics = MetricsSnapshot::default();
         for status in statuses {
@@ -755,19 +864,19 @@ fn jackpot_fires_on_a_raked_hand_or_external_contribution_answered_without_a_con
         j.check_metrics(metrics, AT, &mut found);
         found
     };
-    j.after_answered_commit(&finished, Ok(()), Some(task));
-    j.after_answered_commit(&finished, Err(&StoreError::TimedOut), Some(other));
+    j.after_answered_commit(&finished, Ok(()), Some(task), AT, &mut Vec::new());
+    j.after_answered_commit(&finished, Err(&StoreError::TimedOut), Some(other), AT, &mut Vec::new());
     j.after_answer(Some(other), Asked::Other);
     assert_eq!(check(&j, &attempts(&[])), vec![], "the finishing task has not answered yet; the other saw no save");
     j.after_answer(Some(task), Asked::Other);
     fires(&check(&j, &attempts(&[])), Invariant::Jackpot);
     assert_eq!(check(&j, &attempts(&["store_error"])), vec![], "tried and failed is honest");
-    j.after_answered_commit(&finished, Ok(()), Some(other));
+    j.after_answered_commit(&finished, Ok(()), Some(other), AT, &mut Vec::new());
     j.after_answer(Some(other), Asked::JackpotContribute);
     assert_eq!(check(&j, &attempts(&["success", "duplicate"])), vec![], "the same hand is owed once");
     fires(&check(&j, &attempts(&["success"])), Invariant::Jackpot);
-    let mut off = super::jackpot::Jackpot::new(SUPPLY, None);
-    off.after_answered_commit(&finished, Ok(()), Some(task));
+    let mut off = super::jackpot::Jackpot::new(SUPPLY, None, 100);
+    off.after_answered_commit(&finished, Ok(()), Some(task), AT, &mut Vec::new());
     off.after_answer(Some(task), Asked::Other);
     assert_eq!(check(&off, &attempts(&[])), vec![], "no jackpot, nothing owed");
 }
@@ -782,11 +891,11 @@ fn jackpot_fires_on_metrics_that_do_not_count_what_the_engine_saw() {
     let mut c = checkers(LockStrategy::Coarse);
     // One contribution retried once and applied; one given up after its conflict; a win's row
     // lock met one conflict and polled.
-    c.after_answered_commit(&contribute, Err(&conflict), None);
-    c.after_answered_commit(&contribute, Ok(()), None);
-    c.after_answered_commit(&contribute, Err(&conflict), None);
-    c.after_answered_commit(&lock, Err(&conflict), None);
-    c.after_answered_commit(&contribute, Err(&StoreError::TimedOut), None);
+    c.after_answered_commit(&contribute, Err(&conflict), None, AT, &mut Vec::new());
+    c.after_answered_commit(&contribute, Ok(()), None, AT, &mut Vec::new());
+    c.after_answered_commit(&contribute, Err(&conflict), None, AT, &mut Vec::new());
+    c.after_answered_commit(&lock, Err(&conflict), None, AT, &mut Vec::new());
+    c.after_answered_commit(&contribute, Err(&StoreError::TimedOut), None, AT, &mut Vec::new());
     let honest = || {
         let mut metrics = MetricsSnapshot::default();
         let mut set =
@@ -827,8 +936,8 @@ fn jackpot_fires_on_metrics_that_do_not_count_what_the_engine_saw() {
 fn reservations_fire_on_an_expiry_metric_that_does_not_count_the_expiries() {
     let mut c = checkers(LockStrategy::Coarse);
     let expire = refund_txn(TxnKind::WalletExpire);
-    c.after_answered_commit(&expire, Ok(()), None);
-    c.after_answered_commit(&refund_txn(TxnKind::WalletRollback), Ok(()), None);
+    c.after_answered_commit(&expire, Ok(()), None, AT, &mut Vec::new());
+    c.after_answered_commit(&refund_txn(TxnKind::WalletRollback), Ok(()), None, AT, &mut Vec::new());
     let mut metrics = MetricsSnapshot::default();
     metrics.counters.insert(engine::wallet::METRIC_EXPIRED_TOTAL.into(), 1);
     let mut found = Vec::new();
@@ -846,8 +955,8 @@ fn reservations_fire_on_a_commit_counter_short_of_the_commits_answered_requests_
     let act = Txn::new(TxnKind::GameAct)
         .put(Key::Reservation(ReservationId(2)), reservation(2, 2, 10, ReservationState::Committed));
     let mut c = checkers(LockStrategy::Coarse);
-    c.after_answered_commit(&act, Ok(()), Some(task));
-    c.after_answered_commit(&act, Err(&StoreError::TimedOut), Some(other));
+    c.after_answered_commit(&act, Ok(()), Some(task), AT, &mut Vec::new());
+    c.after_answered_commit(&act, Err(&StoreError::TimedOut), Some(other), AT, &mut Vec::new());
     let successes = |n| {
         let mut metrics = MetricsSnapshot::default();
         metrics.counters.insert(engine::metrics::labeled(METRIC_COMMIT_TOTAL, &[("status", "success")]), n);
@@ -1332,6 +1441,7 @@ fn locks_fire_on_the_probes_out_of_order_acquire_only_when_the_hierarchy_is_enfo
             jackpot_share_bps: None,
             clock_offset_ms_max: 0,
             seats: BTreeMap::new(),
+            jackpot_backoff_base_ms: 100,
         };
         let mut c = Checkers::new(&settings);
         let mut found = Vec::new();

@@ -2,9 +2,11 @@
 //! hand number never goes back, a hand's game version never goes back, and no acknowledged
 //! action is lost — a save of the same hand must extend the stored history, never replace
 //! it with one that misses an action saved before (the lost update of an unguarded write) —
-//! and no engine save changes what another writer owns at a table (its spectators). A reset
+//! and no engine save changes what another writer owns at a table (its spectators); an
+//! action's recorded outcome states the table version its save wrote. A reset
 //! the engine acknowledged saved its table: its `game.reset` was applied, as the engine saw
-//! it, in the task that answered; one refused for a version conflict retried its save
+//! it, in the task that answered — and was asked by an admin, or by a player who sits at that
+//! table (the client sends some `/reset`s from players of other tables); one refused for a version conflict retried its save
 //! `RESET_CONFLICT_RETRIES_MAX` times first, and no reset retries more; one refused as not an
 //! admin's was an emergency reset by someone who is not an admin (a player's own `/reset` asks
 //! for no such right); one refused as not seated was a player's own `/reset` of a table the
@@ -12,9 +14,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use engine::game::{GameError, RESET_CONFLICT_RETRIES_MAX};
+use engine::game::{ActionOutcome, GameError, RESET_CONFLICT_RETRIES_MAX};
 use engine::ids::{TableId, UserId};
-use engine::store::{StoreError, Txn, TxnKind, Value};
+use engine::store::{Key, StoreError, Txn, TxnKind, Value, Versioned};
+use serde::Deserialize;
 use tokio::task::Id as TaskId;
 
 use crate::layout::{is_admin, is_spectator};
@@ -53,8 +56,9 @@ impl Versions {
     }
 
     /// The engine answered the request `task` served, which `asked`: an acknowledged reset
-    /// must have saved, a reset's conflicts must match its retry policy, and a refusal as not
-    /// an admin's must be true of the request.
+    /// must have saved and have been asked by an admin, or by a player seated there as a
+    /// `/reset` (not the emergency reset), a reset's conflicts must match its retry policy, and a refusal as not
+    /// an admin's or not seated must be true of the request.
     pub fn after_answer(
         &mut self,
         task: Option<TaskId>,
@@ -66,6 +70,17 @@ impl Versions {
         if let Reply::Reset(Err(error)) = reply {
             check_not_admin(asked, root_cause(error), at, out);
             self.check_not_seated(asked, root_cause(error), at, out);
+        }
+        if let (Reply::Reset(Ok(())), Asked::Reset { user, table, emergency }) = (reply, asked)
+            && !is_admin(user)
+            && (emergency || !self.seats.get(&table).is_some_and(|seats| seats.contains(&user)))
+        {
+            let (asked_as, lacking) =
+                if emergency { ("an emergency reset", "is no admin") } else { ("a /reset", "does not sit there") };
+            out.push(at.violation(
+                Invariant::Versions,
+                format!("{asked_as} of {table} by {user}, who {lacking}, was carried out"),
+            ));
         }
         let saved = self.resets_saved.remove(&task);
         if matches!(reply, Reply::Reset(Ok(()))) && !saved {
@@ -99,6 +114,7 @@ impl Versions {
     }
 
     pub fn after_txn(&mut self, view: &TxnView<'_>, at: At, out: &mut Vec<Violation>) {
+        check_stated_table_version(view, at, out);
         for (key, before, after) in view.changes {
             let (Some(before), Some(after)) = (before, after) else { continue };
             if after.version != before.version + 1 {
@@ -182,6 +198,33 @@ impl Versions {
                 if emergency || is_admin(by) { "needs none" } else { "sits there" }
             ),
         ));
+    }
+}
+
+/// An action's outcome recorded in `view`'s transaction (its dedup record) states the table
+/// version that transaction saved: the version the player is told its action made.
+fn check_stated_table_version(view: &TxnView<'_>, at: At, out: &mut Vec<Violation>) {
+    for (key, before, after) in view.changes {
+        let (Key::Request(request), None, Some(Versioned { value: Value::Request(record), .. })) = (key, before, after)
+        else {
+            continue;
+        };
+        let Ok(Ok(outcome)) = Result::<ActionOutcome, GameError>::deserialize(&record.outcome) else { continue };
+        let saved = view.changes.iter().find_map(|(key, _, after)| match (key, after) {
+            (Key::Table(table), Some(row)) => Some((*table, row.version)),
+            _ => None,
+        });
+        if let Some((table, version)) = saved
+            && outcome.table_version != version
+        {
+            out.push(at.violation(
+                Invariant::Versions,
+                format!(
+                    "{request}'s outcome states {table} at version {}, but its save wrote version {version} ({})",
+                    outcome.table_version, view.txn.kind
+                ),
+            ));
+        }
     }
 }
 

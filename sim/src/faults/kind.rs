@@ -78,7 +78,7 @@ fault_kinds! {
     StaleAction = "stale_action",
     /// An action from a player who is not to act (client).
     OutOfTurn = "out_of_turn",
-    /// A `/reset` by a seated player (client).
+    /// A `/reset` by a seated player, or now and then by a player of another table (client).
     Reset = "reset",
     /// An admin's emergency reset (client).
     EmergencyReset = "emergency_reset",

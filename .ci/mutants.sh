@@ -5,7 +5,7 @@
 # operator or return value at a time and counts the changes the suite catches.
 #
 # All ~540 mutants take far longer than an hour on 2 cores; SHARD=k/n runs one round-robin
-# sample of them (the README's figures are SHARD=1/16 to 13/16, 33-34 mutants each, 18-29
+# sample of them (the README's figures are SHARD=1/16 to 14/16, 33-34 mutants each, 18-29
 # minutes). cargo-mutants' unmutated baseline runs only the mutated package's (engine's) tests,
 # whatever --test-package says; every mutant runs sim's (see each log's `cargo test` line).
 # Not part of .ci/run. Results land in $OUT/mutants.out (caught.txt, missed.txt, timeout.txt).

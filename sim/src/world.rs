@@ -18,6 +18,7 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, UNIX_EPOCH};
 
 use engine::jackpot::JackpotServiceConfig;
+use engine::locks::DeadlockSnapshot;
 use engine::store::{
     JackpotConfig, JackpotGroup, JackpotPool, Key, MemoryStore, TableRecord, Txn, TxnKind, Value, Wallet,
 };
@@ -483,10 +484,16 @@ impl Driver {
         self.next_convergence_sample_ms = now_ms + CONVERGENCE_SAMPLE_MS;
         let world = &self.context.scenario.world;
         let managers = self.context.state().lock_managers();
-        let locks = managers.iter().fold(LocksInUse::default(), |sum, (_, l)| LocksInUse {
-            held: sum.held + l.held_locks().len(),
-            waiting: sum.waiting + l.waiting().len(),
-        });
+        let mut locks = LocksInUse::default();
+        for (process, manager) in managers {
+            let in_use = DeadlockSnapshot { holders: manager.held_locks(), waiters: manager.waiting(), cycle: None };
+            locks.held += in_use.holders.len();
+            locks.waiting += in_use.waiters.len();
+            // The holds and waits liveness counts must be the ones the lock events describe,
+            // like every sampled snapshot's: an accessor that loses them would pass a run
+            // that still holds a lock.
+            self.context.state().check_deadlock_snapshot(process.as_deref(), in_use);
+        }
         let pending = self.context.state().liveness_pending(&self.context.store, locks);
         if pending.is_empty() && sim.is_host_running(self.engine_ip) {
             let healed_ms = now_ms - self.heal_started_ms.unwrap_or(now_ms);

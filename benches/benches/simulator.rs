@@ -18,9 +18,10 @@ fn standard_beside_a_bare_world(c: &mut Criterion) {
         group.bench_function(format!("standard_seed_{seed}_{}_sim_ms", run.sim_time_ms), |b| {
             b.iter(|| benches::standard_run(seed))
         });
-        group.bench_function(format!("bare_turmoil_{}_hosts_{}_sim_ms", shape.hosts, shape.duration_ms), |b| {
-            b.iter(|| shape.run_bare())
-        });
+        // Named for its seed too: two seeds may run for the same simulated time, and criterion
+        // refuses two benchmarks of one name.
+        let bare = format!("bare_turmoil_{}_hosts_{}_sim_ms_beside_seed_{seed}", shape.hosts, shape.duration_ms);
+        group.bench_function(bare, |b| b.iter(|| shape.run_bare()));
     }
     group.finish();
 }

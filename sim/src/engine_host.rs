@@ -137,7 +137,7 @@ fn boot(context: &Arc<SimContext>, index: u32, host: &str) -> Services {
         Deduplicator::new(Arc::clone(&store), Arc::clone(&clock), metrics.clone(), dedup_mode(scenario, variant))
             .with_buggify(buggify),
     );
-    let jackpot_config = JackpotServiceConfig { instance: host.to_string(), ..JackpotServiceConfig::default() };
+    let jackpot_config = jackpot_config(host);
     let jackpot_limits =
         JackpotLimits { retries_max: jackpot_config.retries_max, lock_timeout_ms: jackpot_config.lock_timeout_ms };
     let jackpot = scenario.engine.jackpot.then(|| {
@@ -229,6 +229,12 @@ async fn handle(context: &SimContext, services: &Services, request: Request) -> 
     }
 }
 
+/// The jackpot service's config on engine host `host`: the defaults, under the host's name as
+/// its instance. The checkers read its limits from here too.
+pub(crate) fn jackpot_config(host: &str) -> JackpotServiceConfig {
+    JackpotServiceConfig { instance: host.to_string(), ..JackpotServiceConfig::default() }
+}
+
 fn jackpot_off() -> JackpotRefusal {
     JackpotRefusal { cause: JackpotRefusalCause::Other, message: "the jackpot service is off".into() }
 }
@@ -243,8 +249,8 @@ struct JackpotLimits {
 }
 
 impl JackpotLimits {
-    /// Hands a refusal that claims a spent limit or a lost row lock to the jackpot checker, with what the engine
-    /// host measured: the request's time in the handler (`waited`).
+    /// Hands a refusal that claims a spent limit or a lost row lock to the jackpot checker,
+    /// with what the engine host measured: the request's time in the handler (`waited`).
     fn check(&self, context: &SimContext, error: &JackpotError, waited: Duration) {
         match error {
             JackpotError::LockTimeout { group, .. } => {

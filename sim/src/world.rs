@@ -208,7 +208,7 @@ fn build_context(spec: &RunSpec, kept: TraceKept) -> Arc<SimContext> {
         jackpot_share_bps: store.read(Key::JackpotConfig).map(|row| row.value.as_jackpot_config().share_bps.clone()),
         clock_offset_ms_max: plan.clock_offset_ms_max(scenario.world.safety_ms + scenario.world.heal_deadline_ms),
         seats: layout.tables.iter().map(|(table, seats)| (*table, seats.iter().copied().collect())).collect(),
-        jackpot_backoff_base_ms: JackpotServiceConfig::default().backoff_base_ms,
+        jackpot_backoff_base_ms: engine_host::jackpot_config(&engine_host::host_name(0)).backoff_base_ms,
     });
     let context = SimContext::new(seed, scenario.clone(), plan, store, checkers, kept);
     context.state().set_driver_clock(driver_us);

@@ -341,7 +341,9 @@ impl Jackpot {
                 Some(Value::Request(record)) if before.is_none() => {
                     if let Ok(outcome) = ContributeOutcome::deserialize(&record.outcome) {
                         self.check_contribution(view, &outcome, at, out);
-                    } else if let Ok(outcome) = WinOutcome::deserialize(&record.outcome) {
+                    } else if view.txn.kind == TxnKind::JackpotWinPay
+                        && let Ok(outcome) = WinOutcome::deserialize(&record.outcome)
+                    {
                         check_win(view, &outcome, at, out);
                     }
                 }

@@ -204,6 +204,10 @@ impl Versions {
 /// An action's outcome recorded in `view`'s transaction (its dedup record) states the table
 /// version that transaction saved: the version the player is told its action made.
 fn check_stated_table_version(view: &TxnView<'_>, at: At, out: &mut Vec<Violation>) {
+    // Only an action's save records an action's outcome (errors are recorded alone).
+    if !view.txn.kind.is_action_save() {
+        return;
+    }
     for (key, before, after) in view.changes {
         let (Key::Request(request), None, Some(Versioned { value: Value::Request(record), .. })) = (key, before, after)
         else {

@@ -1,7 +1,9 @@
 //! FNV-1a, 64 bits: the one stable hash of the workspace. Its value for given bytes never
 //! changes across runs, processes, platforms or Rust versions, which is why it (and not
 //! `std`'s randomly keyed `DefaultHasher`) fingerprints payloads, request IDs, seeds and traces.
-//! Not cryptographic: it must never guard anything an adversary chooses.
+//! Beside it, [`FxHasher`]: a word-at-a-time hasher for in-memory lookup tables on hot paths,
+//! unkeyed, so a table filled in the same order is laid out the same in every run. Neither is
+//! cryptographic: they must never guard anything an adversary chooses.
 
 /// The FNV-1a 64-bit offset basis: the hash of no bytes.
 pub const FNV1A_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -55,6 +57,68 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     Fnv1a::new().write(bytes).finish()
 }
 
+/// The Fx hash (rustc's): rotate, xor and multiply by a constant per machine word. Fast on
+/// the small derived keys of lookup tables, unkeyed and deterministic; for tables only (a
+/// value that must stay the same across versions is [`Fnv1a`]'s job).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FxHasher(u64);
+
+/// Fx's multiplier (from rustc's `FxHasher`).
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            self.add(u64::from_le_bytes(chunk.try_into().expect("eight bytes")));
+        }
+        for &byte in chunks.remainder() {
+            self.add(u64::from(byte));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, value: u8) {
+        self.add(u64::from(value));
+    }
+
+    #[inline]
+    fn write_u16(&mut self, value: u16) {
+        self.add(u64::from(value));
+    }
+
+    #[inline]
+    fn write_u32(&mut self, value: u32) {
+        self.add(u64::from(value));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, value: u64) {
+        self.add(value);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, value: usize) {
+        self.add(value as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Builds [`FxHasher`]s, for `IndexMap<K, V, FxBuild>`.
+pub type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +137,14 @@ mod tests {
             Fnv1a::new().write_part(b"ab", 0).write_part(b"c", 0).finish(),
             Fnv1a::new().write_part(b"a", 0).write_part(b"bc", 0).finish()
         );
+    }
+
+    #[test]
+    fn fx_is_unkeyed_and_tells_keys_apart() {
+        use std::hash::BuildHasher;
+        let build = FxBuild::default();
+        assert_eq!(build.hash_one((3u8, 7u64)), FxBuild::default().hash_one((3u8, 7u64)));
+        assert_ne!(build.hash_one((3u8, 7u64)), build.hash_one((3u8, 8u64)));
+        assert_ne!(build.hash_one(b"abcdefgh1".as_slice()), build.hash_one(b"abcdefgh2".as_slice()));
     }
 }

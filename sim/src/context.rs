@@ -18,12 +18,14 @@ use std::time::Duration;
 
 use engine::buggify::Probe;
 use engine::game::{ActionOutcome, ActionRequest, GameError};
+use engine::hash::FxBuild;
 use engine::ids::{RequestId, TableId, UserId};
 use engine::jackpot::ConcurrencyViolationError;
 use engine::locks::{DeadlockSnapshot, LockCategory, LockEvent, LockKey, LockManager, LockObserver, OwnerId};
 use engine::metrics::{Metrics, MetricsSnapshot};
 use engine::rules::Chips;
 use engine::store::{JackpotGroup, Key, MemoryStore, StoreError, Txn, Versioned};
+use indexmap::IndexMap;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -133,8 +135,10 @@ pub(crate) struct RunState {
     /// dropped in an order tokio derives from process-global task IDs, so what they report
     /// while dying is not traced (their locks die with the process).
     engine_dying: bool,
-    /// Each site seen so far: how often, and its label (spelled once, for `site_rng`).
-    opportunities: BTreeMap<Site, SiteSeen>,
+    /// Each site seen so far: how often, and its streams' label hashes (worked out once, for
+    /// `site_rng`). Looked up on every store call, datagram and turn, so hashed (unkeyed: the
+    /// same run lays it out the same way); never iterated.
+    opportunities: IndexMap<Site, SiteSeen, FxBuild>,
     /// The plan's schedule, when faults come from one instead of dice.
     schedule: Option<Schedule>,
     /// The faults that fired so far, in order.
@@ -202,7 +206,7 @@ impl SimContext {
                 engine_starts: 0,
                 requests: BTreeMap::new(),
                 engine_dying: false,
-                opportunities: BTreeMap::new(),
+                opportunities: IndexMap::default(),
                 schedule,
                 fired,
                 in_flight: BTreeMap::new(),
@@ -219,7 +223,7 @@ impl SimContext {
 
     /// Simulated time in µs: the current host's clock inside a host, the driver's outside.
     pub fn now_us(&self) -> u64 {
-        match turmoil::sim_elapsed() {
+        match crate::host_clock::sim_elapsed() {
             Some(elapsed) => elapsed.as_micros() as u64,
             None => self.state().driver_now_us,
         }
@@ -244,8 +248,14 @@ impl SimContext {
     /// [`SimContext::opportunity`] with the seed of its stream for `purpose` — the stream
     /// [`SimContext::site_rng`] gives — found in the same look-up of the site.
     pub fn opportunity_with_stream(&self, site: Site, purpose: &'static str) -> (Opportunity, SiteStream) {
-        let (opportunity, seed) = self.state().opportunity_with_seed(site, purpose, self.seed);
+        let (opportunity, [seed]) = self.state().opportunity_with_seeds(site, [purpose], self.seed);
         (opportunity, SiteStream(seed))
+    }
+
+    /// [`SimContext::opportunity_with_stream`] for two purposes at once.
+    pub fn opportunity_with_streams(&self, site: Site, purposes: [&'static str; 2]) -> (Opportunity, [SiteStream; 2]) {
+        let (opportunity, seeds) = self.state().opportunity_with_seeds(site, purposes, self.seed);
+        (opportunity, seeds.map(SiteStream))
     }
 
     /// Whether a fault of `kind` fires at `opportunity`, and with what parameters: in the
@@ -259,18 +269,14 @@ impl SimContext {
         dice: Stream,
         roll: impl FnOnce(&mut ChaCha8Rng, ScheduledFault) -> Option<ScheduledFault>,
     ) -> Option<ScheduledFault> {
-        let mut state = self.state();
-        if state.phase != Phase::Safety {
-            return None;
-        }
-        let fault = match &state.schedule {
-            Some(schedule) => schedule.lookup(opportunity, kind).cloned(),
-            None => roll(state.stream(dice), ScheduledFault::at(kind, opportunity)),
-        };
-        if let Some(fault) = &fault {
-            state.fired.push(fault.clone());
-        }
-        fault
+        self.dice(opportunity).decide(kind, dice, roll)
+    }
+
+    /// The run state held for several [`SimContext::decide`]s at one opportunity in a row (a
+    /// store call decides seven fault kinds): one lock instead of one per kind. Nothing may
+    /// call into the context while it lives.
+    pub fn dice<'a>(&'a self, opportunity: &'a Opportunity) -> Dice<'a> {
+        Dice { state: self.state(), opportunity }
     }
 
     /// Records a trace event.
@@ -608,33 +614,67 @@ impl SiteStream {
     }
 }
 
-/// A site seen in this run: how many times, and its label as schedules spell it.
+/// The run state held for the fault decisions of one opportunity ([`SimContext::dice`]).
+pub(crate) struct Dice<'a> {
+    state: MutexGuard<'a, RunState>,
+    opportunity: &'a Opportunity,
+}
+
+impl Dice<'_> {
+    /// [`SimContext::decide`] at this opportunity.
+    pub fn decide(
+        &mut self,
+        kind: FaultKind,
+        dice: Stream,
+        roll: impl FnOnce(&mut ChaCha8Rng, ScheduledFault) -> Option<ScheduledFault>,
+    ) -> Option<ScheduledFault> {
+        let state = &mut *self.state;
+        if state.phase != Phase::Safety {
+            return None;
+        }
+        let fault = match &state.schedule {
+            Some(schedule) => schedule.lookup(self.opportunity, kind).cloned(),
+            None => roll(state.stream(dice), ScheduledFault::at(kind, self.opportunity)),
+        };
+        if let Some(fault) = &fault {
+            state.fired.push(fault.clone());
+        }
+        fault
+    }
+
+    /// The run state, for what the decisions depend on.
+    pub fn state(&self) -> &RunState {
+        &self.state
+    }
+}
+
+/// A site seen in this run: how many times, and its purposes' label hashes.
 struct SiteSeen {
     count: u64,
-    label: Box<str>,
     /// Each purpose's label hash at this site (see [`purpose_label_hash`]), worked out once.
     purpose_hashes: Vec<(&'static str, u64)>,
 }
 
 impl SiteSeen {
-    fn new(site: &Site) -> SiteSeen {
-        SiteSeen { count: 0, label: site.to_string().into_boxed_str(), purpose_hashes: Vec::new() }
+    fn new() -> SiteSeen {
+        SiteSeen { count: 0, purpose_hashes: Vec::new() }
     }
 
-    fn purpose_hash(&mut self, purpose: &'static str) -> u64 {
+    fn purpose_hash(&mut self, site: &Site, purpose: &'static str) -> u64 {
         if let Some(&(_, hash)) = self.purpose_hashes.iter().find(|(seen, _)| *seen == purpose) {
             return hash;
         }
-        let hash = purpose_label_hash(purpose, &self.label);
+        let hash = purpose_label_hash(purpose, site);
         self.purpose_hashes.push((purpose, hash));
         hash
     }
 }
 
-/// The FNV-1a hash of the label `<purpose>@<site label>`, as [`seeds::derive`] hashes a label.
-fn purpose_label_hash(purpose: &str, site_label: &str) -> u64 {
+/// The FNV-1a hash of the label `<purpose>@<site>` (the site as schedules spell it), as
+/// [`seeds::derive`] hashes a label; spelled into the hash, never into a `String`.
+fn purpose_label_hash(purpose: &str, site: &Site) -> u64 {
     let mut hash = engine::hash::Fnv1a::new();
-    hash.write(purpose.as_bytes()).write(b"@").write(site_label.as_bytes());
+    fmt::Write::write_fmt(&mut hash, format_args!("{purpose}@{site}")).expect("hashing text never fails");
     hash.finish()
 }
 
@@ -750,16 +790,27 @@ impl RunState {
         Opportunity { site, nth }
     }
 
-    /// [`RunState::opportunity`] and the seed [`RunState::site_seed`] gives it for `purpose`.
-    fn opportunity_with_seed(&mut self, site: Site, purpose: &'static str, seed: u64) -> (Opportunity, u64) {
+    /// [`RunState::opportunity`] and the seeds [`RunState::site_seed`] gives it for each of
+    /// `purposes`, in one look-up of the site.
+    fn opportunity_with_seeds<const N: usize>(
+        &mut self,
+        site: Site,
+        purposes: [&'static str; N],
+        seed: u64,
+    ) -> (Opportunity, [u64; N]) {
         let seen = self.count_site(&site);
-        let stream_seed = seeds::derive_hashed(seed, seen.purpose_hash(purpose), seen.count);
-        (Opportunity { site, nth: seen.count }, stream_seed)
+        let count = seen.count;
+        let seeds = purposes.map(|purpose| seeds::derive_hashed(seed, seen.purpose_hash(&site, purpose), count));
+        (Opportunity { site, nth: count }, seeds)
     }
 
     /// Counts one more occurrence of `site`; its record.
     fn count_site(&mut self, site: &Site) -> &mut SiteSeen {
-        let seen = self.opportunities.entry(site.clone()).or_insert_with(|| SiteSeen::new(site));
+        let index = match self.opportunities.get_index_of(site) {
+            Some(index) => index,
+            None => self.opportunities.insert_full(site.clone(), SiteSeen::new()).0,
+        };
+        let seen = &mut self.opportunities[index];
         seen.count += 1;
         seen
     }
@@ -769,8 +820,8 @@ impl RunState {
     /// run, not once per call.
     fn site_seed(&mut self, opportunity: &Opportunity, purpose: &'static str, seed: u64) -> u64 {
         let label_hash = match self.opportunities.get_mut(&opportunity.site) {
-            Some(seen) => seen.purpose_hash(purpose),
-            None => purpose_label_hash(purpose, &opportunity.site.to_string()),
+            Some(seen) => seen.purpose_hash(&opportunity.site, purpose),
+            None => purpose_label_hash(purpose, &opportunity.site),
         };
         seeds::derive_hashed(seed, label_hash, opportunity.nth)
     }

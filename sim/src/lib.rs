@@ -30,6 +30,7 @@ pub(crate) mod client;
 pub(crate) mod context;
 pub(crate) mod engine_host;
 pub(crate) mod faults;
+pub(crate) mod host_clock;
 pub(crate) mod layout;
 pub(crate) mod protocol;
 pub(crate) mod runner;

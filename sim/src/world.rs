@@ -32,6 +32,7 @@ use crate::faults::kind::FaultKind;
 use crate::faults::plan::{FaultPlan, NetMode, NetPartition};
 use crate::faults::schedule::ScheduledFault;
 use crate::faults::store_link::SimClock;
+use crate::host_clock::{self, InWorld};
 use crate::layout::Layout;
 use crate::report::{Outcome, RunReport, RunTiming};
 use crate::scenario::Scenario;
@@ -164,6 +165,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Vec<crate::trace::TraceEven
 fn run_keeping(spec: &RunSpec, kept: TraceKept) -> (RunReport, Vec<crate::trace::TraceEvent>) {
     install_panic_hook();
     IN_SIM.with(|flag| *flag.borrow_mut() = true);
+    host_clock::forget_runtimes();
     let _ = take_panic();
     // The only wall clock of a run: the report's `wall_ms`, never hashed or compared.
     #[allow(clippy::disallowed_methods)]
@@ -308,7 +310,10 @@ impl Driver {
             if let Some(outcome) = self.before_step(sim, now_ms) {
                 return outcome;
             }
-            let stepped = catch_unwind(AssertUnwindSafe(|| sim.step()));
+            let stepped = catch_unwind(AssertUnwindSafe(|| {
+                let _in_world = InWorld::step();
+                sim.step()
+            }));
             let panic = take_panic();
             match (stepped, panic) {
                 (Ok(Ok(_)), None) => {}
@@ -378,7 +383,10 @@ impl Driver {
 
     fn crash(&mut self, sim: &mut turmoil::Sim<'_>, now_ms: u64, restart_after_ms: u64, why: &str) {
         self.context.state().set_engine_dying(true);
-        sim.crash(ENGINE_HOST);
+        {
+            let _in_world = InWorld::between_steps();
+            sim.crash(ENGINE_HOST);
+        }
         let mut state = self.context.state();
         state.engine_crashed();
         let at_us = state.driver_now_us();
@@ -392,7 +400,10 @@ impl Driver {
     fn restart_when_due(&mut self, sim: &mut turmoil::Sim<'_>, now_ms: u64) {
         let heal = self.context.state().phase() == Phase::Heal;
         if !sim.is_host_running(self.engine_ip) && (heal || self.restart_at_ms.is_some_and(|at| now_ms >= at)) {
-            sim.bounce(ENGINE_HOST);
+            {
+                let _in_world = InWorld::between_steps();
+                sim.bounce(ENGINE_HOST);
+            }
             self.restart_at_ms = None;
             self.context.trace("world", "restart", "engine restarted".into());
         }

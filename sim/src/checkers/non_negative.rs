@@ -21,43 +21,48 @@ impl NonNegative {
         NonNegative { supply }
     }
 
-    fn amounts(value: &Value) -> Vec<(&'static str, Chips)> {
+    /// Calls `visit` with each amount `value` holds, named.
+    fn amounts(value: &Value, mut visit: impl FnMut(&'static str, Chips)) {
         match value {
-            Value::Wallet(w) => vec![("balance", w.balance)],
-            Value::Reservation(r) => vec![("amount", r.amount)],
+            Value::Wallet(w) => visit("balance", w.balance),
+            Value::Reservation(r) => visit("amount", r.amount),
             Value::Table(t) => {
-                let mut amounts = vec![("escrow", t.escrow)];
+                visit("escrow", t.escrow);
                 if let Some(game) = &t.game {
                     for p in &game.players {
-                        amounts.extend([("stack", p.stack), ("bet", p.bet), ("won", p.won)]);
+                        visit("stack", p.stack);
+                        visit("bet", p.bet);
+                        visit("won", p.won);
                     }
-                    amounts.extend(game.pots.iter().map(|pot| ("pot", pot.amount)));
-                    amounts.push(("collected", game.collected));
+                    for pot in &game.pots {
+                        visit("pot", pot.amount);
+                    }
+                    visit("collected", game.collected);
                 }
-                amounts
             }
-            Value::Jackpot(p) => vec![("pool", p.amount)],
-            Value::Dlq(d) => vec![("dlq amount", d.amount)],
-            Value::House(chips) => vec![("house", *chips)],
-            Value::JackpotConfig(_) | Value::Request(_) => Vec::new(),
+            Value::Jackpot(p) => visit("pool", p.amount),
+            Value::Dlq(d) => visit("dlq amount", d.amount),
+            Value::House(chips) => visit("house", *chips),
+            Value::JackpotConfig(_) | Value::Request(_) => {}
         }
     }
 
-    fn check(&self, name: String, value: &Value, at: At, out: &mut Vec<Violation>) {
-        for (what, amount) in Self::amounts(value) {
+    /// `name` spells the holder, only when a violation names it.
+    fn check(&self, name: impl Fn() -> String, value: &Value, at: At, out: &mut Vec<Violation>) {
+        Self::amounts(value, |what, amount| {
             if amount > self.supply {
                 out.push(at.violation(
                     Invariant::NonNegative,
-                    format!("{name}: {what} is {amount}, more than the supply {}: it went below zero", self.supply),
+                    format!("{}: {what} is {amount}, more than the supply {}: it went below zero", name(), self.supply),
                 ));
             }
-        }
+        });
     }
 
     pub fn after_txn(&mut self, view: &TxnView<'_>, at: At, out: &mut Vec<Violation>) {
         for (key, _, after) in view.changes {
             if let Some(after) = after {
-                self.check(format!("{} (txn {})", holder_name(key), view.txn.kind), &after.value, at, out);
+                self.check(|| format!("{} (txn {})", holder_name(key), view.txn.kind), &after.value, at, out);
             }
         }
     }
@@ -65,7 +70,7 @@ impl NonNegative {
     pub fn at_end(&mut self, store: &MemoryStore, at: At, out: &mut Vec<Violation>) {
         store.inspect(|data| {
             for (key, value) in data {
-                self.check(holder_name(key), &value.value, at, out);
+                self.check(|| holder_name(key), &value.value, at, out);
             }
         });
     }

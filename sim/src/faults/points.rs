@@ -112,7 +112,7 @@ impl EngineClock {
 
 impl Clock for EngineClock {
     fn now_ms(&self) -> TimestampMs {
-        let true_ms = turmoil::sim_elapsed().unwrap_or_default().as_millis() as u64;
+        let true_ms = crate::host_clock::sim_elapsed().unwrap_or_default().as_millis() as u64;
         true_ms.saturating_add_signed(EngineClock::offset_ms(&self.context, true_ms))
     }
 }

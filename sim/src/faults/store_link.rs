@@ -30,11 +30,12 @@ use engine::clock::{Clock, TimestampMs};
 use engine::store::{Key, KeyKind, Store, StoreError, StoreFuture, Txn, TxnKind, Value, Versioned};
 use rand::Rng;
 
-use crate::context::{SimContext, Stream};
+use crate::context::{Dice, Phase, SimContext, Stream};
 use crate::faults::kind::FaultKind;
 use crate::faults::plan::{Window, draw_range};
-use crate::faults::schedule::{Opportunity, Site, StoreOp, Subject, races_stale_writer};
+use crate::faults::schedule::{Site, StoreOp, Subject, races_stale_writer};
 use crate::layout::spectator_of;
+use crate::scenario::FaultSettings;
 use rand_chacha::ChaCha8Rng;
 
 const HOST: &str = "engine";
@@ -50,7 +51,7 @@ pub(crate) struct SimClock {
 
 impl Clock for SimClock {
     fn now_ms(&self) -> TimestampMs {
-        match turmoil::sim_elapsed() {
+        match crate::host_clock::sim_elapsed() {
             Some(elapsed) => elapsed.as_millis() as TimestampMs,
             None => self.driver_us.load(std::sync::atomic::Ordering::Relaxed) / 1_000,
         }
@@ -107,9 +108,11 @@ impl StoreLink {
 
     /// Latency (from this opportunity's own stream), then this call's faults — slowness, then one of a
     /// refund failure, a failure, a timeout or a lost reply, then a stale writer — each decided
-    /// at this opportunity by the schedule or the store-fault dice.
+    /// at this opportunity by the schedule or the store-fault dice (under one lock of the run
+    /// state: a store call is the commonest opportunity of a run).
     fn plan_call(&self, op: StoreOp, subject: Option<Subject>) -> CallPlan {
-        let (opportunity, latency_stream) = self.context.opportunity_with_stream(Site::Store(op, subject), "latency");
+        let (opportunity, [latency_stream, yield_stream]) =
+            self.context.opportunity_with_streams(Site::Store(op, subject), ["latency", "yield"]);
         let store = &self.context.scenario.store;
         let rng = &mut latency_stream.rng();
         let latency_us = match store.latency_of(op) {
@@ -117,65 +120,46 @@ impl StoreLink {
             None => draw_range(rng, store.latency_us),
         };
         let p = &self.context.plan.settings;
-        let decide = |kind, roll: &dyn Fn(&mut ChaCha8Rng) -> bool| {
-            self.context.decide(&opportunity, kind, Stream::StoreFaults, |rng, fault| roll(rng).then_some(fault))
-        };
-        let slow_ms = self
-            .context
-            .decide(&opportunity, FaultKind::SlowStore, Stream::StoreFaults, |rng, fault| {
-                rng.random_bool(p.slow_store_probability).then(|| fault.with_ms(draw_range(rng, p.slow_store_ms)))
-            })
-            .and_then(|fault| fault.ms)
-            .unwrap_or(0);
         let commit = match op {
             StoreOp::Commit(kind) => Some(kind),
             StoreOp::Get(_) | StoreOp::Scan(_) => None,
         };
+        let mut dice = self.context.dice(&opportunity);
+        let slow_ms = dice
+            .decide(FaultKind::SlowStore, Stream::StoreFaults, |rng, fault| {
+                rng.random_bool(p.slow_store_probability).then(|| fault.with_ms(draw_range(rng, p.slow_store_ms)))
+            })
+            .and_then(|fault| fault.ms)
+            .unwrap_or(0);
         let refund = commit.is_some_and(TxnKind::is_refund);
+        let mut decide = |kind, roll: &dyn Fn(&mut ChaCha8Rng) -> bool| {
+            dice.decide(kind, Stream::StoreFaults, |rng, fault| roll(rng).then_some(fault)).is_some()
+        };
         let fault = if decide(FaultKind::RefundFailure, &|rng| refund && rng.random_bool(p.refund_failure_probability))
-            .is_some()
         {
             CallFault::RefundFailure
-        } else if decide(FaultKind::StoreFailure, &|rng| rng.random_bool(p.store_failure_probability)).is_some() {
+        } else if decide(FaultKind::StoreFailure, &|rng| rng.random_bool(p.store_failure_probability)) {
             CallFault::Failure
-        } else if decide(FaultKind::StoreTimeout, &|rng| rng.random_bool(p.store_timeout_probability)).is_some() {
+        } else if decide(FaultKind::StoreTimeout, &|rng| rng.random_bool(p.store_timeout_probability)) {
             CallFault::TimeoutBefore
-        } else if decide(FaultKind::LostReply, &|rng| commit.is_some() && rng.random_bool(p.lost_reply_probability))
-            .is_some()
-        {
+        } else if decide(FaultKind::LostReply, &|rng| commit.is_some() && rng.random_bool(p.lost_reply_probability)) {
             CallFault::LostReply
         } else {
             CallFault::None
         };
         let raced = commit.is_some_and(races_stale_writer);
-        let stale_writer =
-            decide(FaultKind::StaleWriter, &|rng| raced && rng.random_bool(p.stale_writer_probability)).is_some();
-        let crash_in_flight_ms = commit.and_then(|kind| self.crash_in_flight(&opportunity, kind));
+        let stale_writer = decide(FaultKind::StaleWriter, &|rng| raced && rng.random_bool(p.stale_writer_probability));
+        let crash_in_flight_ms = commit.and_then(|kind| crash_in_flight(&mut dice, p, kind));
+        let faults_on = dice.state().phase() == Phase::Safety;
+        drop(dice);
         let yield_probability = p.schedule_yield_probability;
-        let yields = if yield_probability > 0.0 && self.context.faults_on() {
-            let rng = &mut self.context.site_rng(&opportunity, "yield");
+        let yields = if yield_probability > 0.0 && faults_on {
+            let rng = &mut yield_stream.rng();
             if rng.random_bool(yield_probability) { rng.random_range(1..=YIELDS_MAX) } else { 0 }
         } else {
             0
         };
         CallPlan { latency_us, slow_ms, fault, stale_writer, crash_in_flight_ms, yields }
-    }
-
-    /// Whether the engine dies while this commit of `kind` is on its way (a crash point before
-    /// the store, with the crash points' probability and labels), and the downtime.
-    fn crash_in_flight(&self, opportunity: &Opportunity, kind: TxnKind) -> Option<u64> {
-        let p = &self.context.plan.settings;
-        let (crash_requested, crashes_done) = {
-            let state = self.context.state();
-            (state.crash_requested(), state.crashes_done())
-        };
-        let target = !crash_requested && p.crash_after_labels.contains(&kind) && crashes_done < p.crashes_max;
-        self.context
-            .decide(opportunity, FaultKind::CrashInFlight, Stream::StoreFaults, |rng, fault| {
-                (target && rng.random_bool(p.crash_after_txn_probability))
-                    .then(|| fault.with_ms(draw_range(rng, p.restart_ms)))
-            })
-            .and_then(|fault| fault.ms)
     }
 
     fn partitioned(&self) -> bool {
@@ -395,6 +379,17 @@ impl StoreLink {
         self.inbound(&what, call.latency_us, call.fault).await?;
         Ok(value)
     }
+}
+
+/// Whether the engine dies while this commit of `kind` is on its way (a crash point before the
+/// store, with the crash points' probability and labels), and the downtime.
+fn crash_in_flight(dice: &mut Dice<'_>, p: &FaultSettings, kind: TxnKind) -> Option<u64> {
+    let (crash_requested, crashes_done) = (dice.state().crash_requested(), dice.state().crashes_done());
+    let target = !crash_requested && p.crash_after_labels.contains(&kind) && crashes_done < p.crashes_max;
+    dice.decide(FaultKind::CrashInFlight, Stream::StoreFaults, |rng, fault| {
+        (target && rng.random_bool(p.crash_after_txn_probability)).then(|| fault.with_ms(draw_range(rng, p.restart_ms)))
+    })
+    .and_then(|fault| fault.ms)
 }
 
 /// A read as a fault's trace line names it, spelled only when a fault fires.

@@ -26,7 +26,7 @@ use engine::metrics::{Metrics, MetricsSnapshot};
 use engine::rules::Chips;
 use engine::store::{JackpotGroup, Key, MemoryStore, StoreError, Txn, Versioned};
 use indexmap::IndexMap;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
@@ -37,7 +37,7 @@ use crate::faults::plan::{FaultPlan, Window, draw_range};
 use crate::faults::schedule::{Opportunity, Schedule, ScheduledFault, Site, Subject};
 use crate::protocol::{Asked, JackpotAnswer, JackpotRefusal, Reply};
 use crate::scenario::Scenario;
-use crate::seeds;
+use crate::seeds::{self, SiteRng};
 use crate::trace::{Trace, TraceEvent, TraceKept};
 
 /// The two phases of a run.
@@ -236,7 +236,7 @@ impl SimContext {
 
     /// A random stream of one opportunity alone, for `purpose` (its latency, its answer): the
     /// same opportunity draws the same values whatever else happened in the run.
-    pub fn site_rng(&self, opportunity: &Opportunity, purpose: &'static str) -> ChaCha8Rng {
+    pub fn site_rng(&self, opportunity: &Opportunity, purpose: &'static str) -> SiteRng {
         SiteStream(self.state().site_seed(opportunity, purpose, self.seed)).rng()
     }
 
@@ -609,8 +609,8 @@ pub struct SiteStream(u64);
 
 impl SiteStream {
     /// The stream, from its first value.
-    pub fn rng(self) -> ChaCha8Rng {
-        ChaCha8Rng::seed_from_u64(self.0)
+    pub fn rng(self) -> SiteRng {
+        SiteRng::new(self.0)
     }
 }
 

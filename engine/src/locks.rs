@@ -213,11 +213,11 @@ impl LockConfig {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LockKey {
     pub category: LockCategory,
-    pub name: String,
+    pub name: Arc<str>,
 }
 
 impl LockKey {
-    pub fn new(category: LockCategory, name: impl Into<String>) -> LockKey {
+    pub fn new(category: LockCategory, name: impl Into<Arc<str>>) -> LockKey {
         LockKey { category, name: name.into() }
     }
 }
@@ -330,7 +330,7 @@ pub struct LockHolder {
     pub key: LockKey,
     pub owner: OwnerId,
     /// The operation name given to `LockManager::owner`.
-    pub operation: String,
+    pub operation: Arc<str>,
     pub mode: LockMode,
     /// How long it has held the lock so far, in milliseconds.
     pub held_ms: u64,
@@ -341,7 +341,7 @@ pub struct LockHolder {
 pub struct LockWaiter {
     pub key: LockKey,
     pub owner: OwnerId,
-    pub operation: String,
+    pub operation: Arc<str>,
     pub mode: LockMode,
     /// How long it has waited so far, in milliseconds.
     pub waited_ms: u64,
@@ -351,7 +351,7 @@ pub struct LockWaiter {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CycleMember {
     pub owner: OwnerId,
-    pub operation: String,
+    pub operation: Arc<str>,
 }
 
 /// Holders, waiters and the wait-for cycle (if any) at one moment. Holders and waiters are
@@ -368,7 +368,7 @@ pub struct DeadlockSnapshot {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HierarchyViolation {
     pub owner: OwnerId,
-    pub operation: String,
+    pub operation: Arc<str>,
     pub requested: LockKey,
     /// The held lock that should have been taken after `requested` (the first such lock in
     /// key order).
@@ -388,21 +388,21 @@ pub enum LockEvent {
         key: LockKey,
         mode: LockMode,
         owner: OwnerId,
-        operation: String,
+        operation: Arc<str>,
         waited_us: u64,
     },
     Released {
         key: LockKey,
         mode: LockMode,
         owner: OwnerId,
-        operation: String,
+        operation: Arc<str>,
         held_us: u64,
     },
     TimedOut {
         key: LockKey,
         mode: LockMode,
         owner: OwnerId,
-        operation: String,
+        operation: Arc<str>,
         waited_us: u64,
     },
     /// The acquire could not be granted at once and now waits (announced at its first
@@ -412,14 +412,14 @@ pub enum LockEvent {
         key: LockKey,
         mode: LockMode,
         owner: OwnerId,
-        operation: String,
+        operation: Arc<str>,
     },
     /// A waiting acquire's future was dropped before it resolved (its task cancelled).
     WaitAbandoned {
         key: LockKey,
         mode: LockMode,
         owner: OwnerId,
-        operation: String,
+        operation: Arc<str>,
         waited_us: u64,
     },
 }
@@ -440,7 +440,7 @@ fn micros(duration: Duration) -> u64 {
 pub struct LongHold {
     pub key: LockKey,
     pub owner: OwnerId,
-    pub operation: String,
+    pub operation: Arc<str>,
     pub mode: LockMode,
     /// How long the lock was held, in milliseconds.
     pub held_ms: u64,
@@ -450,14 +450,14 @@ pub struct LongHold {
 
 #[derive(Debug)]
 struct Holding {
-    operation: String,
+    operation: Arc<str>,
     mode: LockMode,
     since: Instant,
 }
 
 #[derive(Debug)]
 struct Waiting {
-    operation: String,
+    operation: Arc<str>,
     mode: LockMode,
     since: Instant,
 }
@@ -666,7 +666,7 @@ impl LockManager {
 
     /// A new owner for one operation (`"betting.apply"`), with the next `OwnerId`. The
     /// operation name appears in logs, errors and snapshots.
-    pub fn owner(&self, operation: impl Into<String>) -> LockOwner {
+    pub fn owner(&self, operation: impl Into<Arc<str>>) -> LockOwner {
         let id = {
             let mut state = self.inner.state();
             state.next_owner_id += 1;
@@ -711,7 +711,7 @@ impl LockManager {
             let state = self.inner.state();
             (state.all_holders(now), state.all_waiters(now))
         };
-        let mut operations: BTreeMap<OwnerId, String> = BTreeMap::new();
+        let mut operations: BTreeMap<OwnerId, Arc<str>> = BTreeMap::new();
         let mut holders_by_key: BTreeMap<&LockKey, Vec<OwnerId>> = BTreeMap::new();
         for holder in &holders {
             operations.entry(holder.owner).or_insert_with(|| holder.operation.clone());
@@ -729,7 +729,10 @@ impl LockManager {
         let cycle = find_cycle(&edges).map(|owners| {
             owners
                 .into_iter()
-                .map(|owner| CycleMember { owner, operation: operations.get(&owner).cloned().unwrap_or_default() })
+                .map(|owner| CycleMember {
+                    owner,
+                    operation: operations.get(&owner).cloned().unwrap_or_else(|| "".into()),
+                })
                 .collect()
         });
         DeadlockSnapshot { holders, waiters, cycle }
@@ -788,7 +791,7 @@ fn visit(
 pub struct LockOwner {
     inner: Arc<Inner>,
     id: OwnerId,
-    operation: String,
+    operation: Arc<str>,
 }
 
 impl LockOwner {
@@ -979,7 +982,7 @@ struct WaitRegistration {
     owner: OwnerId,
     armed: bool,
     /// Set once `LockEvent::Waiting` went out: the mode, operation and start of the wait.
-    announced: Option<(LockMode, String, Instant)>,
+    announced: Option<(LockMode, Arc<str>, Instant)>,
 }
 
 impl Drop for WaitRegistration {
@@ -1014,7 +1017,7 @@ pub struct LockGuard {
     inner: Arc<Inner>,
     key: LockKey,
     owner: OwnerId,
-    operation: String,
+    operation: Arc<str>,
     mode: LockMode,
     acquired_at: Instant,
     permit: Option<Permit>,

@@ -2,15 +2,18 @@
 //! microseconds, readable by the simulator and mergeable across runs.
 //!
 //! Owns only numbers. Histograms record durations measured on tokio's clock (simulated time
-//! under the simulator), never the wall clock. Names and labels are ordered (`BTreeMap`) so
-//! snapshots serialize identically run after run.
+//! under the simulator), never the wall clock. Snapshots order names and labels (`BTreeMap`)
+//! so they serialize identically run after run.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::hash::FxBuild;
 
 /// Largest duration a histogram records, in microseconds (one hour); longer values saturate.
 pub const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
@@ -226,12 +229,18 @@ impl MetricsSnapshot {
     }
 }
 
-/// The metric `full` of `map`, created empty if new; `full` is only copied when it is new.
-fn entry<'a, V: Default>(map: &'a mut BTreeMap<String, V>, full: &str) -> &'a mut V {
-    if !map.contains_key(full) {
-        map.insert(full.to_string(), V::default());
-    }
-    map.get_mut(full).expect("just ensured")
+/// A registry's table of one sort of metric, by full name. Hashed (unkeyed, so laid out the
+/// same in every run) because the engine updates a metric at every lock release, store
+/// transaction and request; ordered only when a snapshot is taken.
+type Table<V> = IndexMap<String, V, FxBuild>;
+
+/// The metric `full` of `table`, created empty if new; `full` is only copied when it is new.
+fn entry<'a, V: Default>(table: &'a mut Table<V>, full: &str) -> &'a mut V {
+    let index = match table.get_index_of(full) {
+        Some(index) => index,
+        None => table.insert_full(full.to_string(), V::default()).0,
+    };
+    &mut table[index]
 }
 
 /// A shared, cheap-to-clone handle on one registry.
@@ -244,7 +253,8 @@ pub struct Metrics {
 /// without allocating when the metric already exists.
 #[derive(Debug, Default)]
 struct Registry {
-    numbers: MetricsSnapshot,
+    counters: Table<u64>,
+    histograms: Table<LatencyHistogram>,
     name: String,
 }
 
@@ -261,27 +271,32 @@ impl Metrics {
     /// Adds `amount` to the counter `name` with `labels`.
     pub fn add(&self, name: &str, labels: &[(&str, &str)], amount: u64) {
         let mut guard = self.inner.lock().expect("metrics lock");
-        let Registry { numbers, name: full } = &mut *guard;
+        let Registry { counters, name: full, .. } = &mut *guard;
         write_labeled(full, name, labels);
-        *entry(&mut numbers.counters, full) += amount;
+        *entry(counters, full) += amount;
     }
 
     /// Records a duration in the histogram `name` with `labels`.
     pub fn record(&self, name: &str, labels: &[(&str, &str)], duration: Duration) {
         let mut guard = self.inner.lock().expect("metrics lock");
-        let Registry { numbers, name: full } = &mut *guard;
+        let Registry { histograms, name: full, .. } = &mut *guard;
         write_labeled(full, name, labels);
-        entry(&mut numbers.histograms, full).record(duration);
+        entry(histograms, full).record(duration);
     }
 
-    /// A copy of everything recorded so far.
+    /// A copy of everything recorded so far, in name order.
     pub fn snapshot(&self) -> MetricsSnapshot {
-        self.inner.lock().expect("metrics lock").numbers.clone()
+        let registry = self.inner.lock().expect("metrics lock");
+        MetricsSnapshot {
+            counters: registry.counters.iter().map(|(name, &value)| (name.clone(), value)).collect(),
+            histograms: registry.histograms.iter().map(|(name, h)| (name.clone(), h.clone())).collect(),
+        }
     }
 
     /// The current value of one counter.
     pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        self.inner.lock().expect("metrics lock").numbers.counter(&labeled(name, labels))
+        let registry = self.inner.lock().expect("metrics lock");
+        registry.counters.get(labeled(name, labels).as_str()).copied().unwrap_or(0)
     }
 }
 

@@ -557,7 +557,7 @@ fn in_process(mut event: LockEvent, process: &str) -> LockEvent {
 
 /// A lock key and owner of the second engine process, as [`in_process`] names them.
 fn in_process_key(key: &mut LockKey, owner: &mut OwnerId, process: &str) {
-    key.name = format!("{process}/{}", key.name);
+    key.name = format!("{process}/{}", key.name).into();
     owner.0 += SECOND_PROCESS_OWNER_BASE;
 }
 
@@ -916,6 +916,11 @@ impl RunState {
     /// A partition opened at run time, besides the plan's.
     pub fn open_partition(&mut self, window: Window) {
         self.extra_partitions.push(window);
+    }
+
+    /// Whether the run has any engine↔store partition at all (the plan's, or one opened since).
+    pub fn has_partitions(&self, plan: &FaultPlan) -> bool {
+        !plan.partitions.is_empty() || !self.extra_partitions.is_empty()
     }
 
     pub fn is_partitioned(&self, plan: &FaultPlan, at_ms: u64) -> bool {

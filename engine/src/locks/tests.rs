@@ -67,9 +67,9 @@ async fn the_observer_sees_acquire_release_and_timeout_with_exact_durations() {
     drop(guard);
     let events = recorder.0.lock().unwrap().clone();
     assert_eq!(events.len(), 4, "{events:?}");
-    assert!(matches!(&events[0], LockEvent::Acquired { operation, waited_us: 0, .. } if operation == "first"));
-    assert!(matches!(&events[1], LockEvent::Waiting { operation, .. } if operation == "second"));
-    assert!(matches!(&events[2], LockEvent::TimedOut { operation, waited_us: 50_000, .. } if operation == "second"));
+    assert!(matches!(&events[0], LockEvent::Acquired { operation, waited_us: 0, .. } if &**operation == "first"));
+    assert!(matches!(&events[1], LockEvent::Waiting { operation, .. } if &**operation == "second"));
+    assert!(matches!(&events[2], LockEvent::TimedOut { operation, waited_us: 50_000, .. } if &**operation == "second"));
     assert!(matches!(&events[3], LockEvent::Released { held_us: 80_000, .. }));
 }
 
@@ -87,10 +87,10 @@ async fn a_wait_dropped_before_it_resolves_is_announced_as_abandoned_and_an_imme
     drop(guard);
     let events = recorder.0.lock().unwrap().clone();
     assert_eq!(events.len(), 4, "{events:?}");
-    assert!(matches!(&events[0], LockEvent::Acquired { operation, .. } if operation == "first"));
-    assert!(matches!(&events[1], LockEvent::Waiting { operation, .. } if operation == "second"));
+    assert!(matches!(&events[0], LockEvent::Acquired { operation, .. } if &**operation == "first"));
+    assert!(matches!(&events[1], LockEvent::Waiting { operation, .. } if &**operation == "second"));
     assert!(
-        matches!(&events[2], LockEvent::WaitAbandoned { operation, waited_us: 10_000, .. } if operation == "second")
+        matches!(&events[2], LockEvent::WaitAbandoned { operation, waited_us: 10_000, .. } if &**operation == "second")
     );
     assert!(matches!(&events[3], LockEvent::Released { .. }));
 }
@@ -115,7 +115,7 @@ async fn exclusive_lock_serializes_two_owners() {
     settle().await;
     let waiting = manager.waiting();
     assert_eq!(waiting.len(), 1);
-    assert_eq!(waiting[0].operation, "deal.turn");
+    assert_eq!(&*waiting[0].operation, "deal.turn");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(events.lock().unwrap().is_empty(), "b entered while a held the lock");
 
@@ -201,7 +201,7 @@ async fn acquire_times_out_after_the_category_timeout_without_entering() {
         let expected_holder = LockHolder {
             key: contested.clone(),
             owner: a.id(),
-            operation: "holder.op".to_string(),
+            operation: "holder.op".into(),
             mode: LockMode::Write,
             held_ms: timeout_ms,
         };
@@ -305,7 +305,7 @@ async fn hierarchy_violation_is_recorded_and_allowed_by_default() {
     assert_eq!(violations.len(), 2);
     assert_eq!(violations[0].requested, table);
     assert_eq!(violations[0].held, pot);
-    assert_eq!(violations[0].operation, "collect.bets");
+    assert_eq!(&*violations[0].operation, "collect.bets");
     assert!(!violations[0].refused);
     assert_eq!(violations[1].requested, p1);
     assert_eq!(violations[1].held, p2);
@@ -393,7 +393,7 @@ async fn long_hold_is_recorded_and_counted() {
         vec![LongHold {
             key: jackpot,
             owner: owner.id(),
-            operation: "jackpot.payout".to_string(),
+            operation: "jackpot.payout".into(),
             mode: LockMode::Write,
             held_ms: 1_500,
             released_at_ms: 2_500,
@@ -413,7 +413,7 @@ async fn long_holds_keep_only_the_most_recent() {
     }
     let long_holds = manager.long_holds();
     assert_eq!(long_holds.len(), LONG_HOLDS_KEPT_COUNT);
-    assert_eq!(long_holds[0].key.name, "chat-3");
+    assert_eq!(&*long_holds[0].key.name, "chat-3");
 }
 
 #[tokio::test(start_paused = true)]

@@ -3,8 +3,6 @@
 //! The state machine asserts these itself after each change; the simulator's checkers and
 //! the tests call them again from outside. This module only reads a state, never changes one.
 
-use std::collections::BTreeSet;
-
 use super::audit::{Holder, MoveReason};
 use super::config::{BOARD_CARDS_MAX, Chips, HOLE_CARDS_PER_PLAYER};
 use super::state::{GameState, Street};
@@ -63,29 +61,35 @@ pub fn validate_game_state(state: &GameState) -> Result<(), InvariantViolation> 
     check_audit(state)
 }
 
+/// The cards of `cards` as a set of bits (bit `index` per card), and whether any came twice.
+fn card_bits(cards: impl Iterator<Item = crate::cards::Card>) -> (u64, Option<crate::cards::Card>) {
+    let mut bits = 0u64;
+    for card in cards {
+        let bit = 1u64 << card.index();
+        if bits & bit != 0 {
+            return (bits, Some(card));
+        }
+        bits |= bit;
+    }
+    (bits, None)
+}
+
 fn check_cards(state: &GameState) -> Result<(), InvariantViolation> {
     if !state.deck.is_complete() {
         return violation("cards_unique", "deck does not hold 52 distinct cards".into());
     }
     let count = state.players.len();
-    let mut seen = BTreeSet::new();
-    let mut dealt = Vec::new();
-    for round in 0..HOLE_CARDS_PER_PLAYER {
-        for player in &state.players {
-            dealt.push(player.hole[round]);
-        }
+    let holes = (0..HOLE_CARDS_PER_PLAYER).flat_map(|round| state.players.iter().map(move |p| p.hole[round]));
+    let dealt = holes.chain(state.burns.iter().copied()).chain(state.board.iter().copied());
+    let (seen, twice) = card_bits(dealt);
+    if let Some(card) = twice {
+        return violation("cards_unique", format!("card {card} is in two places"));
     }
-    dealt.extend(state.burns.iter().copied());
-    dealt.extend(state.board.iter().copied());
-    for &card in &dealt {
-        if !seen.insert(card) {
-            return violation("cards_unique", format!("card {card} is in two places"));
-        }
+    let dealt_count = count * HOLE_CARDS_PER_PLAYER + state.burns.len() + state.board.len();
+    if dealt_count != state.deck_drawn {
+        return violation("cards_unique", format!("{dealt_count} cards in play but {} drawn", state.deck_drawn));
     }
-    if dealt.len() != state.deck_drawn {
-        return violation("cards_unique", format!("{} cards in play but {} drawn", dealt.len(), state.deck_drawn));
-    }
-    let drawn: BTreeSet<_> = state.deck.cards()[..state.deck_drawn].iter().copied().collect();
+    let (drawn, _) = card_bits(state.deck.cards()[..state.deck_drawn].iter().copied());
     if drawn != seen {
         return violation("cards_unique", "cards in play are not the cards drawn from the deck".into());
     }
@@ -121,8 +125,8 @@ fn check_stage(state: &GameState) -> Result<(), InvariantViolation> {
         (true, Some(actor)) => violation("stage_legal", format!("hand complete but position {actor} is to act")),
         (false, None) => violation("stage_legal", "hand in progress with nobody to act".into()),
         (false, Some(&actor)) => {
-            let unique: BTreeSet<_> = actors.iter().collect();
-            if unique.len() != actors.len() {
+            let queued_twice = actors.iter().enumerate().any(|(i, a)| actors.iter().skip(i + 1).any(|b| a == b));
+            if queued_twice {
                 return violation("stage_legal", format!("a player is queued twice to act: {actors:?}"));
             }
             match actors.iter().find(|&&p| state.players[p].folded || state.players[p].stack == 0) {

@@ -70,6 +70,21 @@ impl KeyKind {
 }
 
 impl Key {
+    /// The least key of `kind` in key order (keys order by kind first): where a scan of that
+    /// kind starts.
+    pub fn first_of(kind: KeyKind) -> Key {
+        match kind {
+            KeyKind::Wallet => Key::Wallet(UserId(0)),
+            KeyKind::Reservation => Key::Reservation(ReservationId(0)),
+            KeyKind::Table => Key::Table(TableId(0)),
+            KeyKind::Jackpot => Key::Jackpot(JackpotGroup::ALL[0]),
+            KeyKind::JackpotConfig => Key::JackpotConfig,
+            KeyKind::Dlq => Key::Dlq(DlqId(0)),
+            KeyKind::House => Key::House,
+            KeyKind::Request => Key::Request(RequestId(0)),
+        }
+    }
+
     pub fn kind(&self) -> KeyKind {
         match self {
             Key::Wallet(_) => KeyKind::Wallet,

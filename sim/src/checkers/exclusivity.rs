@@ -18,7 +18,7 @@ use super::{At, Invariant, TxnView, Violation};
 /// One hold of a lock, as its events showed it.
 struct Hold {
     mode: LockMode,
-    operation: String,
+    operation: std::sync::Arc<str>,
     task: Option<TaskId>,
 }
 
@@ -83,7 +83,7 @@ impl Exclusivity {
             let (name, in_process) = (table.to_string(), format!("/{table}"));
             let held = self.holds.iter().any(|(key, holders)| {
                 key.category == LockCategory::Table
-                    && (key.name == name || key.name.ends_with(&in_process))
+                    && (*key.name == *name || key.name.ends_with(&in_process))
                     && holders.values().any(|h| h.task == Some(task))
             });
             if !held {

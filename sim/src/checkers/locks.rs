@@ -33,7 +33,7 @@ use crate::context::SECOND_PROCESS_OWNER_BASE;
 use crate::faults::lock_probe::PROBE_OPERATION;
 
 /// A waiting acquire as the lock events announced it: its mode and operation.
-type Wait = (LockMode, String);
+type Wait = (LockMode, std::sync::Arc<str>);
 
 pub struct Locks {
     strategy: LockStrategy,
@@ -120,7 +120,7 @@ impl Locks {
                 // violation only when the hierarchy is enforced (else it checks itself that
                 // the manager recorded it). The engine's own acquires are checked under the
                 // fine strategy, enforced or not.
-                let probe = operation == PROBE_OPERATION;
+                let probe = **operation == *PROBE_OPERATION;
                 let checked = if probe { self.config.enforce_hierarchy } else { self.strategy == LockStrategy::Fine };
                 if checked && let Some(level) = key.category.hierarchy_level() {
                     let against = held.iter().find(|h| match h.category.hierarchy_level() {
@@ -147,7 +147,7 @@ impl Locks {
                 if *held_us > self.config.timeout_ms(key.category) * 1_000 {
                     self.holds_over_timeout_count += 1;
                     if self.holds_over_timeout.len() < LONG_HOLDS_KEPT_COUNT {
-                        self.holds_over_timeout.push((key.to_string(), operation.clone(), *held_us));
+                        self.holds_over_timeout.push((key.to_string(), operation.to_string(), *held_us));
                     }
                 }
             }

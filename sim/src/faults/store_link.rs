@@ -163,8 +163,13 @@ impl StoreLink {
     }
 
     fn partitioned(&self) -> bool {
+        let state = self.context.state();
+        if state.phase() != Phase::Safety || !state.has_partitions(&self.context.plan) {
+            return false;
+        }
+        drop(state);
         let at_ms = self.now_ms();
-        self.context.faults_on() && self.context.state().is_partitioned(&self.context.plan, at_ms)
+        self.context.state().is_partitioned(&self.context.plan, at_ms)
     }
 
     /// The first half of a call: latency (and slowness) on the way to the store, then the

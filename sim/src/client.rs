@@ -31,7 +31,7 @@ use crate::engine_host;
 use crate::faults::kind::FaultKind;
 use crate::faults::network;
 use crate::faults::plan::draw_range;
-use crate::faults::schedule::{Opportunity, ScheduledFault, Site};
+use crate::faults::schedule::{Opportunity, ScheduledFault, Site, Unfired};
 use crate::layout::{ADMIN, Layout};
 use crate::protocol::{self, Actor, CLIENT_PORT, DATAGRAM_BYTES_MAX, ENGINE_PORT, Frame, Reply, Request};
 use crate::seeds;
@@ -118,7 +118,7 @@ impl Rpc {
         &self,
         opportunity: &Opportunity,
         kind: FaultKind,
-        roll: impl FnOnce(&mut ChaCha8Rng, ScheduledFault) -> Option<ScheduledFault>,
+        roll: impl FnOnce(&mut ChaCha8Rng, Unfired<'_>) -> Option<ScheduledFault>,
     ) -> Option<ScheduledFault> {
         self.context.decide(opportunity, kind, Stream::ClientFaults, roll)
     }
@@ -422,7 +422,7 @@ async fn read_balance(rpc: &Rpc, agent: &Agent, table: TableId, user: UserId) {
 fn out_of_turn(rpc: &Rpc, user: UserId) -> bool {
     let p = rpc.context.scenario.clients.out_of_turn_probability;
     let opportunity = rpc.context.opportunity(Site::Poll(user));
-    rpc.fault_at(&opportunity, FaultKind::OutOfTurn, |rng, fault| chance(rng, p).then_some(fault)).is_some()
+    rpc.fault_at(&opportunity, FaultKind::OutOfTurn, |rng, fault| chance(rng, p).then(|| fault.fire())).is_some()
 }
 
 /// `probability > 0` and a die that says yes (no die is rolled for a probability of 0).
@@ -440,7 +440,7 @@ async fn take_turn(rpc: &Arc<Rpc>, agent: &Arc<Agent>, stats: &TableStats, user:
     if stats.hand_number > 1
         && rpc
             .fault_at(&opportunity, FaultKind::StaleAction, |rng, f| {
-                chance(rng, settings.stale_probability).then_some(f)
+                chance(rng, settings.stale_probability).then(|| f.fire())
             })
             .is_some()
     {
@@ -455,12 +455,13 @@ async fn take_turn(rpc: &Arc<Rpc>, agent: &Arc<Agent>, stats: &TableStats, user:
         chance(rng, plan.duplicate_probability).then(|| {
             let copies = rng.random_range(2..=plan.duplicate_copies_max);
             let fresh_copies = (2..=copies).filter(|_| chance(rng, plan.duplicate_fresh_id_probability)).collect();
-            ScheduledFault { copies: Some(copies), fresh_copies, ..fault }
+            ScheduledFault { copies: Some(copies), fresh_copies, ..fault.fire() }
         })
     });
     let racing = || {
         let p = plan.reused_id_probability;
-        rpc.fault_at(&opportunity, FaultKind::RacingReusedId, |rng, fault| chance(rng, p).then_some(fault)).is_some()
+        rpc.fault_at(&opportunity, FaultKind::RacingReusedId, |rng, fault| chance(rng, p).then(|| fault.fire()))
+            .is_some()
     };
     match duplicate {
         Some(duplicate) => send_copies(rpc, agent, request, &duplicate).await,
@@ -489,7 +490,7 @@ async fn take_turn(rpc: &Arc<Rpc>, agent: &Arc<Agent>, stats: &TableStats, user:
 /// action or amount (a client bug the engine must refuse, never execute).
 async fn reuse_id(rpc: &Arc<Rpc>, agent: &Arc<Agent>, opportunity: &Opportunity, request: ActionRequest) {
     let p = rpc.context.plan.settings.reused_id_probability;
-    if rpc.fault_at(opportunity, FaultKind::ReusedId, |rng, fault| chance(rng, p).then_some(fault)).is_none() {
+    if rpc.fault_at(opportunity, FaultKind::ReusedId, |rng, fault| chance(rng, p).then(|| fault.fire())).is_none() {
         return;
     }
     let reused = ActionRequest { action: another_action(request.action), ..request };
@@ -591,7 +592,7 @@ async fn resets(rpc: &Rpc, agent: &Agent, table: TableId, seats: &[UserId], outs
         chance(rng, settings.reset_probability).then(|| {
             let by_outsider = !outsiders.is_empty() && chance(rng, OUTSIDER_RESET_SHARE);
             let from = if by_outsider { outsiders } else { seats };
-            ScheduledFault { by: Some(from[rng.random_range(0..from.len())]), ..fault }
+            ScheduledFault { by: Some(from[rng.random_range(0..from.len())]), ..fault.fire() }
         })
     });
     if let Some(user) = reset.and_then(|reset| reset.by) {
@@ -599,7 +600,7 @@ async fn resets(rpc: &Rpc, agent: &Agent, table: TableId, seats: &[UserId], outs
         rpc.call(agent, &Request::Reset { user, table, emergency: false }).await;
     }
     let emergency = rpc.fault_at(&opportunity, FaultKind::EmergencyReset, |rng, fault| {
-        chance(rng, settings.emergency_reset_probability).then_some(fault)
+        chance(rng, settings.emergency_reset_probability).then(|| fault.fire())
     });
     if emergency.is_some() {
         rpc.context.fault(&rpc.host, FaultKind::EmergencyReset, format!("{table}"));
@@ -640,12 +641,12 @@ async fn jackpot_load(rpc: Arc<Rpc>, agent: Arc<Agent>, users: Vec<UserId>) {
             let duplicate = rpc
                 .fault_at(&opportunity, FaultKind::Duplicate, |rng, fault| {
                     chance(rng, rpc.context.plan.settings.duplicate_probability)
-                        .then_some(ScheduledFault { copies: Some(2), ..fault })
+                        .then_some(ScheduledFault { copies: Some(2), ..fault.fire() })
                 })
                 .is_some();
             let p_reused = rpc.context.plan.settings.reused_id_probability;
             let reused = rpc
-                .fault_at(&opportunity, FaultKind::ReusedId, |rng, fault| chance(rng, p_reused).then_some(fault))
+                .fault_at(&opportunity, FaultKind::ReusedId, |rng, fault| chance(rng, p_reused).then(|| fault.fire()))
                 .is_some();
             tokio::spawn(jackpot_operation(Arc::clone(&rpc), Arc::clone(&agent), request, duplicate, reused));
         }

@@ -34,7 +34,7 @@ use crate::checkers::liveness::LocksInUse;
 use crate::checkers::{At, Checkers, Invariant, TxnView, VIOLATIONS_KEPT_COUNT, Violation, atomicity};
 use crate::faults::kind::FaultKind;
 use crate::faults::plan::{FaultPlan, Window, draw_range};
-use crate::faults::schedule::{Opportunity, Schedule, ScheduledFault, Site, Subject};
+use crate::faults::schedule::{Opportunity, Schedule, ScheduledFault, Site, Subject, Unfired};
 use crate::protocol::{Asked, JackpotAnswer, JackpotRefusal, Reply};
 use crate::scenario::Scenario;
 use crate::seeds::{self, SiteRng};
@@ -267,7 +267,7 @@ impl SimContext {
         opportunity: &Opportunity,
         kind: FaultKind,
         dice: Stream,
-        roll: impl FnOnce(&mut ChaCha8Rng, ScheduledFault) -> Option<ScheduledFault>,
+        roll: impl FnOnce(&mut ChaCha8Rng, Unfired<'_>) -> Option<ScheduledFault>,
     ) -> Option<ScheduledFault> {
         self.dice(opportunity).decide(kind, dice, roll)
     }
@@ -626,7 +626,7 @@ impl Dice<'_> {
         &mut self,
         kind: FaultKind,
         dice: Stream,
-        roll: impl FnOnce(&mut ChaCha8Rng, ScheduledFault) -> Option<ScheduledFault>,
+        roll: impl FnOnce(&mut ChaCha8Rng, Unfired<'_>) -> Option<ScheduledFault>,
     ) -> Option<ScheduledFault> {
         let state = &mut *self.state;
         if state.phase != Phase::Safety {
@@ -634,7 +634,7 @@ impl Dice<'_> {
         }
         let fault = match &state.schedule {
             Some(schedule) => schedule.lookup(self.opportunity, kind).cloned(),
-            None => roll(state.stream(dice), ScheduledFault::at(kind, self.opportunity)),
+            None => roll(state.stream(dice), Unfired::new(kind, self.opportunity)),
         };
         if let Some(fault) = &fault {
             state.fired.push(fault.clone());
@@ -918,9 +918,10 @@ impl RunState {
         self.extra_partitions.push(window);
     }
 
-    /// Whether the run has any engine↔store partition at all (the plan's, or one opened since).
-    pub fn has_partitions(&self, plan: &FaultPlan) -> bool {
-        !plan.partitions.is_empty() || !self.extra_partitions.is_empty()
+    /// Whether an engine↔store partition (the plan's, or one opened since) overlaps the
+    /// simulated milliseconds `from_ms..=to_ms`.
+    pub fn may_be_partitioned(&self, plan: &FaultPlan, from_ms: u64, to_ms: u64) -> bool {
+        plan.partitions.iter().chain(&self.extra_partitions).any(|w| w.start_ms <= to_ms && from_ms < w.end_ms)
     }
 
     pub fn is_partitioned(&self, plan: &FaultPlan, at_ms: u64) -> bool {

@@ -54,7 +54,7 @@ pub(crate) async fn run(context: Arc<SimContext>, locks: LockManager) {
         let opportunity = context.opportunity(Site::LockProbe);
         let p = context.plan.settings.out_of_order_lock_probability;
         let fired = context.decide(&opportunity, FaultKind::OutOfOrderLock, Stream::LockProbe, |rng, fault| {
-            (p > 0.0 && rng.random_bool(p)).then_some(fault)
+            (p > 0.0 && rng.random_bool(p)).then(|| fault.fire())
         });
         if fired.is_some() {
             let (first, second) = out_of_order_pair(&mut context.site_rng(&opportunity, "lock-probe"), round);

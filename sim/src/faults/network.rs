@@ -29,7 +29,7 @@ pub(crate) fn transit(
     let (opportunity, latency_stream) = context.opportunity_with_stream(site, "latency");
     let lost = context
         .decide(&opportunity, FaultKind::MessageLoss, Stream::Network, |rng, fault| {
-            (p > 0.0 && rng.random_bool(p)).then_some(fault)
+            (p > 0.0 && rng.random_bool(p)).then(|| fault.fire())
         })
         .is_some();
     if lost {

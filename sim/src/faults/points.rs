@@ -74,7 +74,7 @@ impl Hooks for SimHooks {
         let settings = &context.plan.settings;
         let fired = context.decide(&opportunity, FaultKind::Point(point), Stream::Points, |rng, fault| {
             let probability = probability?;
-            rng.random_bool(probability).then(|| draw_firing(rng, settings, fault))
+            rng.random_bool(probability).then(|| draw_firing(rng, settings, fault.fire()))
         });
         let Some(fault) = fired else { return Injection::Pass };
         let (injection, what) = injection_of(&fault);

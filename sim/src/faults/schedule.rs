@@ -272,6 +272,31 @@ pub struct ScheduledFault {
     pub ppm: Option<i64>,
 }
 
+/// A fault of one kind at one opportunity that the dice have not fired yet: what a roll
+/// builds its [`ScheduledFault`] from, only when it fires (most rolls do not, and a fault
+/// record clones its site).
+#[derive(Clone, Copy, Debug)]
+pub struct Unfired<'a> {
+    kind: FaultKind,
+    opportunity: &'a Opportunity,
+}
+
+impl<'a> Unfired<'a> {
+    pub fn new(kind: FaultKind, opportunity: &'a Opportunity) -> Unfired<'a> {
+        Unfired { kind, opportunity }
+    }
+
+    /// The fault, fired, without parameters.
+    pub fn fire(self) -> ScheduledFault {
+        ScheduledFault::at(self.kind, self.opportunity)
+    }
+
+    /// The fault, fired, lasting `ms`.
+    pub fn with_ms(self, ms: u64) -> ScheduledFault {
+        self.fire().with_ms(ms)
+    }
+}
+
 impl ScheduledFault {
     /// A fault at an opportunity, without parameters.
     pub fn at(kind: FaultKind, opportunity: &Opportunity) -> ScheduledFault {

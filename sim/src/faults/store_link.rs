@@ -133,7 +133,7 @@ impl StoreLink {
             .unwrap_or(0);
         let refund = commit.is_some_and(TxnKind::is_refund);
         let mut decide = |kind, roll: &dyn Fn(&mut ChaCha8Rng) -> bool| {
-            dice.decide(kind, Stream::StoreFaults, |rng, fault| roll(rng).then_some(fault)).is_some()
+            dice.decide(kind, Stream::StoreFaults, |rng, fault| roll(rng).then(|| fault.fire())).is_some()
         };
         let fault = if decide(FaultKind::RefundFailure, &|rng| refund && rng.random_bool(p.refund_failure_probability))
         {
@@ -162,9 +162,13 @@ impl StoreLink {
         CallPlan { latency_us, slow_ms, fault, stale_writer, crash_in_flight_ms, yields }
     }
 
+    /// Whether the engine↔store path is cut now. The host's clock is read only when a
+    /// partition overlaps the current step (this host's time lies within the step's tick).
     fn partitioned(&self) -> bool {
         let state = self.context.state();
-        if state.phase() != Phase::Safety || !state.has_partitions(&self.context.plan) {
+        let step_ms = state.driver_now_us() / 1_000;
+        let tick_ms = self.context.scenario.world.tick_ms;
+        if state.phase() != Phase::Safety || !state.may_be_partitioned(&self.context.plan, step_ms, step_ms + tick_ms) {
             return false;
         }
         drop(state);

@@ -173,7 +173,7 @@ impl Rpc {
         let transit =
             network::transit(&self.context, &self.host, site, &format_args!("request w{wire_id} {}", body.describe()));
         if let Some(latency) = transit {
-            tokio::time::sleep(latency).await;
+            network::wait_latency(&self.context, latency).await;
             self.context.trace_fields(
                 &self.host,
                 "send",
@@ -622,16 +622,13 @@ async fn jackpot_load(rpc: Arc<Rpc>, agent: Arc<Agent>, users: Vec<UserId>) {
     let mut operation = 0u64;
     let mut owed_millis = 0u64;
     loop {
-        // The first burst that owes an operation; the load stops when the safety phase has
-        // ended by the burst before it.
+        // The first burst that owes an operation: the load sleeps straight to it, and stops
+        // there if faults have stopped meanwhile.
         let bursts = (1_000 - owed_millis).div_ceil(per_burst_millis);
-        if bursts > 1 {
-            tokio::time::sleep(Duration::from_millis((bursts - 1) * JACKPOT_BURST_MS)).await;
-        }
+        tokio::time::sleep(Duration::from_millis(bursts * JACKPOT_BURST_MS)).await;
         if !rpc.safety() {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(JACKPOT_BURST_MS)).await;
         owed_millis += bursts * per_burst_millis;
         while owed_millis >= 1_000 {
             owed_millis -= 1_000;

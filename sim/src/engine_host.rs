@@ -101,7 +101,7 @@ pub(crate) async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result
             let transit =
                 network::transit(&context, &host, site, &format_args!("reply w{wire_id} {}", reply.describe()));
             let Some(latency) = transit else { return };
-            tokio::time::sleep(latency).await;
+            network::wait_latency(&context, latency).await;
             context.trace_fields(&host, "reply", &(wire_id, &reply), format_args!("w{wire_id} {}", reply.describe()));
             let bytes = protocol::encode(&Frame { wire_id: frame.wire_id, actor: frame.actor, body: reply });
             // A send fails only if the host is going down; the client will time out.

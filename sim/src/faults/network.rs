@@ -3,7 +3,9 @@
 //! from, so one message more or less would shift every later latency). Each datagram is an
 //! opportunity of its actor (`request:user-101`, `reply:user-101`): its latency comes from a
 //! stream of that opportunity alone, uniform in the scenario's range, and it is lost by the
-//! schedule or the network's fault dice. Messages still move between hosts at turmoil's tick.
+//! schedule or the network's fault dice. Messages still move between hosts at turmoil's tick,
+//! so a datagram waits out its latency only when the latency carries it into a later step
+//! ([`wait_latency`]).
 //! Partitions between hosts and crashes are turmoil's; duplicates and delayed duplicates are
 //! client behaviour (`client`).
 
@@ -38,4 +40,18 @@ pub(crate) fn transit(
     }
     let latency_ms = draw_range(&mut latency_stream.rng(), context.scenario.world.network_latency_ms);
     Some(Duration::from_millis(latency_ms))
+}
+
+/// Waits out a datagram's `latency` before it is handed to turmoil, only if the latency carries
+/// it past the current step. turmoil moves datagrams between hosts only at its tick, and
+/// partitions, holds and crashes change only between steps, so a datagram handed over anywhere
+/// within one step reaches the other host at the same step and meets the same cuts: waiting
+/// inside the step would cost the host a timer wake (a scheduler pass) and change nothing but
+/// the order of the step's datagrams.
+pub(crate) async fn wait_latency(context: &SimContext, latency: Duration) {
+    let step_start_us = context.state().driver_now_us();
+    let step_end_us = step_start_us + context.scenario.world.tick_ms * 1_000;
+    if context.now_us() + latency.as_micros() as u64 >= step_end_us {
+        tokio::time::sleep(latency).await;
+    }
 }

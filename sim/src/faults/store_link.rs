@@ -3,8 +3,11 @@
 //! itself (`MemoryStore`) lives outside every host, so it survives engine crashes.
 //!
 //! Fault model, per call, while faults are on: latency drawn from the scenario's range
-//! (exact to the microsecond: the engine host's tokio clock auto-advances to each timer,
-//! whatever turmoil's tick), a slow call (seconds, inside whatever lock the caller holds), a
+//! (simulated to tokio's millisecond, whatever turmoil's tick: the engine host's clock
+//! auto-advances to each timer) — a commit reaches the store halfway through its latency and
+//! applies there, a read is served as it leaves and spends its whole latency on the way back
+//! (one timer instead of two; the snapshot it returns is as old as the call is long) — a slow
+//! call (seconds, inside whatever lock the caller holds; a slow read returns an old snapshot), a
 //! failure before the store (nothing applied), a timeout before the store (nothing applied,
 //! the engine waits its call timeout), a lost reply (applied, the engine sees a timeout),
 //! refund failures (rollback, expiry, DLQ and compensation credits fail), a stale writer
@@ -81,6 +84,22 @@ struct CallPlan {
     yields: u32,
 }
 
+impl CallPlan {
+    fn latency(&self) -> Duration {
+        Duration::from_micros(self.latency_us)
+    }
+
+    /// A commit's latency to the store and back: it applies halfway.
+    fn halves(&self) -> (Duration, Duration) {
+        let out_us = self.latency_us / 2;
+        (Duration::from_micros(out_us), Duration::from_micros(self.latency_us - out_us))
+    }
+
+    fn slow(&self) -> Duration {
+        Duration::from_millis(self.slow_ms)
+    }
+}
+
 /// Most yields a store call makes before it starts, under schedule perturbation.
 pub const YIELDS_MAX: u32 = 3;
 
@@ -96,6 +115,13 @@ impl StoreLink {
 
     fn now_ms(&self) -> u64 {
         self.context.now_us() / 1_000
+    }
+
+    /// Traces a slow call's extra latency, if it has one.
+    fn trace_slow(&self, what: &(dyn fmt::Display + Sync), slow_ms: u64) {
+        if slow_ms > 0 {
+            self.context.fault(HOST, FaultKind::SlowStore, format!("{what} +{slow_ms} ms"));
+        }
     }
 
     fn crashing(&self) -> bool {
@@ -176,19 +202,17 @@ impl StoreLink {
         self.context.state().is_partitioned(&self.context.plan, at_ms)
     }
 
-    /// The first half of a call: latency (and slowness) on the way to the store, then the
+    /// The first half of a call: `delay` on the way to the store (none for a read), then the
     /// faults that stop a call before it arrives.
     async fn outbound(
         &self,
         what: &(dyn fmt::Display + Sync),
-        latency_us: u64,
-        slow_ms: u64,
+        delay: Duration,
         fault: CallFault,
     ) -> Result<(), StoreError> {
-        if slow_ms > 0 {
-            self.context.fault(HOST, FaultKind::SlowStore, format!("{what} +{slow_ms} ms"));
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
-        tokio::time::sleep(Duration::from_micros(latency_us / 2) + Duration::from_millis(slow_ms)).await;
         if self.crashing() {
             std::future::pending::<()>().await;
         }
@@ -215,15 +239,15 @@ impl StoreLink {
         }
     }
 
-    /// The second half: latency on the way back, and a reply lost to a fault or a partition
+    /// The second half: `delay` on the way back, and a reply lost to a fault or a partition
     /// that began while the call was at the store.
     async fn inbound(
         &self,
         what: &(dyn fmt::Display + Sync),
-        latency_us: u64,
+        delay: Duration,
         fault: CallFault,
     ) -> Result<(), StoreError> {
-        tokio::time::sleep(Duration::from_micros(latency_us - latency_us / 2)).await;
+        tokio::time::sleep(delay).await;
         if self.crashing() {
             std::future::pending::<()>().await;
         }
@@ -345,8 +369,10 @@ impl StoreLink {
         let call = self.plan_call(StoreOp::Commit(txn.kind), Subject::of_txn(txn));
         perturb(call.yields).await;
         let what = &txn.kind.as_str();
+        self.trace_slow(what, call.slow_ms);
         let sent = self.context.state().commit_sent(txn);
-        if let Err(error) = self.outbound(what, call.latency_us, call.slow_ms, call.fault).await {
+        let (out, back) = call.halves();
+        if let Err(error) = self.outbound(what, out + call.slow(), call.fault).await {
             self.context.state().commit_arrived(sent);
             if error == StoreError::TimedOut {
                 // Lost on the way, as far as the engine knows: it may land late anyway.
@@ -367,7 +393,7 @@ impl StoreLink {
         if result.is_ok() {
             self.after_apply(txn);
         }
-        self.inbound(what, call.latency_us, call.fault).await?;
+        self.inbound(what, back, call.fault).await?;
         result
     }
 
@@ -383,9 +409,10 @@ impl StoreLink {
         }
         let call = self.plan_call(op, subject);
         perturb(call.yields).await;
-        self.outbound(&what, call.latency_us, call.slow_ms, call.fault).await?;
+        self.trace_slow(&what, call.slow_ms);
+        self.outbound(&what, Duration::ZERO, call.fault).await?;
         let value = read();
-        self.inbound(&what, call.latency_us, call.fault).await?;
+        self.inbound(&what, call.latency() + call.slow(), call.fault).await?;
         Ok(value)
     }
 }

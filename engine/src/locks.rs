@@ -462,33 +462,71 @@ struct Waiting {
     since: Instant,
 }
 
-/// The bookkeeping behind the manager's `std::sync::Mutex`. Invariant: a key is in `locks`
-/// while it has a holder or a waiter (it may also linger while idle, never the reverse), and
-/// `owned` mirrors `holders` exactly.
+/// One key's bookkeeping: its lock, and its holders and waiters, each sorted by owner (a key
+/// has a handful at most, so a sorted `Vec` beats a map and allocates less).
+#[derive(Debug, Default)]
+struct KeyState {
+    lock: Arc<RwLock<()>>,
+    holders: Vec<(OwnerId, Holding)>,
+    waiters: Vec<(OwnerId, Waiting)>,
+}
+
+impl KeyState {
+    fn idle(&self) -> bool {
+        self.holders.is_empty() && self.waiters.is_empty()
+    }
+
+    fn holds(&self, owner: OwnerId) -> bool {
+        self.holders.iter().any(|(held_by, _)| *held_by == owner)
+    }
+
+    fn awaits(&self, owner: OwnerId) -> bool {
+        self.waiters.iter().any(|(waiter, _)| *waiter == owner)
+    }
+}
+
+/// Inserts `item` for `owner` into `list`, kept sorted by owner; false if `owner` is there.
+fn insert_sorted<T>(list: &mut Vec<(OwnerId, T)>, owner: OwnerId, item: T) -> bool {
+    match list.binary_search_by_key(&owner, |(o, _)| *o) {
+        Ok(_) => false,
+        Err(at) => {
+            list.insert(at, (owner, item));
+            true
+        }
+    }
+}
+
+/// Removes `owner`'s entry from `list`.
+fn remove_sorted<T>(list: &mut Vec<(OwnerId, T)>, owner: OwnerId) -> Option<T> {
+    let at = list.binary_search_by_key(&owner, |(o, _)| *o).ok()?;
+    Some(list.remove(at).1)
+}
+
+/// The bookkeeping behind the manager's `std::sync::Mutex`. Invariant: a key is in `keys`
+/// while it has a holder or a waiter (it may also linger while idle until pruned, never the
+/// reverse). What an owner holds is read off the keys (few are ever in use at once).
 #[derive(Debug, Default)]
 struct State {
     next_owner_id: u64,
-    locks: BTreeMap<LockKey, Arc<RwLock<()>>>,
-    holders: BTreeMap<LockKey, BTreeMap<OwnerId, Holding>>,
-    waiters: BTreeMap<LockKey, BTreeMap<OwnerId, Waiting>>,
-    owned: BTreeMap<OwnerId, BTreeSet<LockKey>>,
+    keys: BTreeMap<LockKey, KeyState>,
     violations: VecDeque<HierarchyViolation>,
     long_holds: VecDeque<LongHold>,
 }
 
 impl State {
     fn holds_or_awaits(&self, key: &LockKey, owner: OwnerId) -> bool {
-        let holds = self.holders.get(key).is_some_and(|h| h.contains_key(&owner));
-        let awaits = self.waiters.get(key).is_some_and(|w| w.contains_key(&owner));
-        holds || awaits
+        self.keys.get(key).is_some_and(|k| k.holds(owner) || k.awaits(owner))
+    }
+
+    /// The keys `owner` holds, in key order.
+    fn held_by(&self, owner: OwnerId) -> impl Iterator<Item = &LockKey> {
+        self.keys.iter().filter(move |(_, k)| k.holds(owner)).map(|(key, _)| key)
     }
 
     /// The first held key (in key order) that must come after `requested` in the hierarchy.
     fn hierarchy_conflict(&self, owner: OwnerId, requested: &LockKey) -> Option<LockKey> {
         let level = requested.category.hierarchy_level()?;
-        let owned = self.owned.get(&owner)?;
-        owned
-            .iter()
+        self.held_by(owner)
             .find(|held| match held.category.hierarchy_level() {
                 Some(held_level) if held_level > level => true,
                 Some(held_level) if held_level == level => held.name > requested.name,
@@ -498,69 +536,55 @@ impl State {
     }
 
     fn add_waiter(&mut self, key: &LockKey, owner: OwnerId, waiting: Waiting) -> Arc<RwLock<()>> {
-        let previous = self.waiters.entry(key.clone()).or_default().insert(owner, waiting);
-        assert!(previous.is_none(), "lock manager: an owner waits at most once per key");
-        self.locks.entry(key.clone()).or_default().clone()
+        let state = self.keys.entry(key.clone()).or_default();
+        assert!(insert_sorted(&mut state.waiters, owner, waiting), "lock manager: an owner waits at most once per key");
+        Arc::clone(&state.lock)
     }
 
     fn remove_waiter(&mut self, key: &LockKey, owner: OwnerId) {
-        if let Some(waiting) = self.waiters.get_mut(key) {
-            waiting.remove(&owner);
-            if waiting.is_empty() {
-                self.waiters.remove(key);
-            }
+        if let Some(state) = self.keys.get_mut(key) {
+            remove_sorted(&mut state.waiters, owner);
         }
     }
 
     fn add_holder(&mut self, key: &LockKey, owner: OwnerId, holding: Holding) {
-        let previous = self.holders.entry(key.clone()).or_default().insert(owner, holding);
-        assert!(previous.is_none(), "lock manager: an owner holds a key at most once");
-        let fresh = self.owned.entry(owner).or_default().insert(key.clone());
-        assert!(fresh, "lock manager: owned mirrors holders");
+        let state = self.keys.entry(key.clone()).or_default();
+        assert!(insert_sorted(&mut state.holders, owner, holding), "lock manager: an owner holds a key at most once");
     }
 
     fn remove_holder(&mut self, key: &LockKey, owner: OwnerId) {
-        let removed = self.holders.get_mut(key).and_then(|h| h.remove(&owner));
+        let removed = self.keys.get_mut(key).and_then(|state| remove_sorted(&mut state.holders, owner));
         assert!(removed.is_some(), "lock manager: a released guard was a holder");
-        if self.holders.get(key).is_some_and(BTreeMap::is_empty) {
-            self.holders.remove(key);
-        }
-        if let Some(keys) = self.owned.get_mut(&owner) {
-            keys.remove(key);
-            if keys.is_empty() {
-                self.owned.remove(&owner);
-            }
-        }
     }
 
     /// Forgets the lock of `key` when nobody holds or awaits it, so per-player keys do not
     /// accumulate. Anyone still referencing the old `RwLock` is no longer registered and
     /// will never be granted anything through it.
     fn prune(&mut self, key: &LockKey) {
-        if !self.holders.contains_key(key) && !self.waiters.contains_key(key) {
-            self.locks.remove(key);
+        if self.keys.get(key).is_some_and(KeyState::idle) {
+            self.keys.remove(key);
         }
     }
 
     fn holders_of(&self, key: &LockKey, now: Instant) -> Vec<LockHolder> {
-        self.holders
+        self.keys
             .get(key)
-            .map(|holders| holders.iter().map(|(owner, h)| holder_view(key, *owner, h, now)).collect())
+            .map(|state| state.holders.iter().map(|(owner, h)| holder_view(key, *owner, h, now)).collect())
             .unwrap_or_default()
     }
 
     fn all_holders(&self, now: Instant) -> Vec<LockHolder> {
-        self.holders
+        self.keys
             .iter()
-            .flat_map(|(key, holders)| holders.iter().map(move |(owner, h)| holder_view(key, *owner, h, now)))
+            .flat_map(|(key, state)| state.holders.iter().map(move |(owner, h)| holder_view(key, *owner, h, now)))
             .collect()
     }
 
     fn all_waiters(&self, now: Instant) -> Vec<LockWaiter> {
-        self.waiters
+        self.keys
             .iter()
-            .flat_map(|(key, waiters)| {
-                waiters.iter().map(move |(owner, w)| LockWaiter {
+            .flat_map(|(key, state)| {
+                state.waiters.iter().map(move |(owner, w)| LockWaiter {
                     key: key.clone(),
                     owner: *owner,
                     operation: w.operation.clone(),
@@ -687,8 +711,7 @@ impl LockManager {
 
     /// True when no lock is held and nobody waits.
     pub fn all_free(&self) -> bool {
-        let state = self.inner.state();
-        state.holders.is_empty() && state.waiters.is_empty()
+        self.inner.state().keys.values().all(KeyState::idle)
     }
 
     /// The most recent hierarchy violations (at most `HIERARCHY_VIOLATIONS_KEPT_COUNT`),
@@ -805,7 +828,7 @@ impl LockOwner {
 
     /// The keys this owner currently holds, in key order.
     pub fn held(&self) -> Vec<LockKey> {
-        self.inner.state().owned.get(&self.id).map(|keys| keys.iter().cloned().collect()).unwrap_or_default()
+        self.inner.state().held_by(self.id).cloned().collect()
     }
 
     /// Acquires `key` in `mode`, waiting at most the category timeout (FIFO: a waiting writer

@@ -37,7 +37,7 @@ use crate::faults::plan::{FaultPlan, Window, draw_range};
 use crate::faults::schedule::{Opportunity, Schedule, ScheduledFault, Site, Subject, Unfired};
 use crate::protocol::{Asked, JackpotAnswer, JackpotRefusal, Reply};
 use crate::scenario::Scenario;
-use crate::seeds::{self, SiteRng};
+use crate::seeds::{self, SiteRng, WordHash};
 use crate::trace::{Trace, TraceEvent, TraceKept};
 
 /// The two phases of a run.
@@ -670,11 +670,12 @@ impl SiteSeen {
     }
 }
 
-/// The FNV-1a hash of the label `<purpose>@<site>` (the site as schedules spell it), as
-/// [`seeds::derive`] hashes a label; spelled into the hash, never into a `String`.
+/// The label hash of `purpose` at `site` (for [`seeds::derive_hashed`]): the purpose's bytes,
+/// then the site part by part ([`Site::hash_into`]), never spelled.
 fn purpose_label_hash(purpose: &str, site: &Site) -> u64 {
-    let mut hash = engine::hash::Fnv1a::new();
-    fmt::Write::write_fmt(&mut hash, format_args!("{purpose}@{site}")).expect("hashing text never fails");
+    let mut hash = WordHash::new();
+    hash.bytes(purpose.as_bytes());
+    site.hash_into(&mut hash);
     hash.finish()
 }
 

@@ -16,7 +16,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::seeds::mix64;
+use crate::seeds::WordHash;
 
 /// Events kept for a failure report when the full trace is not kept.
 pub const TAIL_EVENTS_KEPT_COUNT: usize = 60;
@@ -140,7 +140,7 @@ impl Trace {
     }
 
     pub fn hash(&self) -> u64 {
-        self.hash.0
+        self.hash.finish()
     }
 
     /// Events recorded so far.
@@ -151,41 +151,6 @@ impl Trace {
     /// The kept events, oldest first.
     pub fn events(&self) -> impl Iterator<Item = &TraceEvent> {
         self.events.iter()
-    }
-}
-
-/// The trace's running hash: each 64-bit word is xored into the state, which SplitMix64's
-/// finalizer (a bijection with full avalanche) then mixes; byte strings go in eight bytes at a
-/// time (little-endian, the last word zero-padded) followed by their length, so `"ab", "c"`
-/// and `"a", "bc"` differ. A word costs a few instructions where FNV-1a spent one multiply per
-/// byte. Its value for given input never changes across builds, platforms or Rust versions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct WordHash(u64);
-
-/// The hash of nothing (FNV-1a's offset basis, for want of a reason to pick another).
-const WORD_HASH_START: u64 = 0xcbf2_9ce4_8422_2325;
-
-impl WordHash {
-    pub fn new() -> WordHash {
-        WordHash(WORD_HASH_START)
-    }
-
-    pub fn word(&mut self, word: u64) {
-        self.0 = mix64(self.0 ^ word);
-    }
-
-    pub fn bytes(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            self.word(u64::from_le_bytes(chunk.try_into().expect("eight bytes")));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut last = [0u8; 8];
-            last[..rest.len()].copy_from_slice(rest);
-            self.word(u64::from_le_bytes(last));
-        }
-        self.word(bytes.len() as u64);
     }
 }
 
@@ -208,6 +173,7 @@ impl<'a> HashFlavor<'a> {
 impl postcard::ser_flavors::Flavor for HashFlavor<'_> {
     type Output = ();
 
+    #[inline]
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
         for &byte in data {
             self.try_push(byte)?;
@@ -215,6 +181,7 @@ impl postcard::ser_flavors::Flavor for HashFlavor<'_> {
         Ok(())
     }
 
+    #[inline]
     fn try_push(&mut self, data: u8) -> postcard::Result<()> {
         self.pending |= u64::from(data) << (8 * self.pending_count);
         self.pending_count += 1;

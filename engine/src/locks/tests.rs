@@ -127,7 +127,7 @@ async fn exclusive_lock_serializes_two_owners() {
     assert_eq!(histogram_count(&metrics, METRIC_LOCK_WAIT, LockCategory::Deck), 2);
     assert_eq!(acquires(&metrics, LockCategory::Deck, STATUS_SUCCESS), 2);
     assert!(manager.all_free());
-    assert!(manager.inner.state().locks.is_empty(), "idle locks are pruned");
+    assert!(manager.inner.state().keys.is_empty(), "idle locks are pruned");
 }
 
 #[tokio::test(start_paused = true)]
@@ -247,7 +247,7 @@ async fn cancelled_acquire_leaves_no_trace() {
     assert!(b.held().is_empty());
     drop(guard);
     assert!(manager.all_free());
-    assert!(manager.inner.state().locks.is_empty());
+    assert!(manager.inner.state().keys.is_empty());
     let _again = b.acquire(table, LockMode::Write).await.unwrap();
 }
 

@@ -1,6 +1,8 @@
 //! Simulator throughput: one seed of `standard` (the CI default), beside a bare turmoil world of
 //! the same shape — the same hosts, tick and simulated duration, hosts that only sleep — so the
-//! harness's own cost is a ratio (`benches/README.md`). Seeds per second is 1 / the time per
+//! harness's own cost is a ratio (`benches/README.md`), and beside the seed's timer floor: the
+//! same bare world whose hosts also wake at every instant the run's own timers woke them and do
+//! nothing else, what the run's timing alone costs. Seeds per second is 1 / the time per
 //! iteration; simulated seconds per wall second is the seed's simulated time / it.
 //! `cargo bench -p benches --bench simulator`.
 
@@ -13,7 +15,7 @@ fn standard_beside_a_bare_world(c: &mut Criterion) {
     let mut group = c.benchmark_group("simulator");
     group.sample_size(10);
     for seed in SEEDS {
-        let run = benches::standard_run(seed);
+        let (run, wakes) = benches::standard_run_recording_timers(seed);
         let shape = benches::WorldShape::of_standard(run.sim_time_ms);
         group.bench_function(format!("standard_seed_{seed}_{}_sim_ms", run.sim_time_ms), |b| {
             b.iter(|| benches::standard_run(seed))
@@ -22,6 +24,9 @@ fn standard_beside_a_bare_world(c: &mut Criterion) {
         // refuses two benchmarks of one name.
         let bare = format!("bare_turmoil_{}_hosts_{}_sim_ms_beside_seed_{seed}", shape.hosts, shape.duration_ms);
         group.bench_function(bare, |b| b.iter(|| shape.run_bare()));
+        let wakes_count: usize = wakes.values().map(Vec::len).sum();
+        let floor = format!("timer_floor_{wakes_count}_wakes_beside_seed_{seed}");
+        group.bench_function(floor, |b| b.iter(|| shape.run_timer_floor(&wakes)));
     }
     group.finish();
 }

@@ -38,6 +38,7 @@ use engine::metrics::Metrics;
 use engine::rules::{Action, TableConfig};
 use engine::store::{Key, MemoryStore, Store, Txn, TxnKind, Value};
 use engine::wallet::{WalletConfig, WalletService};
+use sim::TimerWakes;
 use sim::report::RunReport;
 use sim::scenario;
 use sim::world::{self, RunSpec};
@@ -140,9 +141,17 @@ impl BenchTable {
 
 /// One run of the shipped `standard` scenario under `seed`.
 pub fn standard_run(seed: u64) -> RunReport {
+    world::run(&RunSpec::new(standard(), seed))
+}
+
+/// [`standard_run`], with the simulator's own timers it ran on (by host, when each sleep ended).
+pub fn standard_run_recording_timers(seed: u64) -> (RunReport, TimerWakes) {
+    world::run_recording_timers(&RunSpec::new(standard(), seed))
+}
+
+fn standard() -> scenario::Scenario {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(scenario::SCENARIO_DIR);
-    let (_, standard) = scenario::resolve(&dir, "standard").expect("the shipped standard scenario");
-    world::run(&RunSpec::new(standard, seed))
+    scenario::resolve(&dir, "standard").expect("the shipped standard scenario").1
 }
 
 /// The shape of a turmoil world: its hosts, its tick and how long it runs, in simulated time.
@@ -181,6 +190,50 @@ impl WorldShape {
                 }
             });
         }
+        self.step_through(&mut sim)
+    }
+
+    /// The bare world of this shape whose hosts also wake at `wakes` — a run's own timers, by
+    /// host (`world::run_recording_timers`) — and do nothing else: what the run's timing alone
+    /// costs in turmoil and tokio, the floor under any simulation that keeps it. Each host's
+    /// task sleeps until each of its instants in turn (instants shared by several of the run's
+    /// sleeps wake the host once, as they did in the run); hosts the run had beyond those that
+    /// slept only tick.
+    pub fn run_timer_floor(&self, wakes: &TimerWakes) -> u64 {
+        let tick = Duration::from_millis(self.tick_ms);
+        let mut sim = turmoil::Builder::new()
+            .tick_duration(tick)
+            .simulation_duration(Duration::from_millis(self.duration_ms) + tick * 10)
+            .build();
+        let mut named: Vec<(String, Vec<u64>)> = wakes
+            .iter()
+            .map(|(host, instants)| {
+                let mut instants = instants.clone();
+                instants.sort_unstable();
+                instants.dedup();
+                (host.clone(), instants)
+            })
+            .collect();
+        named.extend((named.len() as u32..self.hosts).map(|index| (format!("idle-{index}"), Vec::new())));
+        for (host, instants) in named {
+            sim.host(host, move || {
+                let instants = instants.clone();
+                async move {
+                    let start = tokio::time::Instant::now();
+                    for us in instants {
+                        tokio::time::sleep_until(start + Duration::from_micros(us)).await;
+                    }
+                    loop {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            });
+        }
+        self.step_through(&mut sim)
+    }
+
+    /// Steps `sim` for the shape's duration; returns the steps.
+    fn step_through(&self, sim: &mut turmoil::Sim<'_>) -> u64 {
         let mut steps = 0;
         while sim.elapsed() < Duration::from_millis(self.duration_ms) {
             sim.step().expect("a bare world never fails");

@@ -75,9 +75,9 @@ impl Agent {
         RequestId(self.draw(|rng| rng.random::<u64>() >> 1))
     }
 
-    async fn sleep_ms(&self, range: [u64; 2]) {
+    async fn sleep_ms(&self, context: &SimContext, range: [u64; 2]) {
         let ms = self.draw(|rng| draw_range(rng, range));
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+        context.sleep(Duration::from_millis(ms)).await;
     }
 }
 
@@ -253,7 +253,7 @@ impl Rpc {
             if attempt > 0 {
                 self.context.count_request("retried");
                 let pause = agent.draw(|rng| draw_range(rng, RETRY_BACKOFF_MS)) * u64::from(attempt);
-                tokio::time::sleep(Duration::from_millis(pause)).await;
+                self.context.sleep(Duration::from_millis(pause)).await;
             }
             let Some(reply) = self.call(agent, body).await else { continue };
             match judge(reply) {
@@ -281,6 +281,7 @@ impl Rpc {
 pub(crate) async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result {
     let hosts = context.scenario.world.client_hosts;
     let seed = context.seed;
+    crate::host_clock::name_runtime(&host_name(index).into());
     let socket = UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), CLIENT_PORT)).await?;
     let engines = (0..context.scenario.world.engine_hosts)
         .map(|engine| SocketAddr::new(turmoil::lookup(engine_host::host_name(engine)), ENGINE_PORT))
@@ -334,7 +335,7 @@ async fn stats_bursts(rpc: Arc<Rpc>, seed: u64, table: TableId, seats: Vec<UserI
     let askers: Vec<Arc<Agent>> =
         seats.iter().map(|&user| Agent::new(seed, Actor::Player(user), &format!("burst@{table}"), user.0)).collect();
     loop {
-        tokio::time::sleep(interval).await;
+        rpc.context.sleep(interval).await;
         if !rpc.safety() {
             continue;
         }
@@ -382,7 +383,7 @@ fn choose(rpc: &Rpc, agent: &Agent, legal: &LegalActions) -> Action {
 async fn player(rpc: Arc<Rpc>, agent: Arc<Agent>, table: TableId, user: UserId) {
     let settings = rpc.context.scenario.clients.clone();
     loop {
-        agent.sleep_ms(settings.think_ms).await;
+        agent.sleep_ms(&rpc.context, settings.think_ms).await;
         let Some(stats) = rpc.stats(&agent, table).await else { continue };
         let seated = stats.stacks.iter().any(|(u, _)| *u == user);
         if stats.actor == Some(user) {
@@ -478,7 +479,7 @@ async fn take_turn(rpc: &Arc<Rpc>, agent: &Arc<Agent>, stats: &TableStats, user:
     if let Some(delay_ms) = delayed.and_then(|fault| fault.ms) {
         let (rpc, agent) = (Arc::clone(rpc), Arc::clone(agent));
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            rpc.context.sleep(Duration::from_millis(delay_ms)).await;
             let detail = format!("{} after {delay_ms} ms", request.request);
             rpc.context.fault(&rpc.host, FaultKind::DelayedDuplicate, detail);
             rpc.send_action(&agent, request).await;
@@ -556,7 +557,7 @@ async fn dealer(rpc: Arc<Rpc>, agent: Arc<Agent>, table: TableId, seats: Vec<Use
     let hands_max = rpc.context.scenario.tables.hands_max;
     let mut started = 0u32;
     loop {
-        agent.sleep_ms(settings.think_ms).await;
+        agent.sleep_ms(&rpc.context, settings.think_ms).await;
         if !rpc.safety() {
             continue;
         }
@@ -625,7 +626,7 @@ async fn jackpot_load(rpc: Arc<Rpc>, agent: Arc<Agent>, users: Vec<UserId>) {
         // The first burst that owes an operation: the load sleeps straight to it, and stops
         // there if faults have stopped meanwhile.
         let bursts = (1_000 - owed_millis).div_ceil(per_burst_millis);
-        tokio::time::sleep(Duration::from_millis(bursts * JACKPOT_BURST_MS)).await;
+        rpc.context.sleep(Duration::from_millis(bursts * JACKPOT_BURST_MS)).await;
         if !rpc.safety() {
             return;
         }

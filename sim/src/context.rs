@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -149,7 +150,15 @@ pub(crate) struct RunState {
     next_call: u64,
     /// Zombie writes waiting to land, with the instant they land at (µs), in decision order.
     zombies: Vec<(u64, Txn)>,
+    /// When the run records its timers (`world::run_recording_timers`): the instant (µs) each
+    /// of the simulator's own sleeps ends at, by host.
+    timer_wakes: Option<TimerWakes>,
 }
+
+/// The simulator's own timers in one run, by host: the instant each sleep ended at, in
+/// simulated µs, in the order the sleeps began. The engine's own timers (its expiry sweeper,
+/// dedup purge, jackpot backoff, fault-point delays) are not among them.
+pub type TimerWakes = BTreeMap<String, Vec<u64>>;
 
 /// The run's shared handle.
 pub(crate) struct SimContext {
@@ -160,6 +169,8 @@ pub(crate) struct SimContext {
     /// Every engine process reports here (the sink outlives crashes; the engine's own
     /// in-memory state does not).
     pub metrics: Metrics,
+    /// Whether the run records its timers (read at every sleep, so not behind the mutex).
+    records_timers: AtomicBool,
     state: Mutex<RunState>,
 }
 
@@ -188,6 +199,7 @@ impl SimContext {
             plan,
             store,
             metrics: Metrics::new(),
+            records_timers: AtomicBool::new(false),
             state: Mutex::new(RunState {
                 trace: Trace::new(kept),
                 checkers,
@@ -212,6 +224,7 @@ impl SimContext {
                 in_flight: BTreeMap::new(),
                 next_call: 0,
                 zombies: Vec::new(),
+                timer_wakes: None,
             }),
         })
     }
@@ -277,6 +290,30 @@ impl SimContext {
     /// call into the context while it lives.
     pub fn dice<'a>(&'a self, opportunity: &'a Opportunity) -> Dice<'a> {
         Dice { state: self.state(), opportunity }
+    }
+
+    /// Sleeps `duration` on the current host: the simulator's every own timer goes through
+    /// here, so that a run can record them (`world::run_recording_timers`).
+    pub async fn sleep(&self, duration: Duration) {
+        if self.records_timers.load(Ordering::Relaxed) {
+            let host = crate::host_clock::current_host().map_or_else(|| "?".to_string(), |h| h.to_string());
+            let wake_us = self.now_us() + duration.as_micros() as u64;
+            if let Some(wakes) = self.state().timer_wakes.as_mut() {
+                wakes.entry(host).or_default().push(wake_us);
+            }
+        }
+        tokio::time::sleep(duration).await;
+    }
+
+    /// From now on, records the simulator's own timers ([`SimContext::sleep`]).
+    pub fn record_timers(&self) {
+        self.state().timer_wakes = Some(TimerWakes::new());
+        self.records_timers.store(true, Ordering::Relaxed);
+    }
+
+    /// The timers recorded so far (empty unless recording).
+    pub fn recorded_timers(&self) -> TimerWakes {
+        self.state().timer_wakes.clone().unwrap_or_default()
     }
 
     /// Records a trace event.

@@ -75,6 +75,7 @@ struct Services {
 /// The host's software: boots the engine and serves requests until the host crashes.
 pub(crate) async fn run(context: Arc<SimContext>, index: u32) -> turmoil::Result {
     let host: Arc<str> = host_name(index).into();
+    crate::host_clock::name_runtime(&host);
     let services = Arc::new(boot(&context, index, &host));
     let socket = Arc::new(UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), ENGINE_PORT)).await?);
     let mut buffer = vec![0u8; DATAGRAM_BYTES_MAX];

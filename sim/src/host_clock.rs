@@ -15,6 +15,7 @@
 //! clock.
 
 use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::runtime::{Handle, Id};
@@ -46,6 +47,8 @@ enum Where {
 thread_local! {
     static IN_WORLD: Cell<Where> = const { Cell::new(Where::Outside) };
     static ANCHORS: RefCell<Vec<Anchor>> = const { RefCell::new(Vec::new()) };
+    /// Which host each runtime runs, as the hosts' software said when it started.
+    static HOSTS: RefCell<Vec<(Id, Arc<str>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Marks one of the driver's calls into turmoil on this thread while it lives; a host's time
@@ -73,9 +76,30 @@ impl Drop for InWorld {
 }
 
 /// Forgets the runtimes of earlier runs on this thread (their IDs never come back; this only
-/// keeps the list short).
+/// keeps the lists short).
 pub(crate) fn forget_runtimes() {
     ANCHORS.with(|anchors| anchors.borrow_mut().clear());
+    HOSTS.with(|hosts| hosts.borrow_mut().clear());
+}
+
+/// Notes that the current runtime runs host `name` (called by a host's software as it starts:
+/// a crash and a restart give the host a new runtime).
+pub(crate) fn name_runtime(name: &Arc<str>) {
+    let Ok(handle) = Handle::try_current() else { return };
+    let runtime = handle.id();
+    HOSTS.with(|hosts| {
+        let mut hosts = hosts.borrow_mut();
+        if hosts.len() == ANCHORS_MAX {
+            hosts.remove(0);
+        }
+        hosts.push((runtime, Arc::clone(name)));
+    });
+}
+
+/// The host the current runtime runs, if its software named it.
+pub(crate) fn current_host() -> Option<Arc<str>> {
+    let runtime = Handle::try_current().ok()?.id();
+    HOSTS.with(|hosts| hosts.borrow().iter().rev().find(|(id, _)| *id == runtime).map(|(_, name)| Arc::clone(name)))
 }
 
 /// Simulated time since the start of the run on the current host, as `turmoil::sim_elapsed`

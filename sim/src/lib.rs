@@ -38,6 +38,7 @@ pub(crate) mod seeds;
 pub(crate) mod trace;
 
 pub use checkers::{Invariant, Violation};
+pub use context::TimerWakes;
 pub use faults::kind::FaultKind;
 pub use faults::plan::{CrashAt, FaultPlan, Window};
 pub use faults::schedule::{Opportunity, ScheduledFault, Site, StoreOp};

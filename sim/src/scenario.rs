@@ -69,6 +69,10 @@ pub struct Scenario {
     /// loaded from otherwise (set on load; not part of the file).
     #[serde(skip)]
     pub origin: String,
+    /// Whether the command line set `world.tick_ms` (`--tick-ms`), so that a replay command
+    /// says so too (not part of the file).
+    #[serde(skip)]
+    pub tick_overridden: bool,
 }
 
 /// `[rollout]`: a rolling upgrade. The first engine host runs the old build (`from_variant`,

@@ -26,7 +26,7 @@ use engine::store::{
 use crate::checkers::liveness::LocksInUse;
 use crate::checkers::{CheckerSettings, Checkers, Invariant};
 use crate::client;
-use crate::context::{Phase, SimContext};
+use crate::context::{Phase, SimContext, TimerWakes};
 use crate::engine_host::{self, ENGINE_HOST};
 use crate::faults::kind::FaultKind;
 use crate::faults::plan::{FaultPlan, NetMode, NetPartition};
@@ -138,6 +138,23 @@ pub fn run(spec: &RunSpec) -> RunReport {
     run_with_trace(spec).0
 }
 
+/// Runs one scenario under one seed, recording the simulator's own timers: when each of its
+/// sleeps (store and chat latency, datagram latency, think times, the jackpot load's pace, …)
+/// ended, by host. The simulator-throughput benchmark replays them in a bare turmoil world
+/// (the cost of the run's timing alone, with no work). The run itself is unchanged.
+pub fn run_recording_timers(spec: &RunSpec) -> (RunReport, TimerWakes) {
+    let mut wakes = TimerWakes::new();
+    let (report, _) = run_keeping_with(
+        spec,
+        spec.trace,
+        |context| context.record_timers(),
+        |context| {
+            wakes = context.recorded_timers();
+        },
+    );
+    (report, wakes)
+}
+
 /// Runs one scenario under one seed; also returns the kept trace events (see
 /// [`RunSpec::trace`]).
 ///
@@ -163,6 +180,17 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Vec<crate::trace::TraceEven
 
 /// One run, its trace keeping `kept`.
 fn run_keeping(spec: &RunSpec, kept: TraceKept) -> (RunReport, Vec<crate::trace::TraceEvent>) {
+    run_keeping_with(spec, kept, |_| {}, |_| {})
+}
+
+/// [`run_keeping`], calling `before` on the run's context once it is built and `after` once
+/// the run has ended.
+fn run_keeping_with(
+    spec: &RunSpec,
+    kept: TraceKept,
+    before: impl FnOnce(&SimContext),
+    after: impl FnOnce(&SimContext),
+) -> (RunReport, Vec<crate::trace::TraceEvent>) {
     install_panic_hook();
     IN_SIM.with(|flag| *flag.borrow_mut() = true);
     host_clock::forget_runtimes();
@@ -171,6 +199,7 @@ fn run_keeping(spec: &RunSpec, kept: TraceKept) -> (RunReport, Vec<crate::trace:
     #[allow(clippy::disallowed_methods)]
     let wall_started = std::time::Instant::now();
     let context = build_context(spec, kept);
+    before(&context);
     let mut sim = build_sim(&context);
     let mut driver = Driver::new(&context, &sim);
     let outcome = driver.drive(&mut sim);
@@ -179,6 +208,7 @@ fn run_keeping(spec: &RunSpec, kept: TraceKept) -> (RunReport, Vec<crate::trace:
     let outcome = finish(&context, sim, outcome, end_us);
     context.trace("world", "run.end", format!("{outcome:?}"));
     IN_SIM.with(|flag| *flag.borrow_mut() = false);
+    after(&context);
     let findings = context.findings();
     let events = findings.events.clone();
     let timing = RunTiming {

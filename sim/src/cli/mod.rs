@@ -62,6 +62,11 @@ struct Overrides {
     /// Lock strategy instead of the scenario's: coarse or fine.
     #[arg(long, value_parser = parse_lock_strategy)]
     lock_strategy: Option<LockStrategy>,
+    /// turmoil's tick instead of the scenario's, in ms (1..=1000): only the players↔engine
+    /// datagrams move at it, so time inside a host stays exact; a coarser tick runs faster
+    /// (README, "Speed")
+    #[arg(long, value_name = "MS", value_parser = parse_tick_ms)]
+    tick_ms: Option<u64>,
     /// Where the scenario files are (default: ./scenarios, else the workspace's).
     #[arg(long, value_name = "DIR")]
     scenario_dir: Option<PathBuf>,
@@ -75,6 +80,10 @@ impl Overrides {
         if let Some(strategy) = self.lock_strategy {
             scenario.engine.lock_strategy = strategy;
         }
+        if let Some(tick_ms) = self.tick_ms {
+            scenario.world.tick_ms = tick_ms;
+            scenario.tick_overridden = true;
+        }
         scenario
     }
 }
@@ -85,6 +94,14 @@ fn parse_variant(text: &str) -> Result<EngineVariant, String> {
         let canaries: Vec<String> = EngineVariant::CANARIES.iter().map(report::enum_name).collect();
         format!("unknown variant `{text}`; one of: {} (canaries: {})", names.join(", "), canaries.join(", "))
     })
+}
+
+fn parse_tick_ms(text: &str) -> Result<u64, String> {
+    let (low, high) = (scenario::TICK_MS_MIN, scenario::TICK_MS_MAX);
+    match text.parse::<u64>() {
+        Ok(ms) if (low..=high).contains(&ms) => Ok(ms),
+        _ => Err(format!("`{text}` is not a tick of {low} to {high} ms")),
+    }
 }
 
 fn parse_lock_strategy(text: &str) -> Result<LockStrategy, String> {

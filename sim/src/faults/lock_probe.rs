@@ -46,7 +46,7 @@ const LEVELS: [LockCategory; 6] = [
 pub(crate) async fn run(context: Arc<SimContext>, locks: LockManager) {
     let mut round = 0u64;
     loop {
-        tokio::time::sleep(Duration::from_millis(PROBE_INTERVAL_MS)).await;
+        context.sleep(Duration::from_millis(PROBE_INTERVAL_MS)).await;
         if !context.faults_on() {
             return;
         }

@@ -59,7 +59,7 @@ impl Messenger {
         if slow_ms > 0 {
             self.context.fault(HOST, FaultKind::SlowChat, format!("{what} +{slow_ms} ms"));
         }
-        tokio::time::sleep(Duration::from_micros(latency_us) + Duration::from_millis(slow_ms)).await;
+        self.context.sleep(Duration::from_micros(latency_us) + Duration::from_millis(slow_ms)).await;
         match answer {
             Ok(()) => {
                 self.context.trace(HOST, "chat", format!("{what} ok"));

@@ -52,6 +52,6 @@ pub(crate) async fn wait_latency(context: &SimContext, latency: Duration) {
     let step_start_us = context.state().driver_now_us();
     let step_end_us = step_start_us + context.scenario.world.tick_ms * 1_000;
     if context.now_us() + latency.as_micros() as u64 >= step_end_us {
-        tokio::time::sleep(latency).await;
+        context.sleep(latency).await;
     }
 }

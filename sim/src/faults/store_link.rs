@@ -211,14 +211,14 @@ impl StoreLink {
         fault: CallFault,
     ) -> Result<(), StoreError> {
         if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+            self.context.sleep(delay).await;
         }
         if self.crashing() {
             std::future::pending::<()>().await;
         }
         if self.partitioned() {
             self.context.fault(HOST, FaultKind::PartitionRefused, what.to_string());
-            tokio::time::sleep(self.call_timeout()).await;
+            self.context.sleep(self.call_timeout()).await;
             return Err(StoreError::TimedOut);
         }
         match fault {
@@ -232,7 +232,7 @@ impl StoreLink {
             }
             CallFault::TimeoutBefore => {
                 self.context.fault(HOST, FaultKind::StoreTimeout, what.to_string());
-                tokio::time::sleep(self.call_timeout()).await;
+                self.context.sleep(self.call_timeout()).await;
                 Err(StoreError::TimedOut)
             }
             CallFault::None | CallFault::LostReply => Ok(()),
@@ -247,7 +247,7 @@ impl StoreLink {
         delay: Duration,
         fault: CallFault,
     ) -> Result<(), StoreError> {
-        tokio::time::sleep(delay).await;
+        self.context.sleep(delay).await;
         if self.crashing() {
             std::future::pending::<()>().await;
         }
@@ -255,7 +255,7 @@ impl StoreLink {
         if fault == CallFault::LostReply || partitioned {
             let kind = if partitioned { FaultKind::PartitionLostReply } else { FaultKind::LostReply };
             self.context.fault(HOST, kind, what.to_string());
-            tokio::time::sleep(self.call_timeout()).await;
+            self.context.sleep(self.call_timeout()).await;
             return Err(StoreError::TimedOut);
         }
         Ok(())

@@ -208,6 +208,9 @@ pub fn replay_command(scenario: &Scenario, seed: u64) -> String {
     if engine.lock_strategy != LockStrategy::Coarse {
         let _ = write!(command, " --lock-strategy {}", enum_name(&engine.lock_strategy));
     }
+    if scenario.tick_overridden {
+        let _ = write!(command, " --tick-ms {}", scenario.world.tick_ms);
+    }
     command
 }
 

@@ -78,3 +78,14 @@ fn a_seed_list_too_long_in_a_scenario_is_refused() {
     let file = scenario_file("many", "seeds = \"0..18446744073709551615\"\n");
     refused("many", &["run", &file], &["many.toml", "seeds"]);
 }
+
+#[test]
+fn a_tick_out_of_range_is_refused() {
+    for tick in ["0", "1001", "fast"] {
+        refused(
+            &format!("tick-{tick}"),
+            &["run", "smoke", "--seed", "1", "--tick-ms", tick],
+            &["--tick-ms", "1 to 1000 ms"],
+        );
+    }
+}

@@ -78,3 +78,35 @@ fn an_unknown_probe_is_refused_when_the_scenario_loads() {
     let error = Scenario::parse(Path::new("t.toml"), "[coverage]\nrequired = [\"wallet.nowhere\"]\n").unwrap_err();
     assert!(error.to_string().contains("unknown probe `wallet.nowhere`"), "{error}");
 }
+
+/// A coarser tick moves only the players↔engine datagrams: time inside the engine host — store
+/// latency, critical sections — stays exact, never rounded to the tick. With every store call
+/// a constant 3 ms, a reservation (a wallet read, then its commit: 3 ms, the commit's two
+/// halves 2 + 2 ms at tokio's millisecond) takes exactly 7 ms at a 10 ms tick and at a 250 ms
+/// one, and so does every uncontended table-lock hold the runs share; the replay command of a
+/// run whose tick the command line set says so.
+#[test]
+fn a_coarser_tick_leaves_time_inside_a_host_exact() {
+    let mut fine = shipped("smoke");
+    fine.store.latency_ms = [("get".to_string(), sim::latency::Latency::ConstantMs(3))]
+        .into_iter()
+        .chain([("commit".to_string(), sim::latency::Latency::ConstantMs(3))])
+        .chain([("scan".to_string(), sim::latency::Latency::ConstantMs(3))])
+        .collect();
+    let mut coarse = fine.clone();
+    coarse.world.tick_ms = 250;
+    coarse.tick_overridden = true;
+    let quickest = |scenario: &Scenario, metric: &str| {
+        let run = world::run(&RunSpec::new(scenario.clone(), 1));
+        assert!(run.passed, "{:?}", run.violations.first());
+        (run.metrics.histograms[metric].percentile_us(0.0), run.replay)
+    };
+    let reserve = "poker_wallet_operation_duration_seconds{operation=\"reserve\"}";
+    let ((fine_us, fine_replay), (coarse_us, coarse_replay)) = (quickest(&fine, reserve), quickest(&coarse, reserve));
+    assert_eq!(fine_us, 7_000);
+    assert_eq!(coarse_us, fine_us);
+    let hold = "poker_lock_hold_seconds{category=\"table\"}";
+    assert_eq!(quickest(&coarse, hold).0, quickest(&fine, hold).0);
+    assert!(!fine_replay.contains("--tick-ms"), "{fine_replay}");
+    assert!(coarse_replay.ends_with("--tick-ms 250"), "{coarse_replay}");
+}

@@ -164,6 +164,23 @@ fn a_failing_run_reports_its_trace_tail_and_a_passing_one_none() {
     }
 }
 
+/// Recording a run's timers (for the throughput benchmark's timer floor) records every host
+/// that slept, in time, and leaves the run as it was.
+#[test]
+fn recording_the_timers_changes_nothing_of_the_run() {
+    let scenario = scenario::resolve(&scenario_dir(), "smoke").unwrap().1;
+    let plain = world::run(&RunSpec::new(scenario.clone(), 3));
+    let (recorded, wakes) = world::run_recording_timers(&RunSpec::new(scenario.clone(), 3));
+    assert_eq!(recorded.trace_hash, plain.trace_hash);
+    assert_eq!(recorded.metrics, plain.metrics);
+    let hosts: Vec<&str> = wakes.keys().map(String::as_str).collect();
+    assert_eq!(hosts, ["engine", "players-0"], "every host of smoke sleeps");
+    let end_us = recorded.sim_time_ms * 1_000;
+    for instants in wakes.values() {
+        assert!(instants.len() > 100 && instants.iter().all(|&us| us > 0 && us < end_us + 60_000_000));
+    }
+}
+
 #[test]
 fn the_unversioned_jackpot_is_caught() {
     let mut scenario = scenario::resolve(&scenario_dir(), "jackpot_contention").unwrap().1;

@@ -277,6 +277,44 @@ async fn reentrant_request_is_refused_at_once() {
     assert_eq!(owner.held(), vec![player]);
 }
 
+/// An owner already waiting for a key is refused a second acquire of it as re-entrant (two of
+/// its own futures racing for one key would otherwise wait on each other), and the manager is
+/// busy while anyone holds or waits, free once all is released.
+#[tokio::test(start_paused = true)]
+async fn a_second_acquire_while_waiting_is_reentrant_and_busy_means_held_or_awaited() {
+    let (manager, metrics) = manager();
+    let table = key(LockCategory::Table, "table-1");
+    let holder = manager.owner("holder");
+    let guard = holder.acquire(table.clone(), LockMode::Write).await.unwrap();
+    let waiter = manager.owner("waiter");
+    let mut waiting = std::pin::pin!(waiter.acquire(table.clone(), LockMode::Write));
+    assert!(poll_once(waiting.as_mut()).await.is_none(), "the first acquire waits");
+    assert!(!manager.all_free());
+    assert_eq!(
+        waiter.acquire(table.clone(), LockMode::Write).await.unwrap_err(),
+        LockError::Reentrant { key: table.clone() }
+    );
+    assert_eq!(acquires(&metrics, LockCategory::Table, STATUS_REENTRANT), 1);
+    drop(guard);
+    let granted = waiting.await.unwrap();
+    assert!(!manager.all_free(), "held by the former waiter");
+    drop(granted);
+    assert!(manager.all_free());
+}
+
+/// Polls `future` once: its output if it is ready, `None` if it waits.
+async fn poll_once<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> Option<F::Output> {
+    let mut future = Some(future);
+    std::future::poll_fn(|cx| {
+        let polled = future.as_mut().expect("polled once").as_mut().poll(cx);
+        std::task::Poll::Ready(match polled {
+            std::task::Poll::Ready(output) => Some(output),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
+}
+
 #[tokio::test(start_paused = true)]
 async fn read_mode_is_for_table_locks_only() {
     let (manager, metrics) = manager();

@@ -639,7 +639,7 @@ async fn jackpot_load(rpc: Arc<Rpc>, agent: Arc<Agent>, users: Vec<UserId>) {
             let duplicate = rpc
                 .fault_at(&opportunity, FaultKind::Duplicate, |rng, fault| {
                     chance(rng, rpc.context.plan.settings.duplicate_probability)
-                        .then_some(ScheduledFault { copies: Some(2), ..fault.fire() })
+                        .then(|| ScheduledFault { copies: Some(2), ..fault.fire() })
                 })
                 .is_some();
             let p_reused = rpc.context.plan.settings.reused_id_probability;

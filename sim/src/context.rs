@@ -242,6 +242,13 @@ impl SimContext {
         }
     }
 
+    /// The current step of the world, in simulated µs: it began at the driver's time and lasts
+    /// one tick, and every host's clock lies within it while the step runs.
+    pub fn step_us(&self) -> std::ops::Range<u64> {
+        let start_us = self.state().driver_now_us();
+        start_us..start_us + self.scenario.world.tick_ms * 1_000
+    }
+
     /// Whether faults are injected now.
     pub fn faults_on(&self) -> bool {
         self.state().phase == Phase::Safety

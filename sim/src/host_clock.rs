@@ -87,19 +87,21 @@ pub(crate) fn forget_runtimes() {
 pub(crate) fn name_runtime(name: &Arc<str>) {
     let Ok(handle) = Handle::try_current() else { return };
     let runtime = handle.id();
-    HOSTS.with(|hosts| {
-        let mut hosts = hosts.borrow_mut();
-        if hosts.len() == ANCHORS_MAX {
-            hosts.remove(0);
-        }
-        hosts.push((runtime, Arc::clone(name)));
-    });
+    HOSTS.with(|hosts| push_bounded(&mut hosts.borrow_mut(), (runtime, Arc::clone(name))));
 }
 
 /// The host the current runtime runs, if its software named it.
 pub(crate) fn current_host() -> Option<Arc<str>> {
     let runtime = Handle::try_current().ok()?.id();
     HOSTS.with(|hosts| hosts.borrow().iter().rev().find(|(id, _)| *id == runtime).map(|(_, name)| Arc::clone(name)))
+}
+
+/// Appends `item`, forgetting the oldest entry once `ANCHORS_MAX` are kept.
+fn push_bounded<T>(list: &mut Vec<T>, item: T) {
+    if list.len() == ANCHORS_MAX {
+        list.remove(0);
+    }
+    list.push(item);
 }
 
 /// Simulated time since the start of the run on the current host, as `turmoil::sim_elapsed`
@@ -119,13 +121,7 @@ pub(crate) fn sim_elapsed() -> Option<Duration> {
         Some(anchor) => anchor.sim_at + (now - anchor.tokio_at),
         None => {
             let sim_at = turmoil::sim_elapsed()?;
-            ANCHORS.with(|anchors| {
-                let mut anchors = anchors.borrow_mut();
-                if anchors.len() == ANCHORS_MAX {
-                    anchors.remove(0);
-                }
-                anchors.push(Anchor { runtime, tokio_at: now, sim_at });
-            });
+            ANCHORS.with(|anchors| push_bounded(&mut anchors.borrow_mut(), Anchor { runtime, tokio_at: now, sim_at }));
             sim_at
         }
     };

@@ -34,6 +34,10 @@ impl WordHash {
         self.0 = mix64(self.0 ^ word);
     }
 
+    pub fn words(&mut self, words: &[u64]) {
+        words.iter().for_each(|&word| self.word(word));
+    }
+
     pub fn bytes(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
         for chunk in &mut chunks {

@@ -49,9 +49,7 @@ pub(crate) fn transit(
 /// inside the step would cost the host a timer wake (a scheduler pass) and change nothing but
 /// the order of the step's datagrams.
 pub(crate) async fn wait_latency(context: &SimContext, latency: Duration) {
-    let step_start_us = context.state().driver_now_us();
-    let step_end_us = step_start_us + context.scenario.world.tick_ms * 1_000;
-    if context.now_us() + latency.as_micros() as u64 >= step_end_us {
+    if context.now_us() + latency.as_micros() as u64 >= context.step_us().end {
         context.sleep(latency).await;
     }
 }

@@ -145,15 +145,15 @@ impl Site {
         fn subject(hash: &mut WordHash, subject: &Option<Subject>) {
             match subject {
                 None => hash.word(0),
-                Some(Subject::Table(table)) => [1, table.0].into_iter().for_each(|w| hash.word(w)),
-                Some(Subject::User(user)) => [2, user.0].into_iter().for_each(|w| hash.word(w)),
-                Some(Subject::Request(request)) => [3, request.0].into_iter().for_each(|w| hash.word(w)),
+                Some(Subject::Table(table)) => hash.words(&[1, table.0]),
+                Some(Subject::User(user)) => hash.words(&[2, user.0]),
+                Some(Subject::Request(request)) => hash.words(&[3, request.0]),
             }
         }
         fn actor(hash: &mut WordHash, actor: &Actor) {
             match actor {
-                Actor::Player(user) => [1, user.0].into_iter().for_each(|w| hash.word(w)),
-                Actor::Dealer(table) => [2, table.0].into_iter().for_each(|w| hash.word(w)),
+                Actor::Player(user) => hash.words(&[1, user.0]),
+                Actor::Dealer(table) => hash.words(&[2, table.0]),
                 Actor::JackpotLoad => hash.word(3),
             }
         }
@@ -174,7 +174,7 @@ impl Site {
                 tagged(4, kind.as_str());
                 subject(hash, on);
             }
-            Site::Chat(table) => [5, table.0].into_iter().for_each(|w| hash.word(w)),
+            Site::Chat(table) => hash.words(&[5, table.0]),
             Site::Request(who) => {
                 hash.word(6);
                 actor(hash, who);
@@ -183,9 +183,9 @@ impl Site {
                 hash.word(7);
                 actor(hash, who);
             }
-            Site::Turn(user) => [8, user.0].into_iter().for_each(|w| hash.word(w)),
-            Site::Poll(user) => [9, user.0].into_iter().for_each(|w| hash.word(w)),
-            Site::Dealer(table) => [10, table.0].into_iter().for_each(|w| hash.word(w)),
+            Site::Turn(user) => hash.words(&[8, user.0]),
+            Site::Poll(user) => hash.words(&[9, user.0]),
+            Site::Dealer(table) => hash.words(&[10, table.0]),
             Site::InFlight(kind, on) => {
                 tagged(11, kind.as_str());
                 subject(hash, on);

@@ -191,10 +191,10 @@ impl StoreLink {
     /// Whether the engine↔store path is cut now. The host's clock is read only when a
     /// partition overlaps the current step (this host's time lies within the step's tick).
     fn partitioned(&self) -> bool {
+        let step_us = self.context.step_us();
         let state = self.context.state();
-        let step_ms = state.driver_now_us() / 1_000;
-        let tick_ms = self.context.scenario.world.tick_ms;
-        if state.phase() != Phase::Safety || !state.may_be_partitioned(&self.context.plan, step_ms, step_ms + tick_ms) {
+        let (from_ms, to_ms) = (step_us.start / 1_000, step_us.end / 1_000);
+        if state.phase() != Phase::Safety || !state.may_be_partitioned(&self.context.plan, from_ms, to_ms) {
             return false;
         }
         drop(state);
